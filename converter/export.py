@@ -1,0 +1,187 @@
+"""Export a trained Keras model to the TensorFlow.js graph format that the browser runs.
+
+Keras 3 models go through a TensorFlow SavedModel (`model.export`) and then the real `tensorflowjs`
+converter with `--input_format=tf_saved_model`. (The Keras-3 "layers" format converts too, but tfjs 4.22
+then refuses to load it.) The exported model is the *calibrated* one: its probability output already
+includes the calibration fitted on the validation split, so the number the page shows is the calibrated one.
+
+Beside the model goes `metadata.json`, the model card: version, input and preprocessing, output names,
+threshold, class meaning, training data and licences, headline metrics and the SHA-256 of every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from training.preprocessing import PREPROCESSING_SPEC
+from unmask import UserFacingError
+
+THRESHOLD = 0.5
+# Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
+# verdict in three would still be wrong.
+UNCERTAIN_BAND = (0.35, 0.65)
+METADATA_FILE = "metadata.json"
+
+
+def export_model(run_dir: Path, out_dir: Path, version: str | None = None) -> dict[str, Any]:
+    """Convert the model of a training run (`run_dir/model.keras`, `run_dir/run.json`) into `out_dir`.
+
+    Returns the metadata written beside it. `out_dir` is replaced only once the conversion succeeded,
+    so a failed export never leaves the served model half-written.
+    """
+    import keras
+
+    from training.calibration import Calibration
+    from training.models import calibrated
+
+    run = _read_json(run_dir / "run.json")
+    model_file = run_dir / "model.keras"
+    if not model_file.is_file():
+        raise UserFacingError(f"{run_dir} holds no model.keras: is it a training run folder?")
+    model = keras.saving.load_model(model_file)
+    browser_model = calibrated(model, Calibration.of_run(run))
+
+    with tempfile.TemporaryDirectory(prefix="unmask-export-") as scratch:
+        saved_model = Path(scratch) / "saved_model"
+        converted = Path(scratch) / "tfjs"
+        browser_model.export(str(saved_model), format="tf_saved_model", verbose=False)
+        _run_tensorflowjs_converter(saved_model, converted)
+        _flatten_fused_conv_biases(converted / "model.json")
+        metadata = _metadata(run, run_dir, converted, version)
+        (converted / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        _replace_dir(converted, out_dir)
+    return metadata
+
+
+def _run_tensorflowjs_converter(saved_model: Path, out_dir: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tensorflowjs.converters.converter",
+        "--input_format=tf_saved_model",
+        "--output_format=tfjs_graph_model",
+        "--signature_name=serving_default",
+        "--saved_model_tags=serve",
+        str(saved_model),
+        str(out_dir),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserFacingError(f"tensorflowjs converter failed:\n{result.stderr[-2000:]}")
+
+
+# Ops whose fused bias the tfjs wasm backend accepts only as rank 1 ("FusedConv2D only supports rank-1 bias").
+_FUSED_CONV_OPS = ("_FusedConv2D", "FusedDepthwiseConv2dNative")
+
+
+def _flatten_fused_conv_biases(model_json: Path) -> None:
+    """Give every fused convolution bias the rank-1 shape [C] that the wasm backend requires.
+
+    Keras 3 adds a convolution bias as `x + reshape(bias, [1, 1, 1, C])`, and the converter fuses that
+    constant into `_FusedConv2D` as it is, rank 4. The cpu and webgl backends broadcast it; the wasm backend
+    (the page's default) refuses the model. The weight bytes are the same either way: only the shape changes.
+    A zero bias (an untrained model) is folded away by the converter, so only trained models showed this.
+    """
+    topology = json.loads(model_json.read_text())
+    biases = {node["input"][2].split(":")[0] for node in topology["modelTopology"].get("node", [])
+              if node.get("op") in _FUSED_CONV_OPS and len(node.get("input", [])) > 2}
+    changed = False
+    for group in topology.get("weightsManifest", []):
+        for weight in group["weights"]:
+            shape = weight.get("shape", [])
+            if weight["name"] in biases and len(shape) > 1 and all(size == 1 for size in shape[:-1]):
+                weight["shape"] = [shape[-1]]
+                changed = True
+    if changed:
+        model_json.write_text(json.dumps(topology))
+
+
+def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str | None) -> dict[str, Any]:
+    model_json = _read_json(converted / "model.json")
+    signature = model_json.get("signature", {})
+    inputs = {name: spec["name"] for name, spec in signature.get("inputs", {}).items()}
+    outputs = {name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
+               for name, spec in signature.get("outputs", {}).items()}
+    created = datetime.now(timezone.utc)
+    return {
+        "name": "unmask",
+        "version": version or f"{run['architecture']}-{created:%Y%m%d-%H%M%S}",
+        "created": created.isoformat(timespec="seconds"),
+        "architecture": run["architecture"],
+        "format": "tfjs_graph_model",
+        "input": {"name": inputs.get("image", "image"), "shape": [1, *run["input_shape"]], "dtype": "float32",
+                  "range": [0.0, 1.0]},
+        "outputs": {
+            "probability": {**outputs["probability"],
+                            "meaning": "calibrated probability that the image is a deepfake"},
+            **({"evidence": {**outputs["evidence"],
+                             "meaning": "per-region logit (class activation map): > 0 pushes towards "
+                                        "deepfake, < 0 towards real; the probability is "
+                                        "sigmoid(mean of this map)"}}
+               if "evidence" in outputs else {}),
+        },
+        "preprocessing": PREPROCESSING_SPEC,
+        "threshold": THRESHOLD,
+        "uncertain_band": list(UNCERTAIN_BAND),
+        "classes": {"0": "Real", "1": "Deepfake"},
+        "calibration": run.get("calibration", {}),
+        "training": run.get("training", {}),
+        "training_data": {key: value for key, value in run.get("data", {}).items() if key != "skipped"},
+        "metrics": {**run.get("metrics", {}), **_report_metrics(run_dir)},
+        "limitations": LIMITATIONS,
+        "files": {path.name: _sha256(path) for path in sorted(converted.iterdir()) if path.is_file()},
+    }
+
+
+LIMITATIONS = [
+    "Knows only the real sources and generators of its training data (see training_data): other generators, "
+    "diffusion models, face swaps and edited photos may be missed.",
+    "Judges faces: on images that are not a face photo the probability means little.",
+    "A probability is evidence, not proof: near 0.5 the model does not know, and even far from it the "
+    "error rates in `metrics` apply; they are lower on sources unlike the training data.",
+    "The model inherits the licence of its training data (training_data.licence).",
+]
+
+
+def _report_metrics(run_dir: Path) -> dict[str, Any]:
+    """Headline numbers per evaluated folder from the run's report, if `unmask evaluate` wrote one."""
+    report_file = run_dir / "report" / "report.json"
+    if not report_file.is_file():
+        return {}
+    folders = _read_json(report_file).get("folders", {})
+    keys = ("count", "accuracy", "roc_auc", "precision", "recall", "false_positive_rate", "ece")
+    return {name: {key: folder["metrics"].get(key) for key in keys} for name, folder in folders.items()}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserFacingError(f"{path} not found") from None
+    except json.JSONDecodeError as error:
+        raise UserFacingError(f"{path} is not valid JSON: {error}") from None
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    backup = target.with_name(target.name + ".old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if target.exists():
+        target.rename(backup)
+    staging.rename(target)
+    shutil.rmtree(backup, ignore_errors=True)

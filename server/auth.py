@@ -1,0 +1,220 @@
+"""Accounts and sessions: /api/session, register, login, logout, password change, account deletion."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import sqlite3
+import time
+
+from quart import Blueprint, Quart, Response, current_app, jsonify
+from quart_auth import Action, AuthUser, QuartAuth, current_user, login_required, login_user, logout_user
+
+from server import accounts
+from server.db import get_db
+from server.errors import ApiError
+from server.passwords import get_passwords, password_problem
+from server.security import csrf_token, get_login_throttles, refresh_csrf_cookie
+from server.validation import boolean, read_json_object, string
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("auth", __name__, url_prefix="/api")
+
+INVALID_LOGIN = "invalid username or password"
+
+
+class AccountCache:
+    """Recently seen accounts, so that most requests skip a database round trip to check the session.
+
+    Every change this server makes to an account evicts it at once; a change made by another process
+    (`unmask users set-password` or `remove`) takes effect within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._rows: dict[int, tuple[float, sqlite3.Row]] = {}
+        self._evictions = 0
+
+    async def get(self, user_id: int) -> sqlite3.Row | None:
+        cached = self._rows.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        evictions = self._evictions
+        row = await accounts.user_by_id(get_db(), user_id)
+        # A row read before an eviction that happened meanwhile may be stale: use it, don't keep it.
+        if row is not None and evictions == self._evictions:
+            if len(self._rows) >= self._max_entries:
+                self._rows.clear()  # rare; simpler than LRU and only costs re-reads
+            self._rows[user_id] = (time.monotonic(), row)
+        return row
+
+    def evict(self, user_id: int) -> None:
+        self._evictions += 1
+        self._rows.pop(user_id, None)
+
+
+def get_account_cache() -> AccountCache:
+    return current_app.extensions["unmask.account_cache"]
+
+
+class User(AuthUser):
+    """A session whose cookie id is "<user id>:<session key>".
+
+    The session key is stored with the account and replaced on logout, password change and deletion,
+    so every cookie issued before then stops working, on every device.
+    """
+
+    def __init__(self, auth_id: str | None, action: Action = Action.PASS) -> None:
+        super().__init__(auth_id, action)
+        self._row: sqlite3.Row | None = None
+        self._loaded = False
+
+    @classmethod
+    def for_row(cls, row: sqlite3.Row) -> User:
+        return cls(f"{row['id']}:{row['session_key']}")
+
+    async def row(self) -> sqlite3.Row | None:
+        """The account of a valid session, looked up once per request; None when logged out."""
+        if not self._loaded:
+            self._loaded = True
+            user_id, _, session_key = (self.auth_id or "").partition(":")
+            if user_id.isascii() and user_id.isdigit() and session_key:
+                row = await get_account_cache().get(int(user_id))
+                if row is not None and hmac.compare_digest(row["session_key"], session_key):
+                    self._row = row
+        return self._row
+
+    @property
+    async def is_authenticated(self) -> bool:
+        return await self.row() is not None
+
+
+async def current_account() -> sqlite3.Row:
+    """The logged-in account; only for views behind @login_required."""
+    row = await current_user.row()
+    assert row is not None
+    return row
+
+
+@blueprint.get("/session")
+async def session() -> Response:
+    row = await current_user.row()
+    response = jsonify(
+        authenticated=row is not None,
+        username=row["username"] if row is not None else None,
+        csrf_token=csrf_token(),
+        registration_open=bool(current_app.config["REGISTRATION_OPEN"]),
+    )
+    refresh_csrf_cookie(response)
+    return response
+
+
+@blueprint.post("/register")
+async def register() -> tuple[Response, int]:
+    if not current_app.config["REGISTRATION_OPEN"]:
+        raise ApiError(403, "registration is closed")
+    body = await read_json_object(required=("username", "password"))
+    username, password = string(body, "username"), string(body, "password")
+    if problem := accounts.username_problem(username):
+        raise ApiError(422, problem, "username")
+    if problem := password_problem(password, username):
+        raise ApiError(422, problem, "password")
+    try:
+        row = await accounts.create_user(get_db(), username, await get_passwords().hash(password))
+    except accounts.UsernameTaken:
+        raise ApiError(409, "this username is taken", "username") from None
+    login_user(User.for_row(row))
+    logger.info("account %s registered", row["id"])
+    return jsonify(username=row["username"]), 201
+
+
+@blueprint.post("/login")
+async def login() -> Response:
+    body = await read_json_object(required=("username", "password"), optional=("remember",))
+    username, password = string(body, "username"), string(body, "password")
+    remember = boolean(body, "remember", default=False)
+    throttles = get_login_throttles()
+    if retry_after := throttles.retry_after(username):
+        raise _throttled(retry_after, "too many failed logins, try again later")
+    row = await accounts.find_user(get_db(), username) if len(username) <= 64 else None
+    # The same argon2 work happens whether or not the account exists (a dummy hash stands in).
+    if not await get_passwords().verify(row["password_hash"] if row else None, password):
+        throttles.failure(username)
+        logger.info("failed login")  # neither the name (often a mistyped password) nor the password
+        raise ApiError(401, INVALID_LOGIN)
+    assert row is not None
+    throttles.success(username)
+    await _upgrade_hash(row, password)
+    login_user(User.for_row(row), remember=remember)
+    return jsonify(username=row["username"])
+
+
+@blueprint.post("/logout")
+async def logout() -> Response:
+    row = await current_user.row()
+    if row is not None:
+        await accounts.end_all_sessions(get_db(), row["id"])
+        get_account_cache().evict(row["id"])
+    logout_user()
+    return jsonify(authenticated=False)
+
+
+@blueprint.post("/password")
+@login_required
+async def change_password() -> Response:
+    body = await read_json_object(required=("current_password", "new_password"))
+    current, new = string(body, "current_password"), string(body, "new_password")
+    row = await current_account()
+    await _check_password(row, current, "current_password")
+    if problem := password_problem(new, row["username"]):
+        raise ApiError(422, problem, "new_password")
+    if new == current:
+        raise ApiError(422, "the new password must differ from the current one", "new_password")
+    session_key = await accounts.set_password(get_db(), row["id"], await get_passwords().hash(new))
+    get_account_cache().evict(row["id"])
+    if session_key is None:  # the account was deleted meanwhile
+        raise ApiError(401, "login required")
+    # Every other session ends; this browser gets a cookie for the new session key.
+    login_user(User(f"{row['id']}:{session_key}"))
+    return jsonify(username=row["username"])
+
+
+@blueprint.delete("/account")
+@login_required
+async def delete_account() -> Response:
+    body = await read_json_object(required=("password",))
+    row = await current_account()
+    await _check_password(row, string(body, "password"), "password")
+    await accounts.delete_user(get_db(), row["id"])
+    get_account_cache().evict(row["id"])
+    logout_user()
+    logger.info("account %s deleted", row["id"])
+    return jsonify(deleted=True)
+
+
+async def _check_password(row: sqlite3.Row, password: str, field: str) -> None:
+    """Re-authentication inside a session, throttled like logins: a stolen cookie is not a free oracle."""
+    throttles = get_login_throttles()
+    if retry_after := throttles.retry_after(row["username"]):
+        raise _throttled(retry_after, "too many wrong passwords, try again later", field)
+    if not await get_passwords().verify(row["password_hash"], password):
+        throttles.failure(row["username"])
+        raise ApiError(403, "the password is wrong", field)
+    throttles.success(row["username"])
+
+
+def _throttled(retry_after: int, message: str, field: str | None = None) -> ApiError:
+    return ApiError(429, message, field, headers={"Retry-After": str(retry_after)})
+
+
+async def _upgrade_hash(row: sqlite3.Row, password: str) -> None:
+    passwords = get_passwords()
+    if passwords.needs_rehash(row["password_hash"]):
+        await accounts.rehash_password(get_db(), row["id"], await passwords.hash(password))
+        get_account_cache().evict(row["id"])
+
+
+def init_app(app: Quart) -> None:
+    QuartAuth(app, user_class=User)
+    app.extensions["unmask.account_cache"] = AccountCache(float(app.config["ACCOUNT_CACHE_TTL_S"]))

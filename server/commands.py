@@ -1,0 +1,187 @@
+"""`unmask serve` and `unmask users ...`: run the server and administer accounts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from unmask import UserFacingError
+
+from server import accounts
+from server.db import Database
+from server.passwords import Passwords, password_problem
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    storage = argparse.ArgumentParser(add_help=False)
+    storage.add_argument(
+        "--instance", metavar="DIR", help="instance folder holding the database and secret key (default: ./instance)"
+    )
+    storage.add_argument("--database", metavar="PATH", help="SQLite database file (default: <instance>/unmask.sqlite3)")
+
+    serve = subcommands.add_parser(
+        "serve",
+        parents=[storage],
+        help="run the web server",
+        description="Serve the browser app and the accounts/verdict-log API with hypercorn.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--https-cookies",
+        action="store_true",
+        default=None,
+        help="the site is reached over HTTPS (e.g. behind a TLS proxy): Secure cookies and HSTS",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per request (address, method, path, status) to standard error; off by default:"
+        " the server keeps no record of who used it when",
+    )
+    registration = serve.add_mutually_exclusive_group()
+    registration.add_argument(
+        "--open-registration",
+        dest="registration_open",
+        action="store_const",
+        const=True,
+        help="let anyone create an account from the register page",
+    )
+    registration.add_argument(
+        "--closed-registration",
+        dest="registration_open",
+        action="store_const",
+        const=False,
+        help="only administrators create accounts, with `unmask users add` (the default)",
+    )
+    serve.set_defaults(handler=serve_command)
+
+    users = subcommands.add_parser(
+        "users", help="administer accounts", description="Add, list and remove accounts, or reset a password."
+    )
+    actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add", parents=[storage], help="create an account; the password is the first line of standard input"
+    )
+    add.add_argument("name", help="username: 3 to 32 letters, digits, '_', '.' or '-'")
+    add.set_defaults(handler=users_add)
+    listing = actions.add_parser("list", parents=[storage], help="list accounts with their number of verdict logs")
+    listing.set_defaults(handler=users_list)
+    remove = actions.add_parser("remove", parents=[storage], help="delete an account and all its verdict logs")
+    remove.add_argument("name", help="username")
+    remove.set_defaults(handler=users_remove)
+    set_password = actions.add_parser(
+        "set-password",
+        parents=[storage],
+        help="replace a password (first line of standard input) and end the account's sessions",
+    )
+    set_password.add_argument("name", help="username")
+    set_password.set_defaults(handler=users_set_password)
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options given on the command line, so the instance config and environment still apply."""
+    options = {
+        "INSTANCE_PATH": args.instance,
+        "DATABASE": args.database,
+        "HTTPS_COOKIES": getattr(args, "https_cookies", None),
+        "REGISTRATION_OPEN": getattr(args, "registration_open", None),
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from server import create_app
+
+    app = create_app(_config(args))
+    config = Config()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    config.bind = [f"{host}:{args.port}"]
+    # hypercorn's access log holds the request line and status: no cookies, no bodies.
+    config.accesslog = "-" if args.access_log else None
+    print(f"Unmask serving on http://{host}:{args.port}/", file=sys.stderr)
+    asyncio.run(serve(app, config))
+    return 0
+
+
+def _read_password(username: str) -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UserFacingError("no password on standard input (give it as the first line)")
+    if problem := password_problem(password, username):
+        raise UserFacingError(problem)
+    return password
+
+
+def _with_database(args: argparse.Namespace, action: Callable[[Database, Passwords], Awaitable[int]]) -> int:
+    from server import create_app
+
+    config = create_app(_config(args)).config
+
+    async def run() -> int:
+        database = await Database.open(config["DATABASE"], config["DATABASE_SYNCHRONOUS"])
+        try:
+            return await action(database, Passwords(config))
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
+
+
+async def _existing(database: Database, name: str) -> Any:
+    row = await accounts.find_user(database, name)
+    if row is None:
+        raise UserFacingError(f"no account named {name!r}")
+    return row
+
+
+def users_add(args: argparse.Namespace) -> int:
+    if problem := accounts.username_problem(args.name):
+        raise UserFacingError(problem)
+    password = _read_password(args.name)
+
+    async def add(database: Database, passwords: Passwords) -> int:
+        try:
+            await accounts.create_user(database, args.name, await passwords.hash(password))
+        except accounts.UsernameTaken:
+            raise UserFacingError(f"an account named {args.name!r} already exists") from None
+        print(f"added {args.name}")
+        return 0
+
+    return _with_database(args, add)
+
+
+def users_list(args: argparse.Namespace) -> int:
+    async def show(database: Database, _: Passwords) -> int:
+        for row in await accounts.list_users(database):
+            print(f"{row['username']}\tcreated {row['created_at']}\t{row['verdicts']} verdict logs")
+        return 0
+
+    return _with_database(args, show)
+
+
+def users_remove(args: argparse.Namespace) -> int:
+    async def remove(database: Database, _: Passwords) -> int:
+        await accounts.delete_user(database, (await _existing(database, args.name))["id"])
+        print(f"removed {args.name} and its verdict logs")
+        return 0
+
+    return _with_database(args, remove)
+
+
+def users_set_password(args: argparse.Namespace) -> int:
+    password = _read_password(args.name)
+
+    async def set_password(database: Database, passwords: Passwords) -> int:
+        row = await _existing(database, args.name)
+        await accounts.set_password(database, row["id"], await passwords.hash(password))
+        print(f"password of {args.name} replaced; its sessions have ended")
+        return 0
+
+    return _with_database(args, set_password)

@@ -1,0 +1,237 @@
+"""Response headers, cross-site request forgery checks and failed-login throttling."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import math
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from quart import Quart, Response, current_app, g, request
+from werkzeug.exceptions import Forbidden
+
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_SECRET_BYTES = 32
+CSRF_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
+# Chrome caps cookie lifetimes at 400 days; the token outlives any offline period shorter than that.
+CSRF_COOKIE_MAX_AGE_S = 400 * 24 * 3600
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
+    "img-src 'self' blob: data:; style-src 'self'; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "bluetooth", "camera", "display-capture", "geolocation",
+        "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
+        "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": PERMISSIONS_POLICY,
+    # Cross-origin isolation: SharedArrayBuffer, hence TF.js wasm threads.
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def csrf_token() -> str:
+    """The token for this browser: an HMAC of its random CSRF cookie.
+
+    A cross-site page can neither read the HttpOnly cookie nor the same-origin response that carries
+    the token; the token has no expiry, so verdicts queued offline can still be posted later.
+    """
+    return _sign(_browser_secret())
+
+
+def refresh_csrf_cookie(response: Response) -> None:
+    """(Re)issue the CSRF cookie with a fresh lifetime; its value stays the same once set."""
+    response.set_cookie(
+        current_app.config["CSRF_COOKIE_NAME"],
+        _browser_secret(),
+        max_age=CSRF_COOKIE_MAX_AGE_S,
+        path="/",
+        secure=bool(current_app.config["HTTPS_COOKIES"]),
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def _browser_secret() -> str:
+    """The random value in this browser's CSRF cookie; a new one when it has none (or a malformed one)."""
+    secret = _cookie_secret() or g.get("new_csrf_secret")
+    if not secret:
+        secret = g.new_csrf_secret = secrets.token_urlsafe(CSRF_SECRET_BYTES)
+    return secret
+
+
+def _cookie_secret() -> str | None:
+    secret = request.cookies.get(current_app.config["CSRF_COOKIE_NAME"], "")
+    return secret if CSRF_SECRET_PATTERN.fullmatch(secret) else None
+
+
+def _sign(secret: str) -> str:
+    key = hashlib.sha256(b"unmask csrf\0" + current_app.secret_key.encode()).digest()
+    digest = hmac.new(key, secret.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def _check_request_forgery() -> None:
+    if request.method not in STATE_CHANGING_METHODS:
+        return
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
+        raise Forbidden("cross-site request refused")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in _allowed_origins():
+        raise Forbidden("cross-origin request refused")
+    secret = _cookie_secret()
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not secret or not hmac.compare_digest(sent.encode(), _sign(secret).encode()):
+        raise Forbidden("missing or invalid CSRF token: send the X-CSRF-Token header from GET /api/session")
+
+
+def _allowed_origins() -> set[str]:
+    # Behind a TLS-terminating proxy the request arrives as http, but the browser's origin is https.
+    scheme = "https" if current_app.config["HTTPS_COOKIES"] else request.scheme
+    return {f"{scheme}://{request.host}", *current_app.config["TRUSTED_ORIGINS"]}
+
+
+async def _add_security_headers(response: Response) -> Response:
+    # extend, not setdefault: no view sets these, and each setdefault scans every header (measurably slow).
+    response.headers.extend(SECURITY_HEADERS)
+    if current_app.config["HTTPS_COOKIES"]:
+        response.headers["Strict-Transport-Security"] = HSTS
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class Throttle:
+    """Exponential backoff after repeated failures for one key, with a cap and a memory limit.
+
+    After `free_failures` failures each further attempt must wait base * 2^n seconds (at most
+    `max_delay`) after the previous failure; the count is forgotten after `forget_after` quiet seconds.
+    """
+
+    def __init__(
+        self,
+        free_failures: int,
+        base_delay: float,
+        max_delay: float,
+        forget_after: float,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._free = free_failures
+        self._base = base_delay
+        self._max = max_delay
+        self._forget_after = forget_after
+        self._max_keys = max_keys
+        self._clock = clock
+        self._failures: OrderedDict[str, _Failures] = OrderedDict()  # oldest failure first
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until `key` may try again; 0 when it may try now."""
+        entry = self._current(key)
+        if entry is None or entry.count < self._free:
+            return 0.0
+        delay = min(self._base * 2 ** (entry.count - self._free), self._max)
+        return max(0.0, entry.last + delay - self._clock())
+
+    def failure(self, key: str) -> None:
+        entry = self._current(key)
+        self._failures.pop(key, None)
+        self._failures[key] = _Failures((entry.count if entry else 0) + 1, self._clock())
+        while len(self._failures) > self._max_keys:
+            self._failures.popitem(last=False)
+
+    def reset(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def _current(self, key: str) -> _Failures | None:
+        entry = self._failures.get(key)
+        if entry is not None and self._clock() - entry.last > self._forget_after:
+            del self._failures[key]
+            return None
+        return entry
+
+
+@dataclass(frozen=True)
+class LoginThrottles:
+    account: Throttle
+    address: Throttle
+
+    def retry_after(self, username: str) -> int:
+        wait = max(self.account.retry_after(account_key(username)), self.address.retry_after(address_key()))
+        return math.ceil(wait)
+
+    def failure(self, username: str) -> None:
+        self.account.failure(account_key(username))
+        self.address.failure(address_key())
+
+    def success(self, username: str) -> None:
+        # The address count is left to decay: otherwise an attacker could clear it with their own account.
+        self.account.reset(account_key(username))
+
+
+def account_key(username: str) -> str:
+    return username.casefold()
+
+
+def address_key() -> str:
+    """The client address; IPv6 clients are grouped by /64, since one host usually owns a whole /64."""
+    address = request.remote_addr or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def get_login_throttles() -> LoginThrottles:
+    return current_app.extensions["unmask.login_throttles"]
+
+
+def init_app(app: Quart) -> None:
+    config = app.config
+    app.extensions["unmask.login_throttles"] = LoginThrottles(
+        account=Throttle(
+            config["THROTTLE_ACCOUNT_FREE_FAILURES"],
+            config["THROTTLE_BASE_DELAY_S"],
+            config["THROTTLE_ACCOUNT_MAX_DELAY_S"],
+            config["THROTTLE_FORGET_AFTER_S"],
+        ),
+        address=Throttle(
+            config["THROTTLE_ADDRESS_FREE_FAILURES"],
+            config["THROTTLE_BASE_DELAY_S"],
+            config["THROTTLE_ADDRESS_MAX_DELAY_S"],
+            config["THROTTLE_FORGET_AFTER_S"],
+        ),
+    )
+    app.before_request(_check_request_forgery)
+    app.after_request(_add_security_headers)

@@ -1,0 +1,77 @@
+"""Strict JSON request bodies: the primitives the API's endpoints validate with."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from quart import request
+
+from server.errors import ApiError
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+async def read_json_object(required: Iterable[str], optional: Iterable[str] = ()) -> dict[str, Any]:
+    """The request's JSON object, refusing non-JSON (415), bad JSON (400), missing or unknown fields (422)."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
+    raw = await request.get_data()  # over MAX_CONTENT_LENGTH this raises 413
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "malformed JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "the body must be a JSON object")
+    required = tuple(required)
+    known = {*required, *optional}
+    for name in body:
+        if name not in known:
+            raise ApiError(422, "unknown field", name[:64])
+    for name in required:
+        if name not in body:
+            raise ApiError(422, "field is required", name)
+    return body
+
+
+def string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ApiError(422, "must be a string", name)
+    return value
+
+
+def boolean(body: dict[str, Any], name: str, default: bool | None = None) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise ApiError(422, "must be true or false", name)
+    return value
+
+
+def integer(value: Any, name: str, low: int, high: int) -> int:
+    # bool is an int subclass in Python, but `true` is not a number in JSON.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(422, "must be an integer", name)
+    if not low <= value <= high:
+        raise ApiError(422, f"must be between {low} and {high}", name)
+    return value
+
+
+def number(value: Any, name: str, low: float, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError(422, "must be a finite number", name)
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ApiError(422, f"must be {bounds}", name)
+    return float(value)

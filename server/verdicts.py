@@ -1,0 +1,277 @@
+"""Verdict logs: strict validation, idempotent create, paginated history, deletion and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify, request
+from quart_auth import login_required
+
+from server.auth import current_account
+from server.db import format_time, get_db, utc_now
+from server.errors import ApiError
+from server.validation import integer, number, read_json_object
+
+blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
+
+MAX_DIMENSION = 100_000
+MAX_INFERENCE_MS = 600_000.0
+MAX_FUTURE = timedelta(days=1)
+MAX_PER_PAGE = 200
+
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
+IMAGE_DATA_PATTERN = re.compile(
+    r"(?i:\bdata:[a-z]+/[a-z0-9.+-]+[;,])|[A-Za-z0-9+/_-]{100,}|/9j/4|iVBORw0KGgo|R0lGOD[dl]h|UklGR"
+)
+VIDEO_FIELDS: dict[str, Callable[[Any, str], float | int]] = {
+    "frames": lambda value, name: integer(value, name, 1, MAX_DIMENSION),
+    "duration_s": lambda value, name: number(value, name, 0.0),
+    "mean_probability": lambda value, name: number(value, name, 0.0, 1.0),
+    "max_probability": lambda value, name: number(value, name, 0.0, 1.0),
+    "share_flagged": lambda value, name: number(value, name, 0.0, 1.0),
+}
+REQUIRED_FIELDS = (
+    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
+    "backend", "inference_ms", "analysed_at", "kind",
+)
+OPTIONAL_FIELDS = ("label", "file_name", "video")
+# The stored columns a verdict's content is made of (what an idempotent retry must repeat).
+CONTENT_COLUMNS = (
+    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version", "backend",
+    "inference_ms", "analysed_at", "kind", "label", "file_name", *(f"video_{name}" for name in VIDEO_FIELDS),
+)
+EXPORT_COLUMNS = (*CONTENT_COLUMNS, "received_at")
+
+
+def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ApiError(422, "must be a string", name)
+    if not 1 <= len(value) <= max_length:
+        raise ApiError(422, f"must be 1 to {max_length} characters", name)
+    if pattern is not None and not pattern.fullmatch(value):
+        raise ApiError(422, "has characters that are not allowed", name)
+    if IMAGE_DATA_PATTERN.search(value):
+        raise ApiError(422, "looks like image data, which is never sent to the server", name)
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ApiError(422, "must not contain control characters", name)
+    return value
+
+
+def timestamp(value: Any, name: str) -> str:
+    """An ISO 8601 time with a time zone, normalised to fixed-width UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ApiError(422, "must be an ISO 8601 time with a time zone", name)
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ApiError(422, "must include a time zone (e.g. Z or +02:00)", name)
+        return format_time(moment)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by the zone
+        raise ApiError(422, "must be an ISO 8601 time with a time zone", name) from None
+
+
+def one_of(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ApiError(422, f"must be one of: {', '.join(choices)}", name)
+    return value
+
+
+def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a posted verdict; return the column values to store."""
+    raw_id = text(body["id"], "id", 36)
+    try:
+        verdict_id = str(uuid.UUID(raw_id))
+    except ValueError:
+        raise ApiError(422, "must be a UUID", "id") from None
+    if verdict_id != raw_id.lower():  # only the canonical 8-4-4-4-12 form
+        raise ApiError(422, "must be a UUID", "id")
+    sha256 = body["image_sha256"]
+    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
+        raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
+    probability = number(body["probability"], "probability", 0.0, 1.0)
+    verdict = one_of(body["verdict"], "verdict", ("real", "deepfake"))
+    threshold = float(current_app.config["VERDICT_THRESHOLD"])
+    if verdict != ("deepfake" if probability >= threshold else "real"):
+        raise ApiError(422, f"must be 'deepfake' exactly when probability >= {threshold:g}", "verdict")
+    if not isinstance(body["uncertain"], bool):
+        raise ApiError(422, "must be true or false", "uncertain")
+    analysed_at = timestamp(body["analysed_at"], "analysed_at")
+    if analysed_at > format_time(datetime.now(UTC) + MAX_FUTURE):
+        raise ApiError(422, "is more than a day in the future", "analysed_at")
+    kind = one_of(body["kind"], "kind", ("image", "video"))
+    columns: dict[str, Any] = {
+        "id": verdict_id,
+        "image_sha256": sha256,
+        "width": integer(body["width"], "width", 1, MAX_DIMENSION),
+        "height": integer(body["height"], "height", 1, MAX_DIMENSION),
+        "probability": probability,
+        "verdict": verdict,
+        "uncertain": int(body["uncertain"]),
+        "model_version": text(body["model_version"], "model_version", 64, MODEL_VERSION_PATTERN),
+        "backend": text(body["backend"], "backend", 32),
+        "inference_ms": number(body["inference_ms"], "inference_ms", 0.0, MAX_INFERENCE_MS),
+        "analysed_at": analysed_at,
+        "kind": kind,
+        "label": _optional_text(body, "label", 200),
+        "file_name": _optional_text(body, "file_name", 255),
+    }
+    columns.update(_video_columns(body.get("video"), kind))
+    return columns
+
+
+def _optional_text(body: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = body.get(name)
+    return None if value is None else text(value, name, max_length)
+
+
+def _video_columns(video: Any, kind: str) -> dict[str, Any]:
+    if kind == "image":
+        if video is not None:
+            raise ApiError(422, "only allowed when kind is 'video'", "video")
+        return {f"video_{name}": None for name in VIDEO_FIELDS}
+    if not isinstance(video, dict):
+        raise ApiError(422, "must be an object when kind is 'video'", "video")
+    for name in video:
+        if name not in VIDEO_FIELDS:
+            raise ApiError(422, "unknown field", f"video.{name}"[:70])
+    missing = [name for name in VIDEO_FIELDS if name not in video]
+    if missing:
+        raise ApiError(422, "field is required", f"video.{missing[0]}")
+    return {f"video_{name}": check(video[name], f"video.{name}") for name, check in VIDEO_FIELDS.items()}
+
+
+def verdict_json(row: Mapping[str, Any] | sqlite3.Row) -> dict[str, Any]:
+    """A stored row in the shape it was posted, plus received_at."""
+    item = {name: row[name] for name in CONTENT_COLUMNS if not name.startswith("video_")}
+    item["uncertain"] = bool(item["uncertain"])
+    item["video"] = (
+        {name: row[f"video_{name}"] for name in VIDEO_FIELDS} if row["kind"] == "video" else None
+    )
+    item["received_at"] = row["received_at"]
+    return item
+
+
+@blueprint.post("")
+@login_required
+async def create() -> tuple[Response, int]:
+    body = await read_json_object(REQUIRED_FIELDS, OPTIONAL_FIELDS)
+    columns = verdict_columns(body)
+    account = await current_account()
+    stored = {**columns, "user_id": account["id"], "received_at": utc_now()}
+    if await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored):
+        return jsonify(verdict_json(stored)), 201
+    # The id exists: a retry of the same log is acknowledged again; anything else is a conflict.
+    existing = await get_db().fetch_one(
+        "SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], account["id"])
+    )
+    if existing is None or any(existing[name] != value for name, value in columns.items()):
+        raise ApiError(409, "a different verdict log already has this id", "id")
+    return jsonify(verdict_json(existing)), 200
+
+
+def _filters(user_id: int) -> tuple[str, list[Any]]:
+    """The WHERE clause for the query-string filters shared by the history and the export."""
+    clauses, params = ["user_id = ?"], [user_id]
+    arguments = request.args
+    if "verdict" in arguments:
+        clauses.append("verdict = ?")
+        params.append(one_of(arguments["verdict"], "verdict", ("real", "deepfake")))
+    if "kind" in arguments:
+        clauses.append("kind = ?")
+        params.append(one_of(arguments["kind"], "kind", ("image", "video")))
+    if "since" in arguments:
+        clauses.append("analysed_at >= ?")
+        params.append(timestamp(arguments["since"], "since"))
+    if "until" in arguments:
+        clauses.append("analysed_at < ?")
+        params.append(timestamp(arguments["until"], "until"))
+    return " AND ".join(clauses), params
+
+
+def _query_integer(name: str, default: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise ApiError(422, "must be a positive integer", name)
+    return integer(int(raw), name, 1, high)
+
+
+@blueprint.get("")
+@login_required
+async def history() -> Response:
+    account = await current_account()
+    page = _query_integer("page", 1, 10**9)
+    per_page = _query_integer("per_page", 50, MAX_PER_PAGE)
+    where, params = _filters(account["id"])
+    # The total comes with the page (one round trip); only a page past the end needs its own count.
+    rows = await get_db().fetch_all(
+        f"SELECT *, count(*) OVER () AS total FROM verdicts WHERE {where}"
+        " ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
+        (*params, per_page, (page - 1) * per_page),
+    )
+    if rows:
+        total = rows[0]["total"]
+    else:
+        total = (await get_db().fetch_all(f"SELECT count(*) FROM verdicts WHERE {where}", params))[0][0]
+    return jsonify(items=[verdict_json(row) for row in rows], page=page, per_page=per_page, total=total)
+
+
+@blueprint.delete("/<verdict_id>")
+@login_required
+async def delete_one(verdict_id: str) -> Response:
+    account = await current_account()
+    deleted = await get_db().write(
+        "DELETE FROM verdicts WHERE id = ? AND user_id = ?", (verdict_id.lower(), account["id"])
+    )
+    if not deleted:  # also when it is someone else's: never reveal that an id exists
+        raise ApiError(404, "no such verdict log")
+    return jsonify(deleted=1)
+
+
+@blueprint.delete("")
+@login_required
+async def delete_all() -> Response:
+    account = await current_account()
+    deleted = await get_db().write("DELETE FROM verdicts WHERE user_id = ?", (account["id"],))
+    return jsonify(deleted=deleted)
+
+
+@blueprint.get("/export")
+@login_required
+async def export() -> Response:
+    account = await current_account()
+    export_format = one_of(request.args.get("format", "json"), "format", ("csv", "json"))
+    where, params = _filters(account["id"])
+    rows = await get_db().fetch_all(f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC", params)
+    if export_format == "json":
+        response = jsonify(exported_at=utc_now(), items=[verdict_json(row) for row in rows])
+    else:
+        response = Response(_csv(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="unmask-verdicts.{export_format}"'
+    return response
+
+
+def _csv(rows: list[sqlite3.Row]) -> str:
+    output = io.StringIO()
+    writer = csv.writer(output)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(_spreadsheet_safe(row[name]) for name in EXPORT_COLUMNS)
+    return output.getvalue()
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    # A user's label such as "=HYPERLINK(...)" must stay text when the export is opened in a spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

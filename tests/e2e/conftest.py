@@ -1,0 +1,77 @@
+"""End-to-end fixtures: the real server with a fresh instance, headless Debian Chromium, a logged-in page
+and the test pictures (helpers in `e2e_support`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import CHROMIUM, CHROMIUM_ARGS, SHIPPED_MODEL, Server, log_in, running_server, smooth_image, spread_model
+from PIL import Image
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """The real server with the shipped model."""
+    with running_server(tmp_path_factory.mktemp("instance"), SHIPPED_MODEL) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def spread_server(tmp_path_factory) -> Iterator[Server]:
+    """The real server with a model whose probabilities spread (for probability parity)."""
+    probe = np.stack([smooth_image(224, 224, seed) / 255 for seed in range(4)]).astype(np.float32)
+    model_dir = spread_model(tmp_path_factory.mktemp("spread") / "model", probe)
+    with running_server(tmp_path_factory.mktemp("instance-spread"), model_dir) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (or set UNMASK_CHROMIUM)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser):
+    created = browser.new_context()
+    yield created
+    created.close()
+
+
+@pytest.fixture
+def page(context, server):
+    """A page logged in to the analyser (shipped model, wasm backend)."""
+    opened = context.new_page()
+    log_in(opened, server.url)
+    return opened
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """The test pictures, by case: small, large, odd aspect ratios, PNG with alpha, greyscale, JPEG, ..."""
+    folder = tmp_path_factory.mktemp("images")
+    files: dict[str, Path] = {}
+
+    def save(name: str, image: Image.Image, **options) -> None:
+        files[name.split(".")[0]] = folder / name
+        image.save(folder / name, **options)
+
+    save("small.png", Image.fromarray(smooth_image(160, 120, 1)))
+    save("photo.jpg", Image.fromarray(smooth_image(640, 480, 2)), quality=92)
+    save("large.png", Image.fromarray(smooth_image(3000, 2000, 3)))
+    save("tall.png", Image.fromarray(smooth_image(301, 1000, 4)))
+    save("wide.png", Image.fromarray(smooth_image(1500, 333, 5)))
+    rgba = np.dstack([smooth_image(400, 300, 6), np.linspace(0, 255, 400 * 300).reshape(300, 400).astype(np.uint8)])
+    save("alpha.png", Image.fromarray(rgba, "RGBA"))
+    save("grey.png", Image.fromarray(smooth_image(350, 350, 7)[:, :, 0], "L"))
+    save("odd.webp", Image.fromarray(smooth_image(257, 223, 8)), lossless=True)
+    return files

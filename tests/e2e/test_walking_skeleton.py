@@ -1,0 +1,44 @@
+"""Issue 2's thinnest path: log in, classify a picture, see the Python model's probability, find the verdict
+row in the database, and no request carries the picture."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+from e2e_support import SHIPPED_MODEL, RequestRecorder, wait_for_results
+from reference_model import ReferenceModel
+from training.preprocessing import preprocess
+
+pytestmark = pytest.mark.slow
+
+
+def test_log_in_classify_and_store_the_verdict_only(context, page, server, images):
+    recorder = RequestRecorder(context)
+    picture = images["photo"]
+
+    page.set_input_files("#files", str(picture))
+    wait_for_results(page, 1)
+
+    card = page.locator(".result-card").first
+    assert card.get_attribute("data-state") == "saved"
+    shown = float(card.locator(".probability").get_attribute("data-probability"))
+    expected = float(ReferenceModel(SHIPPED_MODEL).predict(preprocess(picture)[None])[0][0])
+    assert abs(shown - expected) <= 0.01
+    assert card.locator(".probability").inner_text() == f"Fake probability: {round(expected * 100)}%"
+    assert card.locator(".verdict").inner_text().split(" ")[0] in {"Real", "Deepfake", "Uncertain"}
+
+    digest = hashlib.sha256(picture.read_bytes()).hexdigest()
+    assert card.locator(".sha256").inner_text() == digest
+    with sqlite3.connect(server.database) as database:
+        rows = database.execute(
+            "SELECT probability, verdict, file_name FROM verdicts WHERE image_sha256 = ?", (digest,)
+        ).fetchall()
+    assert len(rows) == 1
+    probability, verdict, file_name = rows[0]
+    assert abs(probability - shown) < 1e-6
+    assert verdict == ("deepfake" if shown >= 0.5 else "real")
+    assert file_name is None
+
+    recorder.assert_nothing_carries([picture])

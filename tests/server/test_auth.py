@@ -1,0 +1,239 @@
+"""Accounts and sessions through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from conftest import PASSWORD, AuthActions, verdict
+from server import create_app
+
+
+async def session(auth: AuthActions) -> dict[str, Any]:
+    return await (await auth.client.get("/api/session")).get_json()
+
+
+async def test_session_logged_out(auth: AuthActions) -> None:
+    body = await session(auth)
+    assert body["authenticated"] is False
+    assert body["username"] is None
+    assert body["registration_open"] is True
+    assert len(body["csrf_token"]) >= 32
+
+
+async def test_register_logs_in(auth: AuthActions) -> None:
+    response = await auth.register()
+    assert response.status_code == 201
+    assert await response.get_json() == {"username": "alice"}
+    assert (await session(auth))["username"] == "alice"
+
+
+async def test_register_refused_when_closed(config: dict[str, Any], app: Quart, auth: AuthActions) -> None:
+    app.config["REGISTRATION_OPEN"] = False
+    response = await auth.register()
+    assert response.status_code == 403
+    assert (await session(auth))["registration_open"] is False
+
+
+async def test_register_duplicate_username_ignores_case(auth: AuthActions) -> None:
+    await auth.register("alice")
+    await auth.logout()
+    response = await auth.register("ALICE")
+    assert response.status_code == 409
+    assert (await response.get_json())["field"] == "username"
+
+
+async def test_register_bad_usernames(auth: AuthActions) -> None:
+    for username in ("ab", "x" * 33, "bad name", "émile", "a/b", ""):
+        response = await auth.register(username)
+        assert response.status_code == 422, username
+        assert (await response.get_json())["field"] == "username"
+
+
+async def test_register_password_messages(auth: AuthActions) -> None:
+    cases = {
+        "short": "at least 10",
+        "x" * 1025: "at most 1024",
+        " " * 12: "only spaces",
+        "alice-is-my-password": "username",
+    }
+    for password, message in cases.items():
+        response = await auth.register("alice", password)
+        body = await response.get_json()
+        assert response.status_code == 422
+        assert body["field"] == "password" and message in body["error"]
+
+
+async def test_register_wrong_type(auth: AuthActions) -> None:
+    response = await auth.send("POST", "/api/register", {"username": "alice", "password": 1234567890123})
+    assert response.status_code == 422
+    assert (await response.get_json())["field"] == "password"
+
+
+async def test_login(auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    response = await auth.login()
+    assert response.status_code == 200
+    assert await response.get_json() == {"username": "alice"}
+    assert (await session(auth))["authenticated"] is True
+
+
+async def test_login_cookie_flags(auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    cookie = (await auth.login()).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Max-Age" not in cookie  # without "remember" it ends with the browser session
+
+
+async def test_login_remember_sets_lasting_cookie(auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    cookie = (await auth.login(remember=True)).headers["Set-Cookie"]
+    assert "Max-Age=2592000" in cookie
+
+
+async def test_https_cookie_mode(config: dict[str, Any]) -> None:
+    app = create_app({**config, "HTTPS_COOKIES": True})
+    async with app.test_app():
+        actions = AuthActions(app.test_client(), scheme="https")
+        response = await actions.register()
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-unmask_session=") and "Secure" in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_login_wrong_password_and_unknown_user_look_the_same(auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    wrong = await auth.login(password="wrong password!")
+    unknown = await auth.login(username="nobody", password="wrong password!")
+    assert wrong.status_code == unknown.status_code == 401
+    assert await wrong.get_json() == await unknown.get_json() == {
+        "error": "invalid username or password",
+        "field": None,
+    }
+
+
+async def test_logout_ends_session(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.logout()
+    assert response.status_code == 200
+    assert (await session(auth))["authenticated"] is False
+
+
+def session_cookie(response: Any) -> str:
+    return response.headers["Set-Cookie"].split(";")[0]
+
+
+async def replayed_session(app: Quart, cookie: str) -> dict[str, Any]:
+    """/api/session as seen by someone who copied the cookie and sends it on their own."""
+    thief = app.test_client()
+    thief.cookie_jar = None
+    return await (await thief.get("/api/session", headers={"Cookie": cookie})).get_json()
+
+
+async def test_copied_cookie_works_while_logged_in(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    assert (await replayed_session(app, cookie))["authenticated"] is True
+
+
+async def test_cookie_replayed_after_logout_is_refused(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    await auth.logout()
+    assert (await replayed_session(app, cookie))["authenticated"] is False
+
+
+async def test_cookie_replayed_after_password_change_is_refused(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "a brand new secret"})
+    assert (await replayed_session(app, cookie))["authenticated"] is False
+
+
+async def test_tampered_cookie_is_refused(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    assert (await replayed_session(app, cookie[:-2] + "xx"))["authenticated"] is False
+
+
+async def test_logout_ends_sessions_on_other_devices(app: Quart, auth: AuthActions) -> None:
+    await auth.register()
+    other = AuthActions(app.test_client())
+    await other.login()
+    await auth.logout()
+    assert (await session(other))["authenticated"] is False
+
+
+async def test_password_change(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send(
+        "POST", "/api/password", {"current_password": PASSWORD, "new_password": "a brand new secret"}
+    )
+    assert response.status_code == 200
+    assert (await session(auth))["authenticated"] is True  # this browser stays logged in
+    await auth.logout()
+    assert (await auth.login(password=PASSWORD)).status_code == 401
+    assert (await auth.login(password="a brand new secret")).status_code == 200
+
+
+async def test_password_change_ends_other_sessions(app: Quart, auth: AuthActions) -> None:
+    await auth.register()
+    other = AuthActions(app.test_client())
+    await other.login()
+    await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "a brand new secret"})
+    assert (await session(other))["authenticated"] is False
+
+
+async def test_password_change_needs_current_password(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send(
+        "POST", "/api/password", {"current_password": "not my password", "new_password": "a brand new secret"}
+    )
+    assert response.status_code == 403
+    assert (await response.get_json())["field"] == "current_password"
+
+
+async def test_password_change_rejects_weak_new_password(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "short"})
+    assert response.status_code == 422
+    assert (await response.get_json())["field"] == "new_password"
+
+
+async def test_password_change_requires_login(auth: AuthActions) -> None:
+    response = await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "x" * 12})
+    assert response.status_code == 401
+
+
+async def test_delete_account_removes_account_and_verdicts(app: Quart, auth: AuthActions) -> None:
+    await auth.register()
+    assert (await auth.send("POST", "/api/verdicts", verdict())).status_code == 201
+    response = await auth.send("DELETE", "/api/account", {"password": PASSWORD})
+    assert response.status_code == 200
+    assert (await session(auth))["authenticated"] is False
+    assert (await auth.login()).status_code == 401
+    database = app.extensions["unmask.db"]
+    assert (await database.fetch_one("SELECT count(*) FROM verdicts"))[0] == 0
+
+
+async def test_delete_account_needs_password(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send("DELETE", "/api/account", {"password": "not my password"})
+    assert response.status_code == 403
+    assert (await session(auth))["authenticated"] is True
+
+
+@pytest.fixture
+def no_account_cache(config: dict[str, Any]) -> None:
+    config["ACCOUNT_CACHE_TTL_S"] = 0.0
+
+
+async def test_session_ended_by_another_process_is_refused_after_cache_ttl(
+    no_account_cache: None, app: Quart, auth: AuthActions
+) -> None:
+    # `unmask users set-password` runs in its own process: this server learns of it within the TTL.
+    cookie = session_cookie(await auth.register())
+    await app.extensions["unmask.db"].write("UPDATE users SET session_key = 'replaced'")
+    assert (await replayed_session(app, cookie))["authenticated"] is False

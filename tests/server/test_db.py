@@ -1,0 +1,125 @@
+"""Database set-up: pragmas, migrations, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from conftest import AuthActions, verdict
+from server import create_app
+from server.db import MIGRATIONS, Database
+
+
+async def test_default_database_is_in_instance_folder(app: Quart, config: dict[str, Any]) -> None:
+    assert app.config["DATABASE"] == str(Path(config["INSTANCE_PATH"]) / "unmask.sqlite3")
+    assert Path(app.config["DATABASE"]).is_file()
+
+
+async def test_database_file_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    await (await Database.open(str(path))).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_migration_from_empty_database(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "new.sqlite3"))
+    versions = await database.fetch_all("SELECT version FROM schema_version ORDER BY version")
+    await database.close()
+    assert [row[0] for row in versions] == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_pragmas(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    journal = await database.fetch_one("PRAGMA journal_mode")
+    foreign_keys = await database.fetch_one("PRAGMA foreign_keys")
+    synchronous = await database.fetch_one("PRAGMA synchronous")
+    await database.close()
+    assert journal[0] == "wal" and foreign_keys[0] == 1 and synchronous[0] == 2  # 2 = FULL
+
+
+async def test_history_index_exists(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    plan = await database.fetch_all(
+        "EXPLAIN QUERY PLAN SELECT * FROM verdicts WHERE user_id = 1 ORDER BY analysed_at DESC LIMIT 50"
+    )
+    await database.close()
+    assert any("verdicts_by_user_time" in row[3] for row in plan)
+
+
+async def test_restart_keeps_rows(config: dict[str, Any]) -> None:
+    body = verdict()
+    for _ in range(2):
+        app = create_app(config)
+        async with app.test_app():
+            actions = AuthActions(app.test_client())
+            if (await actions.register()).status_code == 409:  # second start: the account exists
+                await actions.login()
+            await actions.send("POST", "/api/verdicts", body)
+            items = (await (await actions.client.get("/api/verdicts")).get_json())["items"]
+    assert [item["id"] for item in items] == [body["id"]]
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    await (await Database.open(str(path))).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (?, 'future')", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="newer"):
+        await Database.open(str(path))
+
+
+async def test_foreign_keys_cascade_on_account_delete(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    await database.write("INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')")
+    columns = verdict()
+    columns.pop("label")
+    await database.write(
+        "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+        " model_version, backend, inference_ms, analysed_at, kind, received_at)"
+        " VALUES (?, 1, ?, 1, 1, 0.9, 'deepfake', 0, 'v', 'b', 1, 't', 'image', 't')",
+        (columns["id"], columns["image_sha256"]),
+    )
+    await database.write("DELETE FROM users")
+    remaining = await database.fetch_one("SELECT count(*) FROM verdicts")
+    await database.close()
+    assert remaining[0] == 0
+
+
+async def test_reader_connection_cannot_write(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    with pytest.raises(sqlite3.OperationalError):
+        await database.fetch_all("DELETE FROM users")
+    await database.close()
+
+
+async def test_group_insert_reports_existing_keys(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value INTEGER)")
+    inserter = database.group_insert("items", ("key", "value"), "key")
+    results = await asyncio.gather(*[inserter.insert({"key": key, "value": 1}) for key in ("a", "b", "a")])
+    again = await inserter.insert({"key": "b", "value": 2})
+    rows = await database.fetch_all("SELECT key, value FROM items ORDER BY key")
+    await database.close()
+    assert results == [True, True, False] and again is False
+    assert [tuple(row) for row in rows] == [("a", 1), ("b", 1)]
+
+
+async def test_group_insert_isolates_a_failing_row(tmp_path: Path) -> None:
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value INTEGER CHECK (value > 0))")
+    inserter = database.group_insert("items", ("key", "value"), "key")
+    good, bad = await asyncio.gather(
+        inserter.insert({"key": "good", "value": 1}),
+        inserter.insert({"key": "bad", "value": -1}),
+        return_exceptions=True,
+    )
+    stored = await database.fetch_all("SELECT key FROM items")
+    await database.close()
+    assert good is True and isinstance(bad, sqlite3.IntegrityError)
+    assert [row[0] for row in stored] == ["good"]

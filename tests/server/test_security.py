@@ -1,0 +1,204 @@
+"""Security headers, cross-site request forgery and failed-login throttling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from conftest import PASSWORD, AuthActions
+from server.security import CONTENT_SECURITY_POLICY, Throttle
+
+EXPECTED_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+@pytest.mark.parametrize("path", ["/api/session", "/login", "/css/app.css", "/no/such/page", "/api/nothing"])
+async def test_security_headers_on_every_response(client: Any, path: str) -> None:
+    response = await client.get(path)
+    for name, value in EXPECTED_HEADERS.items():
+        assert response.headers.getlist(name) == [value], name
+    assert "camera=()" in response.headers["Permissions-Policy"]
+    assert "microphone=()" in response.headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in response.headers  # only in HTTPS cookie mode
+
+
+async def test_csp_allows_wasm_and_nothing_foreign() -> None:
+    assert "script-src 'self' 'wasm-unsafe-eval';" in CONTENT_SECURITY_POLICY
+    assert "http" not in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+
+
+async def test_api_responses_are_not_stored(client: Any) -> None:
+    assert (await client.get("/api/session")).headers["Cache-Control"] == "no-store"
+
+
+async def test_post_without_csrf_token_is_refused(client: Any) -> None:
+    await client.get("/api/session")
+    response = await client.post("/api/register", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    assert "CSRF" in (await response.get_json())["error"]
+
+
+async def test_post_with_wrong_csrf_token_is_refused(auth: AuthActions) -> None:
+    response = await auth.send("POST", "/api/logout", headers={"X-CSRF-Token": "forged"})
+    assert response.status_code == 403
+
+
+async def test_form_post_without_token_is_refused(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.client.post("/api/logout", form={"x": "1"})
+    assert response.status_code == 403
+
+
+async def test_token_of_another_browser_is_refused(app: Quart, auth: AuthActions) -> None:
+    # An attacker fetches a token in their own browser and plants it in a forged request.
+    attacker_token = await AuthActions(app.test_client()).csrf()
+    await auth.register()
+    response = await auth.client.post("/api/logout", headers={"X-CSRF-Token": attacker_token})
+    assert response.status_code == 403
+
+
+async def test_cross_site_fetch_is_refused_even_with_token(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send("POST", "/api/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+
+
+async def test_foreign_origin_is_refused_even_with_token(auth: AuthActions) -> None:
+    await auth.register()
+    response = await auth.send("POST", "/api/logout", headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+
+
+async def test_same_origin_request_is_accepted(auth: AuthActions) -> None:
+    await auth.register()
+    headers = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    assert (await auth.send("POST", "/api/logout", headers=headers)).status_code == 200
+
+
+async def test_trusted_origin_is_accepted(app: Quart, auth: AuthActions) -> None:
+    app.config["TRUSTED_ORIGINS"] = ["https://unmask.example"]
+    response = await auth.send("POST", "/api/logout", headers={"Origin": "https://unmask.example"})
+    assert response.status_code == 200
+
+
+async def test_csrf_token_is_stable_across_login(auth: AuthActions) -> None:
+    # Verdicts queued offline are sent later with the token the page had: it must stay valid.
+    before = await auth.csrf()
+    await auth.register()
+    assert await auth.csrf() == before
+
+
+async def test_csrf_cookie_is_http_only_and_strict(client: Any) -> None:
+    cookie = (await client.get("/api/session")).headers["Set-Cookie"]
+    assert cookie.startswith("unmask_csrf=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+async def test_get_needs_no_token(client: Any) -> None:
+    assert (await client.get("/api/session")).status_code == 200
+
+
+def throttle(clock: list[float]) -> Throttle:
+    return Throttle(free_failures=2, base_delay=1.0, max_delay=8.0, forget_after=100.0, clock=lambda: clock[0])
+
+
+async def test_throttle_allows_free_failures() -> None:
+    clock = [0.0]
+    limiter = throttle(clock)
+    limiter.failure("k")
+    assert limiter.retry_after("k") == 0
+    limiter.failure("k")
+    assert limiter.retry_after("k") == 1.0
+
+
+async def test_throttle_backs_off_exponentially_up_to_cap() -> None:
+    clock = [0.0]
+    limiter = throttle(clock)
+    waits = []
+    for _ in range(8):
+        limiter.failure("k")
+        waits.append(limiter.retry_after("k"))
+    assert waits == [0, 1, 2, 4, 8, 8, 8, 8]
+
+
+async def test_throttle_releases_after_the_wait() -> None:
+    clock = [0.0]
+    limiter = throttle(clock)
+    for _ in range(4):
+        limiter.failure("k")
+    clock[0] = 4.0
+    assert limiter.retry_after("k") == 0
+
+
+async def test_throttle_forgets_after_quiet_period() -> None:
+    clock = [0.0]
+    limiter = throttle(clock)
+    for _ in range(10):
+        limiter.failure("k")
+    clock[0] = 101.0
+    limiter.failure("k")
+    assert limiter.retry_after("k") == 0
+
+
+async def test_throttle_memory_is_bounded() -> None:
+    limiter = Throttle(0, 1.0, 1.0, 100.0, max_keys=3, clock=lambda: 0.0)
+    for key in "abcde":
+        limiter.failure(key)
+    assert limiter.retry_after("a") == 0 and limiter.retry_after("e") == 1.0
+
+
+@pytest.fixture
+def strict_throttle(config: dict[str, Any]) -> dict[str, Any]:
+    config.update(THROTTLE_ACCOUNT_FREE_FAILURES=3, THROTTLE_ADDRESS_FREE_FAILURES=6, THROTTLE_BASE_DELAY_S=30.0)
+    return config
+
+
+async def test_repeated_failed_logins_are_throttled(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    statuses = [(await auth.login(password="wrong password!")).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    response = await auth.login()  # even the right password waits: the guesser learns nothing
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_unknown_account_is_throttled_the_same(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    statuses = [(await auth.login("nobody", "wrong password!")).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_address_is_throttled_across_accounts(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    statuses = [(await auth.login(f"user{number}", "wrong password!")).status_code for number in range(7)]
+    assert statuses == [401] * 6 + [429]
+
+
+async def test_successful_login_clears_account_failures(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    for _ in range(2):
+        await auth.login(password="wrong password!")
+    assert (await auth.login()).status_code == 200
+    await auth.logout()
+    assert (await auth.login(password="wrong password!")).status_code == 401
+
+
+async def test_wrong_current_password_is_throttled(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    await auth.register()
+    body = {"current_password": "wrong password!", "new_password": "a brand new secret"}
+    statuses = [(await auth.send("POST", "/api/password", body)).status_code for _ in range(4)]
+    assert statuses == [403, 403, 403, 429]
+
+
+async def test_malformed_csrf_cookie_is_replaced(client: Any) -> None:
+    client.cookie_jar = None
+    response = await client.get("/api/session", headers={"Cookie": "unmask_csrf=chosen-by-attacker"})
+    assert "chosen-by-attacker" not in response.headers["Set-Cookie"]

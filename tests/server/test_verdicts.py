@@ -1,0 +1,338 @@
+"""Verdict logs: validation, idempotency, history, deletion, export and isolation between users."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from conftest import AuthActions, verdict
+
+VIDEO = {"frames": 120, "duration_s": 4.0, "mean_probability": 0.4, "max_probability": 0.9, "share_flagged": 0.25}
+
+
+@pytest.fixture
+async def alice(auth: AuthActions) -> AuthActions:
+    await auth.register("alice")
+    return auth
+
+
+@pytest.fixture
+async def bob(app: Quart) -> AuthActions:
+    actions = AuthActions(app.test_client())
+    await actions.register("bob")
+    return actions
+
+
+async def post(actions: AuthActions, body: Any) -> Any:
+    return await actions.send("POST", "/api/verdicts", body)
+
+
+async def error(response: Any) -> dict[str, Any]:
+    return await response.get_json()
+
+
+async def history(actions: AuthActions, query: str = "") -> dict[str, Any]:
+    response = await actions.client.get(f"/api/verdicts{query}")
+    assert response.status_code == 200
+    return await response.get_json()
+
+
+async def test_create_returns_stored_row(alice: AuthActions) -> None:
+    body = verdict()
+    response = await post(alice, body)
+    assert response.status_code == 201
+    stored = await response.get_json()
+    assert stored["id"] == body["id"] and stored["probability"] == 0.83 and stored["video"] is None
+    assert stored["analysed_at"] == "2024-06-01T12:00:00.000000Z"
+    assert stored["received_at"].endswith("Z")
+
+
+async def test_create_video_summary(alice: AuthActions) -> None:
+    response = await post(alice, verdict(kind="video", video=VIDEO))
+    assert response.status_code == 201
+    assert (await response.get_json())["video"] == VIDEO
+
+
+async def test_create_requires_login(client: Any, auth: AuthActions) -> None:
+    response = await post(auth, verdict())
+    assert response.status_code == 401
+    assert (await response.get_json())["error"] == "login required"
+
+
+async def test_retry_with_same_content_is_idempotent(app: Quart, alice: AuthActions) -> None:
+    body = verdict()
+    first = await post(alice, body)
+    retry = await post(alice, body)
+    assert retry.status_code == 200
+    assert await retry.get_json() == await first.get_json()
+    assert (await history(alice))["total"] == 1
+
+
+async def test_retry_with_other_timezone_spelling_is_idempotent(alice: AuthActions) -> None:
+    body = verdict(analysed_at="2024-06-01T12:00:00Z")
+    await post(alice, body)
+    assert (await post(alice, {**body, "analysed_at": "2024-06-01T14:00:00+02:00"})).status_code == 200
+
+
+async def test_same_id_with_other_content_conflicts(alice: AuthActions) -> None:
+    body = verdict()
+    await post(alice, body)
+    response = await post(alice, {**body, "label": "changed"})
+    assert response.status_code == 409
+    assert (await error(response))["field"] == "id"
+
+
+async def test_id_of_another_user_conflicts_without_touching_it(alice: AuthActions, bob: AuthActions) -> None:
+    body = verdict()
+    await post(alice, body)
+    assert (await post(bob, body)).status_code == 409
+    assert (await history(alice))["items"][0]["label"] == "press photo"
+
+
+INVALID = [
+    ("id", "not-a-uuid"),
+    ("id", "{" + str(uuid.uuid4()) + "}"),
+    ("id", 12),
+    ("image_sha256", "ABCDEF" + "0" * 58),
+    ("image_sha256", "0" * 63),
+    ("width", 0),
+    ("width", 100_001),
+    ("width", 12.5),
+    ("width", True),
+    ("width", "1024"),
+    ("height", -1),
+    ("probability", 1.5),
+    ("probability", -0.1),
+    ("probability", "0.5"),
+    ("probability", None),
+    ("verdict", "fake"),
+    ("uncertain", "no"),
+    ("uncertain", 0),
+    ("model_version", ""),
+    ("model_version", "v1 beta"),
+    ("model_version", "x" * 65),
+    ("backend", ""),
+    ("backend", "x" * 33),
+    ("inference_ms", -1),
+    ("inference_ms", 600_001),
+    ("analysed_at", "2024-06-01T12:00:00"),
+    ("analysed_at", "yesterday"),
+    ("analysed_at", (datetime.now(UTC) + timedelta(days=2)).isoformat()),
+    ("kind", "audio"),
+    ("label", "x" * 201),
+    ("label", 5),
+    ("label", "line\nbreak"),
+    ("file_name", "x" * 256),
+    ("video", VIDEO),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID)
+async def test_invalid_field_is_refused(alice: AuthActions, field: str, value: Any) -> None:
+    body = verdict(**{field: value}) if value is not None else {k: v for k, v in verdict().items() if k != field}
+    response = await post(alice, body)
+    assert response.status_code == 422
+    assert (await error(response))["field"] == field
+
+
+async def test_verdict_must_match_probability(alice: AuthActions) -> None:
+    response = await post(alice, verdict(probability=0.2, verdict="deepfake"))
+    assert response.status_code == 422
+    assert (await error(response))["field"] == "verdict"
+
+
+async def test_threshold_probability_is_deepfake(alice: AuthActions) -> None:
+    assert (await post(alice, verdict(probability=0.5, verdict="deepfake"))).status_code == 201
+
+
+async def test_unknown_field_is_refused(alice: AuthActions) -> None:
+    response = await post(alice, verdict(user_id=2))
+    assert response.status_code == 422
+    assert await error(response) == {"error": "unknown field", "field": "user_id"}
+
+
+async def test_video_kind_requires_video_object(alice: AuthActions) -> None:
+    response = await post(alice, verdict(kind="video"))
+    assert response.status_code == 422
+    assert (await error(response))["field"] == "video"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"frames": 0}, "video.frames"),
+        ({"share_flagged": 2}, "video.share_flagged"),
+        ({"duration_s": -1}, "video.duration_s"),
+        ({"extra": 1}, "video.extra"),
+    ],
+)
+async def test_invalid_video_summary_is_refused(alice: AuthActions, change: dict[str, Any], field: str) -> None:
+    response = await post(alice, verdict(kind="video", video={**VIDEO, **change}))
+    assert response.status_code == 422
+    assert (await error(response))["field"] == field
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+        "A" * 150,
+        "/9j/4AAQSkZJRgABAQEASABIAAD",
+    ],
+)
+async def test_image_data_is_refused(alice: AuthActions, payload: str) -> None:
+    response = await post(alice, verdict(label=payload[:200]))
+    assert response.status_code == 422
+    assert "image data" in (await error(response))["error"]
+
+
+async def test_malformed_json_is_400(alice: AuthActions) -> None:
+    response = await alice.send(
+        "POST", "/api/verdicts", None, data=b'{"id": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert await error(response) == {"error": "malformed JSON", "field": None}
+
+
+async def test_nan_is_malformed_json(alice: AuthActions) -> None:
+    raw = json.dumps(verdict()).replace("0.83", "NaN").encode()
+    response = await alice.send("POST", "/api/verdicts", None, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
+async def test_non_object_body_is_422(alice: AuthActions) -> None:
+    assert (await post(alice, [verdict()])).status_code == 422
+
+
+async def test_non_json_content_type_is_415(alice: AuthActions) -> None:
+    response = await alice.send("POST", "/api/verdicts", None, form={"id": "x"})
+    assert response.status_code == 415
+
+
+async def test_oversized_body_is_413(alice: AuthActions) -> None:
+    response = await post(alice, verdict(label="x" * 9000))
+    assert response.status_code == 413
+    assert (await error(response))["error"]
+
+
+async def test_sql_injection_strings_are_inert(app: Quart, alice: AuthActions) -> None:
+    attack = "x'); DROP TABLE verdicts; --"
+    for field in ("label", "file_name", "backend"):
+        assert (await post(alice, verdict(**{field: attack}))).status_code == 201
+    for field in ("id", "image_sha256", "model_version", "verdict", "kind", "analysed_at"):
+        assert (await post(alice, verdict(**{field: attack}))).status_code == 422
+    for query in (f"?verdict={attack}", f"?since={attack}", f"?page={attack}", f"?kind={attack}"):
+        assert (await alice.client.get(f"/api/verdicts{query}")).status_code == 422
+    assert (await alice.send("DELETE", "/api/verdicts/1' OR '1'='1")).status_code == 404
+    assert (await alice.login(username="alice' --", password="whatever12345")).status_code == 401
+    stored = await history(alice)
+    assert stored["total"] == 3 and stored["items"][0]["label"] in (attack, "press photo")
+    tables = await app.extensions["unmask.db"].fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert {"users", "verdicts"} <= {row[0] for row in tables}
+
+
+async def test_history_newest_first_and_paginated(alice: AuthActions) -> None:
+    for day in range(1, 6):
+        await post(alice, verdict(analysed_at=f"2024-06-0{day}T00:00:00Z"))
+    page = await history(alice, "?page=2&per_page=2")
+    assert page["total"] == 5 and page["page"] == 2 and page["per_page"] == 2
+    assert [item["analysed_at"][:10] for item in page["items"]] == ["2024-06-03", "2024-06-02"]
+
+
+async def test_history_filters(alice: AuthActions) -> None:
+    await post(alice, verdict(probability=0.1, verdict="real", analysed_at="2024-01-01T00:00:00Z"))
+    await post(alice, verdict(analysed_at="2024-02-01T00:00:00Z"))
+    await post(alice, verdict(kind="video", video=VIDEO, analysed_at="2024-03-01T00:00:00Z"))
+    assert (await history(alice, "?verdict=real"))["total"] == 1
+    assert (await history(alice, "?kind=video"))["total"] == 1
+    window = await history(alice, "?since=2024-01-15T00:00:00Z&until=2024-03-01T00:00:00Z")
+    assert [item["analysed_at"][:7] for item in window["items"]] == ["2024-02"]
+
+
+async def test_history_rejects_bad_paging(alice: AuthActions) -> None:
+    for query in ("?page=0", "?page=%C2%B2", "?per_page=201", "?per_page=-1", "?since=2024-01-01"):
+        assert (await alice.client.get(f"/api/verdicts{query}")).status_code == 422, query
+
+
+async def test_users_only_see_their_own_logs(alice: AuthActions, bob: AuthActions) -> None:
+    await post(alice, verdict())
+    assert (await history(bob))["total"] == 0
+    assert (await history(alice))["total"] == 1
+
+
+async def test_user_cannot_delete_anothers_log(alice: AuthActions, bob: AuthActions) -> None:
+    body = verdict()
+    await post(alice, body)
+    response = await bob.send("DELETE", f"/api/verdicts/{body['id']}")
+    assert response.status_code == 404
+    assert (await history(alice))["total"] == 1
+
+
+async def test_delete_all_leaves_other_users_logs(alice: AuthActions, bob: AuthActions) -> None:
+    await post(alice, verdict())
+    await post(bob, verdict())
+    assert await (await bob.send("DELETE", "/api/verdicts")).get_json() == {"deleted": 1}
+    assert (await history(alice))["total"] == 1
+
+
+async def test_export_of_another_user_is_empty(alice: AuthActions, bob: AuthActions) -> None:
+    await post(alice, verdict())
+    response = await bob.client.get("/api/verdicts/export?format=json")
+    assert (await response.get_json())["items"] == []
+
+
+async def test_delete_one(alice: AuthActions) -> None:
+    body = verdict()
+    await post(alice, body)
+    assert (await alice.send("DELETE", f"/api/verdicts/{body['id']}")).status_code == 200
+    assert (await history(alice))["total"] == 0
+
+
+async def test_export_json_attachment(alice: AuthActions) -> None:
+    body = verdict()
+    await post(alice, body)
+    response = await alice.client.get("/api/verdicts/export?format=json")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="unmask-verdicts.json"'
+    assert [item["id"] for item in (await response.get_json())["items"]] == [body["id"]]
+
+
+async def test_export_csv_keeps_formulas_as_text(alice: AuthActions) -> None:
+    await post(alice, verdict(label="=HYPERLINK(1)"))
+    response = await alice.client.get("/api/verdicts/export?format=csv")
+    assert response.mimetype == "text/csv"
+    assert 'filename="unmask-verdicts.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO((await response.get_data()).decode())))
+    assert rows[0]["label"] == "'=HYPERLINK(1)"
+
+
+async def test_export_rejects_unknown_format(alice: AuthActions) -> None:
+    assert (await alice.client.get("/api/verdicts/export?format=xml")).status_code == 422
+
+
+async def test_page_past_the_end_still_counts(alice: AuthActions) -> None:
+    await post(alice, verdict())
+    page = await history(alice, "?page=3")
+    assert page["items"] == [] and page["total"] == 1
+
+
+async def test_concurrent_retries_store_one_row(alice: AuthActions) -> None:
+    # The browser's offline queue may resend while the first attempt is still in flight.
+    body = verdict()
+    responses = await asyncio.gather(*[post(alice, body) for _ in range(5)])
+    assert sorted(response.status_code for response in responses) == [200, 200, 200, 200, 201]
+    assert (await history(alice))["total"] == 1
+
+
+async def test_concurrent_posts_are_all_stored(alice: AuthActions, bob: AuthActions) -> None:
+    bodies = [verdict() for _ in range(30)]
+    responses = await asyncio.gather(*[post(alice if n % 2 else bob, body) for n, body in enumerate(bodies)])
+    assert {response.status_code for response in responses} == {201}
+    assert (await history(alice))["total"] == (await history(bob))["total"] == 15

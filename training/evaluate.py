@@ -1,0 +1,92 @@
+"""Evaluation of a training run's model, exactly as browsers run it.
+
+The model evaluated is the calibrated Keras twin of the exported browser model (`models.calibrated` with the
+run's Platt calibration); `tests/converter` proves the browser model matches it within 1e-3. Images go through
+the shared preprocessing, with no history equalisation: files are judged as they are.
+
+Besides any folders given, the run's own test split is evaluated as stored and re-encoded (JPEG q75, q95,
+PNG): if accuracy moves with the file format, the model has learned the format, not the faces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from training.calibration import Calibration
+from training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from training.models import calibrated
+from training.report import summary_line, write_report
+from unmask import UserFacingError
+
+REENCODINGS: dict[str, Recode] = {
+    "JPEG q75": reencoder("JPEG", 75),
+    "JPEG q95": reencoder("JPEG", 95),
+    "PNG": reencoder("PNG"),
+}
+
+
+def load_browser_twin(run_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
+    """The run's model with its calibration, i.e. the Keras twin of the exported browser model."""
+    run_file, model_file = run_dir / "run.json", run_dir / "model.keras"
+    if not run_file.is_file() or not model_file.is_file():
+        raise UserFacingError(f"{run_dir} is not a training run folder (needs run.json and model.keras)")
+    run = json.loads(run_file.read_text())
+    model = keras.saving.load_model(model_file)
+    return calibrated(model, Calibration.of_run(run)), run
+
+
+def predict(model: keras.Model, images: list[np.ndarray]) -> np.ndarray:
+    if not images:
+        return np.zeros(0)
+    outputs = model.predict(np.stack(images), batch_size=64, verbose=0)
+    return np.asarray(outputs["probability"], dtype=np.float64).reshape(-1)
+
+
+def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bool = True) -> dict[str, Any]:
+    """Evaluate on each folder of `data_dirs` (and the run's test split), write the report to `out_dir`."""
+    model, run = load_browser_twin(run_dir)
+    threshold = 0.5
+    sets: dict[str, DecodedImages] = {}
+    if test_split:
+        test_samples = _recorded_test_split(run_dir)
+        if test_samples:
+            name = f"{Path(run['data']['train_folder']).name}/test"
+            sets[name] = decode_images(test_samples, for_training=False)
+            for label, recode in REENCODINGS.items():
+                sets[f"{name} ({label})"] = decode_images(test_samples, for_training=False, recode=recode)
+    for data_dir in data_dirs:
+        sets[Path(data_dir).name] = decode_images(find_samples(data_dir, require_both_classes=False),
+                                                  for_training=False)
+    if not sets:
+        raise UserFacingError("nothing to evaluate: give --data folders, or a run with a recorded test split")
+
+    results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
+                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": threshold}
+               for name, decoded in sets.items()}
+    report = write_report(out_dir, results, run.get("history"), {
+        "run": str(run_dir), "architecture": run["architecture"], "parameters": run.get("parameters"),
+        "calibration": run["calibration"],
+        "config": run.get("config"),
+    })
+    for name, folder_report in report["folders"].items():
+        print(summary_line(name, folder_report["metrics"]), flush=True)
+    return report
+
+
+def _recorded_test_split(run_dir: Path) -> list[Sample]:
+    split_file = run_dir / "split.json"
+    if not split_file.is_file():
+        return []
+    recorded = json.loads(split_file.read_text()).get("test", [])
+    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"])) for entry in recorded]
+    missing = [sample.path for sample in samples if not sample.path.is_file()]
+    if missing:
+        print(f"[unmask] test split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",
+              flush=True)
+        return []
+    return samples

@@ -1,0 +1,91 @@
+"""Model architectures.
+
+Every architecture maps a 224x224x3 image in [0, 1] to one probability of "deepfake" (sigmoid), and names the
+tensor before the sigmoid `logit` so that calibration can rescale it. Architectures that end in a
+per-region score map also name that map `evidence`: the browser shows it as the class activation map.
+
+- `paper`: the seed paper's CNN, kept unchanged as the baseline.
+- `unmasknet` (default): a small depthwise-separable CNN built for robustness and the browser:
+  * it first averages 2x2 pixels down to 112x112, so that it sees no finer detail than the training images
+    (128 px) really hold; a sharp 12-megapixel photo and an upscaled thumbnail then look alike to it;
+  * it ends in a 1x1 convolution giving one logit per 16x16-pixel region (14x14 map), averaged into the
+    image logit. That map *is* the class activation map, computed by the model itself, at no extra cost.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from training.calibration import Calibration
+from training.preprocessing import INPUT_SIZE
+
+ARCHITECTURES = ("unmasknet", "paper")
+DEFAULT_ARCHITECTURE = "unmasknet"
+INPUT_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)
+
+# (output channels, stride) of each depthwise-separable block of unmasknet, after the 56x56 stem.
+UNMASKNET_BLOCKS = ((48, 1), (64, 2), (96, 1), (128, 2), (160, 1), (192, 1))
+STEM_STRIDE = 2
+
+
+def build(architecture: str) -> keras.Model:
+    """A fresh, uncompiled model of the named architecture."""
+    if architecture == "paper":
+        return paper_cnn()
+    if architecture == "unmasknet":
+        return unmasknet()
+    raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def paper_cnn() -> keras.Model:
+    """Conv 32/64/128 (3x3, ReLU, 2x2 max-pool), Flatten, Dense 512, sigmoid: exactly as published."""
+    image = keras.Input(INPUT_SHAPE, name="image")
+    x = image
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(512, activation="relu")(x)
+    logit = layers.Dense(1, name="logit")(x)
+    probability = layers.Activation("sigmoid", name="probability")(logit)
+    return keras.Model(image, probability, name="paper")
+
+
+def unmasknet() -> keras.Model:
+    image = keras.Input(INPUT_SHAPE, name="image")
+    x = layers.AveragePooling2D(2, name="detail_limit")(image)
+    x = layers.Conv2D(32, 3, strides=STEM_STRIDE, padding="same", use_bias=False, name="stem")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for index, (filters, stride) in enumerate(UNMASKNET_BLOCKS):
+        x = _separable_block(x, filters, stride, name=f"block{index}")
+    x = layers.SpatialDropout2D(0.1, name="dropout")(x)
+    evidence = layers.Conv2D(1, 1, name="evidence")(x)
+    logit = layers.GlobalAveragePooling2D(name="logit")(evidence)
+    probability = layers.Activation("sigmoid", name="probability")(logit)
+    return keras.Model(image, probability, name="unmasknet")
+
+
+def _separable_block(x: keras.KerasTensor, filters: int, stride: int, name: str) -> keras.KerasTensor:
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
+    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(name=f"{name}_dw_relu")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
+    return layers.ReLU(name=f"{name}_pw_relu")(x)
+
+
+def calibrated(model: keras.Model, calibration: Calibration) -> keras.Model:
+    """The model that browsers run: probability = sigmoid(scale * logit + offset) (see calibration.py),
+    plus the evidence map in the same calibrated units when the architecture has one. Because the logit is
+    the mean of the evidence map, the calibrated probability is also sigmoid(mean of the calibrated map)."""
+    def calibrate(tensor: keras.KerasTensor, name: str) -> keras.KerasTensor:
+        return layers.Rescaling(calibration.scale, offset=calibration.offset, name=name)(tensor)
+
+    probability = layers.Activation("sigmoid", name="calibrated_probability")(
+        calibrate(model.get_layer("logit").output, "calibration"))
+    outputs = {"probability": probability}
+    if any(layer.name == "evidence" for layer in model.layers):
+        outputs["evidence"] = calibrate(model.get_layer("evidence").output, "evidence_calibration")
+    return keras.Model(model.input, outputs, name=f"{model.name}_calibrated")

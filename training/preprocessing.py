@@ -1,0 +1,93 @@
+"""The one definition of how an image file becomes the model's input.
+
+The browser (`web/js/preprocess.js`) implements exactly these steps; tests feed the same files through both
+and require the same tensor within 1/255. Every step is chosen so that TensorFlow.js can reproduce it:
+
+1. Decode the first frame, apply the EXIF orientation.
+2. Bring any pixel format to 8-bit RGB: greyscale is replicated, CMYK converted, 16-bit scaled down (>> 8),
+   and alpha composited over white (how the picture looks on a page).
+3. Take the centre square (faces are usually centred; stretching would distort them).
+4. Resize that square to 224x224 with Pillow's BILINEAR filter: a triangle filter whose support widens with
+   the reduction factor, so large photos are averaged, not aliased, and small ones are interpolated smoothly.
+   Pillow rounds to 8 bits after the horizontal and again after the vertical pass; the browser does the same.
+5. Scale to float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+INPUT_SIZE = 224
+RESAMPLE = Image.Resampling.BILINEAR
+ALPHA_BACKGROUND = (255, 255, 255)
+
+# Describes the steps above for metadata.json, so that anyone running the exported model can reproduce them.
+PREPROCESSING_SPEC = {
+    "orientation": "EXIF orientation applied",
+    "colour": "8-bit RGB; greyscale replicated, 16-bit >> 8, alpha composited over white",
+    "crop": "centre square, side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
+    "resize": "Pillow Image.resize(BILINEAR): separable triangle filter, support = max(1, scale), "
+    "horizontal pass then vertical pass, each rounded half-up to uint8",
+    "size": [INPUT_SIZE, INPUT_SIZE],
+    "scale": "divide by 255 to float32 in [0, 1]",
+    "layout": "NHWC, RGB",
+}
+
+
+class ImageDecodeError(ValueError):
+    """The file is not an image this pipeline can read (corrupt, truncated, empty or another format)."""
+
+
+def open_rgb(source: str | Path | bytes) -> Image.Image:
+    """Decode a file (path or bytes) into an upright 8-bit RGB image, following steps 1-2 above."""
+    try:
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        image.seek(0)  # first frame of a GIF or WebP animation
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageDecodeError(f"cannot decode image: {error}") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Pillow's own I -> L conversion clips instead of scaling; browsers keep the high byte.
+        high_byte = (np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(high_byte, mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def centre_square_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """The crop box of step 3, in Pillow's (left, top, right, bottom) convention."""
+    side = min(width, height)
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def resize_to_input(image: Image.Image, resample: Image.Resampling = RESAMPLE) -> Image.Image:
+    """Step 3-4: the centre square resized to INPUT_SIZE. `resample` is varied only by augmentation."""
+    box = centre_square_box(*image.size)
+    return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box)
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """Step 5: an RGB image of INPUT_SIZE as float32 HxWx3 in [0, 1]."""
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def preprocess(source: str | Path | bytes | Image.Image) -> np.ndarray:
+    """A file, bytes or decoded RGB image to the model's input (224x224x3 float32 in [0, 1])."""
+    image = source if isinstance(source, Image.Image) else open_rgb(source)
+    return to_array(resize_to_input(image))

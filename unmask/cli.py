@@ -1,0 +1,40 @@
+"""The `unmask` command. Each part of the product registers its own subcommands; heavy imports
+(TensorFlow) happen only inside the handlers that need them, so `serve` and `users` run on the plain install."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from converter import commands as converter_commands
+from server import commands as server_commands
+from training import commands as training_commands
+from unmask import UserFacingError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unmask",
+        description="Private deepfake image detection: train, evaluate, export and serve the model.",
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    training_commands.register(subcommands)
+    converter_commands.register(subcommands)
+    server_commands.register(subcommands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UserFacingError as error:
+        print(f"unmask {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

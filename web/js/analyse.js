@@ -1,0 +1,187 @@
+/**
+ * The analyser page: files in (picker, drop, paste), one queue through the classifier worker, result
+ * cards out, verdict logs to the history (queued on this device while offline).
+ */
+import { Classifier } from './classifier.js';
+import { enqueue, flush, pendingLogs } from './offline-queue.js';
+import { startSignedInPage } from './page.js';
+import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
+import { verdictLog } from './verdict.js';
+
+const KEEP_NAMES_KEY = 'unmask.keepFileNames';
+/** How often waiting verdict logs are retried while some remain. */
+const RETRY_INTERVAL_MS = 30_000;
+
+const elements = {
+  modelMessage: document.getElementById('model-message'),
+  modelProgress: document.getElementById('model-progress'),
+  files: document.getElementById('files'),
+  dropZone: document.getElementById('drop-zone'),
+  label: document.getElementById('label'),
+  keepNames: document.getElementById('keep-names'),
+  batch: document.getElementById('batch'),
+  batchStatus: document.getElementById('batch-status'),
+  batchProgress: document.getElementById('batch-progress'),
+  results: document.getElementById('results'),
+  template: document.getElementById('result-template'),
+  announcer: document.getElementById('announcer'),
+};
+
+const batch = { total: 0, done: 0 };
+let queue = Promise.resolve();
+let retryTimer = null;
+
+/**
+ * Reads a sentence out to screen-reader users.
+ * @param {string} text
+ */
+function announce(text) {
+  elements.announcer.textContent = text;
+}
+
+/** Updates the batch line and bar. */
+function showBatchProgress() {
+  elements.batch.hidden = false;
+  elements.batchProgress.max = batch.total;
+  elements.batchProgress.value = batch.done;
+  elements.batchStatus.textContent =
+    batch.done < batch.total ? `Analysing ${batch.done + 1} of ${batch.total}…` : `Analysed ${batch.total} of ${batch.total}.`;
+}
+
+/**
+ * Sends waiting verdict logs; returns whether `id` (if given) has reached the server.
+ * @param {{username: string, csrf_token: string}} session
+ * @param {string} [id]
+ * @returns {Promise<boolean>}
+ */
+async function sync(session, id) {
+  if (navigator.onLine) await flush(session);
+  const pending = await pendingLogs(session.username);
+  if (pending.length && !retryTimer) {
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      sync(session);
+    }, RETRY_INTERVAL_MS);
+  }
+  return !pending.some((log) => log.id === id);
+}
+
+/**
+ * Analyses one file end to end and fills its card.
+ * @param {File} file
+ * @param {HTMLElement} card
+ * @param {Promise<{classifier: Classifier, metadata: object, session: object}>} ready
+ */
+async function analyse(file, card, ready) {
+  setCardState(card, 'Analysing…');
+  try {
+    const { classifier, metadata, session } = await ready;
+    const result = await classifier.classify(file);
+    showResult(card, result, metadata);
+    announce(summarise(file.name, result.probability, metadata));
+    const log = verdictLog({
+      result,
+      metadata,
+      fileName: file.name,
+      keepFileName: elements.keepNames.checked,
+      label: elements.label.value.trim(),
+    });
+    await enqueue(log, session.username);
+    setSyncState(card, 'Saving…');
+    const saved = await sync(session, log.id);
+    setSyncState(card, saved ? 'Saved to your history.' : 'Kept on this device; it will be sent when you are back online.');
+    card.dataset.state = saved ? 'saved' : 'queued';
+  } catch (error) {
+    setCardState(card, error.message, true);
+    card.dataset.state = 'failed';
+    announce(`${file.name}: ${error.message}`);
+  }
+}
+
+/**
+ * Adds files to the queue; each gets a card at once and is analysed in turn.
+ * @param {Iterable<File>} files
+ * @param {Promise<object>} ready resolves with the analysis context once the model is loaded
+ */
+function addFiles(files, ready) {
+  for (const file of files) {
+    const card = createCard(elements.results, elements.template, file.name);
+    batch.total++;
+    showBatchProgress();
+    queue = queue.then(async () => {
+      await analyse(file, card, ready);
+      batch.done++;
+      showBatchProgress();
+      if (batch.done === batch.total) announce(`Finished: ${batch.total} analysed.`);
+    });
+  }
+}
+
+/**
+ * Connects the picker, the drop zone and paste to the queue.
+ * @param {Promise<object>} ready
+ */
+function wireInputs(ready) {
+  elements.keepNames.checked = localStorage.getItem(KEEP_NAMES_KEY) === 'true';
+  elements.keepNames.addEventListener('change', () => {
+    localStorage.setItem(KEEP_NAMES_KEY, String(elements.keepNames.checked));
+  });
+  elements.files.addEventListener('change', () => {
+    addFiles(elements.files.files, ready);
+    elements.files.value = '';
+  });
+  elements.dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    elements.dropZone.classList.add('dragging');
+  });
+  elements.dropZone.addEventListener('dragleave', () => elements.dropZone.classList.remove('dragging'));
+  elements.dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    elements.dropZone.classList.remove('dragging');
+    addFiles(event.dataTransfer.files, ready);
+  });
+  document.addEventListener('paste', (event) => {
+    const files = [...(event.clipboardData?.files ?? [])];
+    if (files.length === 0) return;
+    event.preventDefault();
+    addFiles(files, ready);
+  });
+}
+
+/**
+ * Loads the model with a progress bar; `?backend=wasm` (or webgl, cpu) forces an engine.
+ * @param {Classifier} classifier
+ */
+async function loadModel(classifier) {
+  const backend = new URLSearchParams(location.search).get('backend') ?? undefined;
+  const loaded = await classifier.load({
+    backend,
+    onProgress: (fraction) => {
+      elements.modelProgress.value = fraction;
+    },
+  });
+  elements.modelProgress.value = 1;
+  elements.modelProgress.hidden = true;
+  elements.modelMessage.textContent = `Model ready (${loaded.metadata.version}, ${loaded.backend}).`;
+  elements.files.disabled = false;
+  return loaded.metadata;
+}
+
+async function main() {
+  const session = await startSignedInPage();
+  const classifier = new Classifier();
+  const ready = loadModel(classifier).then((metadata) => ({ classifier, metadata, session }));
+  wireInputs(ready);
+  window.addEventListener('online', () => sync(session));
+  sync(session);
+  try {
+    await ready;
+    document.body.dataset.ready = 'true';
+  } catch (error) {
+    elements.modelMessage.textContent = `The model could not be loaded: ${error.message}`;
+    elements.modelMessage.classList.add('error');
+    elements.modelProgress.hidden = true;
+  }
+}
+
+main();

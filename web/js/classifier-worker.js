@@ -1,0 +1,279 @@
+/**
+ * The classifier: a module Web Worker that decodes, preprocesses and classifies images off the page's
+ * main thread. Nothing here talks to the network except to fetch TF.js, its wasm files and the model.
+ *
+ * Messages in (each answered with the same `id`):
+ *   {type: 'load', id, backend?}          load the model; `backend` forces one, otherwise the fastest
+ *                                          available is measured and chosen. Sends {type: 'progress'} on the way.
+ *   {type: 'classify', id, image}          `image` is a Blob (a file: decoded here, SHA-256 computed) or an
+ *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
+ *                                          transferred). Answers {type: 'result', id, result}.
+ *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
+ * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
+ */
+import './tfjs-globals.js';
+import '/vendor/tfjs/tf.min.js';
+import '/vendor/tfjs/tf-backend-wasm.min.js';
+import { INPUT_SIZE, decodeImage, resizeToInput, toModelInput } from './preprocess.js';
+
+const tf = globalThis.tf;
+
+const MODEL_URL = '/model/model.json';
+const METADATA_URL = '/model/metadata.json';
+const WASM_PATH = '/vendor/tfjs/';
+/**
+ * TF.js starts its wasm threads with importScripts() of a blob: URL, which our CSP (script-src 'self')
+ * refuses; the wasm backend therefore runs SIMD on one thread. Allowing threads would need `blob:` in
+ * script-src.
+ */
+const WASM_THREADS = false;
+/** Fastest first; only the ones registered in this build are tried. */
+const BACKEND_PREFERENCE = ['webgpu', 'webgl', 'wasm', 'cpu'];
+/** Timed predictions per backend when choosing by speed. */
+const BACKEND_TRIALS = 3;
+const INPUT_SHAPE = [1, INPUT_SIZE, INPUT_SIZE, 3];
+/** Magic numbers of formats people drop by mistake, for a clearer message than "cannot decode". */
+const NOT_IMAGE_SIGNATURES = [
+  { bytes: [0x25, 0x50, 0x44, 0x46], name: 'a PDF document' },
+  { bytes: [0x50, 0x4b, 0x03, 0x04], name: 'a ZIP archive or office document' },
+];
+const ERROR_CODES = {
+  empty: 'The file is empty.',
+  'not-image': 'This file is not an image.',
+  undecodable: 'This file could not be read as an image: it may be damaged or in a format this browser cannot open.',
+  'not-loaded': 'The model is not loaded yet.',
+  failed: 'The analysis failed.',
+};
+
+/** @type {{model: tf.GraphModel, metadata: object, backend: string} | null} */
+let classifier = null;
+/** Messages are handled one at a time, in order. */
+let queue = Promise.resolve();
+
+/** A failure with a code the page can show. */
+class ClassifierError extends Error {
+  /** @param {keyof ERROR_CODES} code @param {string} [message] */
+  constructor(code, message = ERROR_CODES[code]) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * Runs the model on one input and returns the probability and the evidence map.
+ * @param {tf.GraphModel} model
+ * @param {object} metadata
+ * @param {Float32Array} input
+ * @returns {Promise<{probability: number, evidence: Float32Array}>}
+ */
+async function predict(model, metadata, input) {
+  const { probability, evidence } = metadata.outputs;
+  const [probabilityTensor, evidenceTensor] = tf.tidy(() =>
+    model.execute({ [metadata.input.name]: tf.tensor4d(input, INPUT_SHAPE) }, [probability.node, evidence.node]),
+  );
+  try {
+    const [probabilityData, evidenceData] = await Promise.all([probabilityTensor.data(), evidenceTensor.data()]);
+    return { probability: probabilityData[0], evidence: Float32Array.from(evidenceData) };
+  } finally {
+    tf.dispose([probabilityTensor, evidenceTensor]);
+  }
+}
+
+/**
+ * Median milliseconds of a few predictions on the current backend (the first, untimed, is the warm-up).
+ * @param {tf.GraphModel} model
+ * @param {object} metadata
+ * @param {number} trials
+ * @returns {Promise<number>}
+ */
+async function timePredictions(model, metadata, trials) {
+  const input = new Float32Array(INPUT_SIZE * INPUT_SIZE * 3);
+  await predict(model, metadata, input);
+  const times = [];
+  for (let i = 0; i < trials; i++) {
+    const start = performance.now();
+    await predict(model, metadata, input);
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(trials / 2)];
+}
+
+/**
+ * Switches TF.js to a backend; false when it cannot start here.
+ * @param {string} name
+ * @returns {Promise<boolean>}
+ */
+async function trySetBackend(name) {
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Picks the backend: the forced one, or the fastest of those that start (CPU only as the last resort).
+ * The model is warmed up on the chosen backend before this returns.
+ * @param {tf.GraphModel} model
+ * @param {object} metadata
+ * @param {string | undefined} forced
+ * @returns {Promise<{backend: string, warmupMs: number}>}
+ */
+async function chooseBackend(model, metadata, forced) {
+  const candidates = forced ? [forced] : BACKEND_PREFERENCE.filter((name) => tf.findBackendFactory(name));
+  let best = null;
+  for (const name of candidates) {
+    if (best && name === 'cpu') break;
+    if (!(await trySetBackend(name))) continue;
+    const start = performance.now();
+    const medianMs = await timePredictions(model, metadata, forced ? 0 : BACKEND_TRIALS);
+    if (!best || medianMs < best.medianMs) {
+      best = { backend: name, medianMs, warmupMs: performance.now() - start };
+    }
+  }
+  if (!best) throw new ClassifierError('failed', `No TF.js backend could start (${candidates.join(', ')}).`);
+  if (tf.getBackend() !== best.backend) {
+    await tf.setBackend(best.backend);
+    await timePredictions(model, metadata, 0);
+  }
+  return { backend: best.backend, warmupMs: best.warmupMs };
+}
+
+/**
+ * Describes the running backend for the details line, e.g. "wasm (SIMD, 4 threads)".
+ * @returns {string}
+ */
+function describeBackend() {
+  const name = tf.getBackend();
+  if (name !== 'wasm') return name;
+  const features = [];
+  if (tf.env().getBool('WASM_HAS_SIMD_SUPPORT')) features.push('SIMD');
+  if (tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')) features.push(`${tf.wasm.getThreadsCount()} threads`);
+  return features.length ? `wasm (${features.join(', ')})` : 'wasm';
+}
+
+/**
+ * Loads the model and its metadata, reporting download progress, then chooses and warms up a backend.
+ * @param {string | undefined} forcedBackend
+ * @param {(fraction: number) => void} onProgress
+ */
+async function load(forcedBackend, onProgress) {
+  const start = performance.now();
+  tf.wasm.setWasmPaths(WASM_PATH);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', WASM_THREADS);
+  // Resolve the WASM_HAS_* flags now so that describeBackend() can read them synchronously.
+  await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+  const response = await fetch(METADATA_URL);
+  if (!response.ok) throw new ClassifierError('failed', `The model description could not be loaded (${response.status}).`);
+  const metadata = await response.json();
+  await trySetBackend(forcedBackend ?? 'cpu');
+  const model = await tf.loadGraphModel(MODEL_URL, { onProgress });
+  const loadMs = performance.now() - start;
+  const { backend, warmupMs } = await chooseBackend(model, metadata, forcedBackend);
+  classifier = { model, metadata, backend };
+  return { metadata, backend: describeBackend(), loadMs, warmupMs };
+}
+
+/**
+ * Rejects files that cannot be images before handing them to the decoder.
+ * @param {Blob} blob
+ */
+async function checkFile(blob) {
+  if (blob.size === 0) throw new ClassifierError('empty');
+  const head = new Uint8Array(await blob.slice(0, 8).arrayBuffer());
+  const match = NOT_IMAGE_SIGNATURES.find(({ bytes }) => bytes.every((byte, i) => head[i] === byte));
+  if (match) throw new ClassifierError('not-image', `This file is ${match.name}, not an image.`);
+}
+
+/**
+ * Decodes a file, or passes an already decoded frame through.
+ * @param {Blob | ImageBitmap} image
+ * @returns {Promise<ImageBitmap>}
+ */
+async function toBitmap(image) {
+  if (!(image instanceof Blob)) return image;
+  await checkFile(image);
+  try {
+    return await decodeImage(image);
+  } catch {
+    throw new ClassifierError('undecodable');
+  }
+}
+
+/**
+ * Hex SHA-256 of a file, computed locally.
+ * @param {Blob} blob
+ * @returns {Promise<string>}
+ */
+async function sha256(blob) {
+  const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Decodes and preprocesses an image: the exact model input plus the 224x224 RGB bytes it came from.
+ * @param {Blob | ImageBitmap} image
+ */
+async function prepare(image) {
+  const bitmap = await toBitmap(image);
+  try {
+    const rgb = resizeToInput(bitmap);
+    return { rgb, input: toModelInput(rgb), width: bitmap.width, height: bitmap.height };
+  } finally {
+    bitmap.close();
+  }
+}
+
+/**
+ * The full analysis of one image.
+ * @param {Blob | ImageBitmap} image
+ */
+async function classify(image) {
+  if (!classifier) throw new ClassifierError('not-loaded');
+  const { model, metadata } = classifier;
+  const start = performance.now();
+  const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? sha256(image) : null]);
+  const preprocessMs = performance.now() - start;
+  const inferenceStart = performance.now();
+  const { probability, evidence } = await predict(model, metadata, prepared.input);
+  return {
+    probability,
+    evidence,
+    rgb: prepared.rgb,
+    width: prepared.width,
+    height: prepared.height,
+    sha256: hash,
+    backend: describeBackend(),
+    preprocessMs,
+    inferenceMs: performance.now() - inferenceStart,
+  };
+}
+
+/**
+ * Handles one message and posts its answer.
+ * @param {{type: string, id: number, backend?: string, image?: Blob | ImageBitmap}} message
+ */
+async function handle(message) {
+  const { type, id } = message;
+  try {
+    if (type === 'load') {
+      const onProgress = (fraction) => self.postMessage({ type: 'progress', id, fraction });
+      self.postMessage({ type: 'loaded', id, ...(await load(message.backend, onProgress)) });
+    } else if (type === 'classify') {
+      const result = await classify(message.image);
+      self.postMessage({ type: 'result', id, result }, [result.evidence.buffer, result.rgb.buffer]);
+    } else if (type === 'preprocess') {
+      const { input } = await prepare(message.image);
+      self.postMessage({ type: 'input', id, input }, [input.buffer]);
+    } else {
+      throw new ClassifierError('failed', `Unknown message type ${type}.`);
+    }
+  } catch (error) {
+    const code = error instanceof ClassifierError ? error.code : 'failed';
+    self.postMessage({ type: 'error', id, code, message: error.message || ERROR_CODES.failed });
+  }
+}
+
+self.addEventListener('message', (event) => {
+  queue = queue.then(() => handle(event.data));
+});

@@ -1,0 +1,85 @@
+/**
+ * Page-side handle on the classifier worker: promises instead of messages. One instance serves images
+ * and (later) video frames alike: `classify(blob)` for a file, `classify(await createImageBitmap(video))`
+ * for a frame (the bitmap is transferred to the worker).
+ */
+
+const WORKER_URL = '/js/classifier-worker.js';
+
+/** A failed classification, with the worker's code ('empty', 'not-image', 'undecodable', ...). */
+export class ClassificationError extends Error {
+  /** @param {string} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class Classifier {
+  constructor() {
+    this.worker = new Worker(WORKER_URL, { type: 'module' });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker.addEventListener('message', (event) => this.receive(event.data));
+    this.worker.addEventListener('error', (event) => {
+      event.preventDefault();
+      this.failAll(new ClassificationError('failed', 'The analysis engine could not start in this browser.'));
+    });
+  }
+
+  /**
+   * Loads the model. `onProgress(fraction)` follows the download.
+   * @param {{backend?: string, onProgress?: (fraction: number) => void}} [options]
+   * @returns {Promise<{metadata: object, backend: string, loadMs: number, warmupMs: number}>}
+   */
+  load({ backend, onProgress } = {}) {
+    return this.request({ type: 'load', backend }, [], onProgress);
+  }
+
+  /**
+   * Analyses a file (Blob) or a decoded frame (ImageBitmap, transferred).
+   * @param {Blob | ImageBitmap} image
+   */
+  classify(image) {
+    return this.request({ type: 'classify', image }, image instanceof ImageBitmap ? [image] : []);
+  }
+
+  /**
+   * The exact model input for an image (used by the preprocessing parity test).
+   * @param {Blob} image
+   * @returns {Promise<Float32Array>}
+   */
+  preprocess(image) {
+    return this.request({ type: 'preprocess', image });
+  }
+
+  /** @private */
+  request(message, transfer = [], onProgress = undefined) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  /** @private */
+  receive(data) {
+    const call = this.pending.get(data.id);
+    if (!call) return;
+    if (data.type === 'progress') {
+      call.onProgress?.(data.fraction);
+      return;
+    }
+    this.pending.delete(data.id);
+    if (data.type === 'error') call.reject(new ClassificationError(data.code, data.message));
+    else if (data.type === 'result') call.resolve(data.result);
+    else if (data.type === 'input') call.resolve(data.input);
+    else call.resolve(data);
+  }
+
+  /** @private */
+  failAll(error) {
+    for (const call of this.pending.values()) call.reject(error);
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The history page: the verdict logs (plus those still waiting on this device) as a sortable, filterable
+ * table with delete and export, and two small charts.
+ */
+import { request } from './api.js';
+import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
+import { discard, discardAll, flush, pendingLogs } from './offline-queue.js';
+import { startSignedInPage } from './page.js';
+import { formatPercent } from './verdict.js';
+
+const PER_PAGE = 200;
+/** The table and charts cover the most recent MAX_LOGS logs. */
+const MAX_LOGS = 5000;
+
+const table = document.getElementById('history-table');
+const body = table.querySelector('tbody');
+const status = document.getElementById('table-status');
+const filter = document.getElementById('filter-verdict');
+const state = { logs: [], sortKey: 'analysed_at', ascending: false };
+
+/**
+ * All verdict logs on the server, newest first (up to MAX_LOGS).
+ * @returns {Promise<object[]>}
+ */
+async function fetchLogs() {
+  const logs = [];
+  for (let page = 1; logs.length < MAX_LOGS; page++) {
+    const answer = await request('GET', `/api/verdicts?page=${page}&per_page=${PER_PAGE}`);
+    logs.push(...answer.items);
+    if (answer.items.length < PER_PAGE || logs.length >= answer.total) break;
+  }
+  return logs;
+}
+
+/**
+ * The text a log is sorted and shown by in the "Label / file" column.
+ * @param {object} log
+ * @returns {string}
+ */
+function nameOf(log) {
+  return [log.label, log.file_name].filter(Boolean).join(' · ');
+}
+
+/**
+ * Logs that pass the verdict filter, in the chosen order.
+ * @param {object[]} logs
+ * @param {string} verdictFilter '', 'real', 'deepfake' or 'uncertain'
+ * @param {string} key
+ * @param {boolean} ascending
+ * @returns {object[]}
+ */
+export function visibleLogs(logs, verdictFilter, key, ascending) {
+  const kept = logs.filter((log) =>
+    verdictFilter === 'uncertain' ? log.uncertain : !verdictFilter || log.verdict === verdictFilter,
+  );
+  const value = (log) => (key === 'name' ? nameOf(log) : log[key]);
+  const direction = ascending ? 1 : -1;
+  return kept.sort((a, b) => {
+    const [x, y] = [value(a), value(b)];
+    return direction * (typeof x === 'number' ? x - y : String(x ?? '').localeCompare(String(y ?? '')));
+  });
+}
+
+/**
+ * One table row.
+ * @param {object} log
+ * @returns {HTMLTableRowElement}
+ */
+function row(log) {
+  const tr = document.createElement('tr');
+  const cell = (text) => Object.assign(document.createElement('td'), { textContent: text });
+  const when = cell(new Date(log.analysed_at).toLocaleString());
+  const verdict = document.createElement('td');
+  const badge = Object.assign(document.createElement('span'), {
+    className: `badge ${log.verdict}`,
+    textContent: `${log.verdict === 'deepfake' ? 'Deepfake' : 'Real'}${log.uncertain ? ' (uncertain)' : ''}`,
+  });
+  verdict.append(badge);
+  if (log.pending) verdict.append(' ', Object.assign(document.createElement('span'), { className: 'badge pending', textContent: 'waiting to sync' }));
+  const remove = Object.assign(document.createElement('button'), { type: 'button', className: 'link-button', textContent: 'Delete' });
+  remove.setAttribute('aria-label', `Delete the log of ${when.textContent}`);
+  remove.addEventListener('click', () => deleteLog(log));
+  const actions = document.createElement('td');
+  actions.append(remove);
+  tr.append(when, verdict, cell(formatPercent(log.probability)), cell(nameOf(log) || '—'), cell(log.model_version), actions);
+  tr.dataset.id = log.id;
+  return tr;
+}
+
+/** Redraws the table, the sort marks and the charts. */
+function render() {
+  const logs = visibleLogs([...state.logs], filter.value, state.sortKey, state.ascending);
+  body.replaceChildren(...logs.map(row));
+  for (const header of table.querySelectorAll('th[data-key]')) {
+    const sorted = header.dataset.key === state.sortKey;
+    header.setAttribute('aria-sort', sorted ? (state.ascending ? 'ascending' : 'descending') : 'none');
+  }
+  status.textContent = `${logs.length} of ${state.logs.length} verdict logs shown.`;
+  drawVerdictsOverTime(document.getElementById('chart-time'), state.logs);
+  drawProbabilityDistribution(document.getElementById('chart-distribution'), state.logs);
+}
+
+/**
+ * Deletes one log (on the server, or from the waiting queue).
+ * @param {object} log
+ */
+async function deleteLog(log) {
+  if (log.pending) await discard(log.id);
+  else await request('DELETE', `/api/verdicts/${encodeURIComponent(log.id)}`);
+  state.logs = state.logs.filter((other) => other.id !== log.id);
+  render();
+  status.textContent = `Deleted. ${status.textContent}`;
+}
+
+/**
+ * Loads the server's logs and the ones waiting on this device.
+ * @param {{username: string, csrf_token: string, offline: boolean}} session
+ */
+async function load(session) {
+  if (!session.offline) await flush(session);
+  const waiting = (await pendingLogs(session.username)).map((log) => ({ ...log, pending: true }));
+  const stored = session.offline ? [] : await fetchLogs();
+  state.logs = [...waiting, ...stored];
+  render();
+  if (session.offline) status.textContent = `Offline: only the ${waiting.length} logs waiting on this device are shown.`;
+}
+
+async function main() {
+  const session = await startSignedInPage();
+  for (const header of table.querySelectorAll('th[data-key]')) {
+    header.querySelector('button').addEventListener('click', () => {
+      state.ascending = header.dataset.key === state.sortKey ? !state.ascending : header.dataset.key !== 'analysed_at';
+      state.sortKey = header.dataset.key;
+      render();
+    });
+  }
+  filter.addEventListener('change', render);
+  document.getElementById('delete-all').addEventListener('click', async () => {
+    if (!window.confirm('Delete every verdict log in your history? This cannot be undone.')) return;
+    await request('DELETE', '/api/verdicts');
+    await discardAll(session.username);
+    state.logs = [];
+    render();
+  });
+  await load(session);
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((error) => {
+  status.textContent = `The history could not be loaded: ${error.message}`;
+});

@@ -1,0 +1,70 @@
+/**
+ * What every signed-in page shares: the session check, the log-out button, the offline banner and the
+ * service worker that makes the app work offline.
+ */
+import { forgetSession, getSession, redirectToLogin, rememberedSession, request } from './api.js';
+
+const SERVICE_WORKER_URL = '/sw.js';
+const OFFLINE_TEXT = 'You are offline. Analysis still works; verdicts are kept on this device and sent when you are back online.';
+
+/**
+ * Registers the service worker (ignored where unsupported).
+ */
+export function registerServiceWorker() {
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register(SERVICE_WORKER_URL, { scope: '/' }).catch((error) => {
+      console.warn('Offline support is unavailable:', error);
+    });
+  }
+}
+
+/**
+ * Keeps the offline banner in step with the connection.
+ */
+function watchConnection() {
+  const banner = document.getElementById('connection');
+  const update = () => {
+    banner.hidden = navigator.onLine;
+    banner.textContent = navigator.onLine ? '' : OFFLINE_TEXT;
+  };
+  window.addEventListener('online', update);
+  window.addEventListener('offline', update);
+  update();
+}
+
+/**
+ * Wires the log-out button.
+ */
+function wireLogout() {
+  document.querySelector('[data-action="logout"]')?.addEventListener('click', async () => {
+    try {
+      await request('POST', '/api/logout');
+    } finally {
+      forgetSession();
+      location.assign('/login');
+    }
+  });
+}
+
+/**
+ * Starts a signed-in page: returns the session, or the remembered one when the server is unreachable
+ * (offline), or sends the visitor to the login page.
+ * @returns {Promise<{username: string, csrf_token: string, offline: boolean}>}
+ */
+export async function startSignedInPage() {
+  registerServiceWorker();
+  watchConnection();
+  wireLogout();
+  try {
+    const session = await getSession();
+    if (!session.authenticated) {
+      redirectToLogin();
+      return new Promise(() => {}); // the page is going away
+    }
+    return { username: session.username, csrf_token: session.csrf_token, offline: false };
+  } catch (error) {
+    const remembered = rememberedSession();
+    if (error instanceof TypeError && remembered?.username) return { ...remembered, offline: true };
+    throw error;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What a probability means, and the verdict log that is the only thing sent to the server.
+ */
+
+/**
+ * The verdict for a probability under the model's metadata.
+ * @param {number} probability calibrated fake probability in [0, 1]
+ * @param {{threshold: number, uncertain_band: [number, number]}} metadata
+ * @returns {{verdict: 'real'|'deepfake', uncertain: boolean}}
+ */
+export function judge(probability, metadata) {
+  const [low, high] = metadata.uncertain_band;
+  return {
+    verdict: probability >= metadata.threshold ? 'deepfake' : 'real',
+    uncertain: probability >= low && probability < high,
+  };
+}
+
+/**
+ * A probability as a whole percentage ("73%"), keeping "<1%" and ">99%" honest at the ends.
+ * @param {number} probability
+ * @returns {string}
+ */
+export function formatPercent(probability) {
+  const percent = probability * 100;
+  if (percent > 0 && percent < 1) return '<1%';
+  if (percent > 99 && percent < 100) return '>99%';
+  return `${Math.round(percent)}%`;
+}
+
+/**
+ * The verdict log for one analysed image: no pixels, no file content, the file name only if asked.
+ * @param {object} analysis
+ * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number}} analysis.result
+ * @param {object} analysis.metadata the model's metadata.json
+ * @param {string} analysis.fileName
+ * @param {boolean} analysis.keepFileName
+ * @param {string} [analysis.label]
+ * @returns {object} the body of POST /api/verdicts
+ */
+export function verdictLog({ result, metadata, fileName, keepFileName, label }) {
+  const { verdict, uncertain } = judge(result.probability, metadata);
+  const log = {
+    id: crypto.randomUUID(),
+    kind: 'image',
+    image_sha256: result.sha256,
+    width: result.width,
+    height: result.height,
+    probability: result.probability,
+    verdict,
+    uncertain,
+    model_version: metadata.version,
+    backend: result.backend,
+    inference_ms: Math.round(result.inferenceMs * 10) / 10,
+    analysed_at: new Date().toISOString(),
+  };
+  if (label) log.label = label;
+  if (keepFileName) log.file_name = fileName;
+  return log;
+}
