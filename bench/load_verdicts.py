@@ -126,8 +126,7 @@ class Results:
     read_latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-    acknowledged: list[str] = field(default_factory=list)
-    bodies: dict[str, dict] = field(default_factory=dict)
+    acknowledged: dict[str, tuple[Browser, dict]] = field(default_factory=dict)  # id -> (owner, body)
 
 
 def new_verdict() -> dict:
@@ -183,26 +182,20 @@ async def client(port: int, browser: Browser, deadline: float, read_share: float
         else:
             results.post_latencies.append(elapsed)
             if reply.status == 201:
-                results.acknowledged.append(body["id"])
-                results.bodies[body["id"]] = body
+                results.acknowledged[body["id"]] = (browser, body)
             else:
                 results.errors[f"POST {reply.status}"] += 1
     await connection.close()
 
 
-async def retry_sample(port: int, browsers: list[Browser], results: Results, count: int) -> Counter[int]:
+async def retry_sample(port: int, results: Results, count: int) -> Counter[int]:
     """Re-post acknowledged verdicts as a browser would after a lost response: each must be a 200."""
     statuses: Counter[int] = Counter()
-    connections = {id(browser): Connection(port) for browser in browsers}
-    owners = results.bodies.keys()
-    for verdict_id in random.sample(list(owners), min(count, len(owners))):
-        for browser in browsers:  # find the owner: others get 409
-            reply = await connections[id(browser)].request("POST", "/api/verdicts", browser, results.bodies[verdict_id])
-            if reply.status != 409:
-                statuses[reply.status] += 1
-                break
-    for connection in connections.values():
-        await connection.close()
+    connection = Connection(port)
+    for verdict_id in random.sample(list(results.acknowledged), min(count, len(results.acknowledged))):
+        owner, body = results.acknowledged[verdict_id]
+        statuses[(await connection.request("POST", "/api/verdicts", owner, body)).status] += 1
+    await connection.close()
     return statuses
 
 
@@ -266,7 +259,7 @@ async def run(args: argparse.Namespace) -> int:
         if not args.kill:
             server_cpu = cpu_seconds(process.pid) - server_cpu
         client_cpu = time.process_time() - client_cpu
-        retries = Counter() if args.kill else await retry_sample(port, browsers, results, 100)
+        retries = Counter() if args.kill else await retry_sample(port, results, 100)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -36,22 +36,25 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from converter.export import export_model
 
-    metadata = export_model(args.run, args.out, version=args.version)
-    size = sum(f.stat().st_size for f in args.out.iterdir() if f.is_file())
-    print(f"exported {metadata['version']} to {args.out} ({size / 1e6:.2f} MB)")
+    metadata = export_model(args.run, args.out, version=args.version,
+                            check=None if args.skip_parity else lambda converted: _check_parity(args.run, converted))
     if args.skip_parity:
         print("parity check skipped (--skip-parity): the browser model was not compared with the Keras model")
-        return 0
+    size = sum(f.stat().st_size for f in args.out.iterdir() if f.is_file())
+    print(f"exported {metadata['version']} to {args.out} ({size / 1e6:.2f} MB)")
+    return 0
 
+
+def _check_parity(run_dir: Path, converted: Path) -> None:
+    """Runs before the converted model replaces the served one; raising keeps the old model in place."""
     from converter.parity import verify_export
 
-    images, source = _parity_samples(args.run)
+    images, source = _parity_samples(run_dir)
     try:
-        result = verify_export(args.run, args.out, images)
+        result = verify_export(run_dir, converted, images)
     except UserFacingError as error:
-        raise UserFacingError(f"{error}\n(checked on {source}; the exported files are left in {args.out})") from None
-    print(f"{result.summary()} on {source}")
-    return 0
+        raise UserFacingError(f"{error}\n(images: {source}; the served model was left unchanged)") from None
+    print(f"{result.summary()}; images: {source}")
 
 
 def _parity_samples(run_dir: Path) -> tuple[np.ndarray, str]:
@@ -62,15 +65,15 @@ def _parity_samples(run_dir: Path) -> tuple[np.ndarray, str]:
     import numpy as np
 
     from training.data import decode_images
-    from training.evaluate import _recorded_test_split
+    from training.evaluate import recorded_test_split
 
-    samples = _recorded_test_split(Path(run_dir))
+    samples = recorded_test_split(Path(run_dir))
     by_class = [[s for s in samples if s.label == label] for label in sorted({s.label for s in samples})]
     chosen = [s for group in zip_longest(*by_class) for s in group if s is not None][:PARITY_SAMPLES]
     decoded = decode_images(chosen, for_training=False)
     if decoded.images:
-        return np.stack(decoded.images), f"{len(decoded.images)} images of the run's test split"
-    return _synthetic_images(), f"{SYNTHETIC_SAMPLES} synthetic images (no readable test split in {run_dir})"
+        return np.stack(decoded.images), "the run's test split"
+    return _synthetic_images(), f"synthetic (no readable test split in {run_dir})"
 
 
 def _synthetic_images() -> np.ndarray:

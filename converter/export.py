@@ -19,6 +19,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from training.preprocessing import PREPROCESSING_SPEC
@@ -31,11 +32,12 @@ UNCERTAIN_BAND = (0.35, 0.65)
 METADATA_FILE = "metadata.json"
 
 
-def export_model(run_dir: Path, out_dir: Path, version: str | None = None) -> dict[str, Any]:
+def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
+                 check: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Convert the model of a training run (`run_dir/model.keras`, `run_dir/run.json`) into `out_dir`.
 
-    Returns the metadata written beside it. `out_dir` is replaced only once the conversion succeeded,
-    so a failed export never leaves the served model half-written.
+    Returns the metadata written beside it. `check(converted_dir)` (e.g. the parity check) runs on the
+    converted files before they replace `out_dir`: a failed conversion or check never touches the served model.
     """
     import keras
 
@@ -57,6 +59,8 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None) -> di
         _flatten_fused_conv_biases(converted / "model.json")
         metadata = _metadata(run, run_dir, converted, version)
         (converted / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        if check:
+            check(converted)
         _replace_dir(converted, out_dir)
     return metadata
 

@@ -101,7 +101,6 @@ def _configure_cookies(app: Quart) -> None:
         QUART_AUTH_DURATION=int(app.config["SESSION_DURATION_S"]),
         QUART_AUTH_SALT="unmask auth cookie",
         CSRF_COOKIE_NAME=f"{prefix}unmask_csrf",
-        SESSION_COOKIE_SECURE=secure,
     )
 
 

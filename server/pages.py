@@ -45,7 +45,9 @@ VENDOR_FILES = {
     "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
 }
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
-PROTECTED_PAGES = {"/": "index.html", "/history": "history.html", "/account": "account.html"}
+PROTECTED_PAGES = {
+    "/": "index.html", "/video": "video.html", "/history": "history.html", "/account": "account.html",
+}
 
 # path -> (modification time, size, SHA-256): a file is hashed again only when it changes.
 _content_hashes: dict[str, tuple[int, int, str]] = {}
@@ -56,13 +58,13 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-async def send_web_file(directory: Path | str, name: str, cache_control: str = REVALIDATE) -> Response:
+async def send_web_file(directory: Path | str, name: str) -> Response:
     """A file below `directory`, or a clean 404 (also for a path escaping it or a file not written yet)."""
     path = safe_join(str(directory), name)
     if path is None or not Path(path).is_file():
         raise NotFound()
     response = await send_file(path, mimetype=content_type(name), conditional=True)
-    response.headers["Cache-Control"] = cache_control
+    response.headers["Cache-Control"] = REVALIDATE
     return response
 
 

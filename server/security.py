@@ -87,8 +87,7 @@ def _cookie_secret() -> str | None:
 
 
 def _sign(secret: str) -> str:
-    key = hashlib.sha256(b"unmask csrf\0" + current_app.secret_key.encode()).digest()
-    digest = hmac.new(key, secret.encode(), hashlib.sha256).digest()
+    digest = hmac.new(current_app.extensions["unmask.csrf_key"], secret.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -219,6 +218,8 @@ def get_login_throttles() -> LoginThrottles:
 
 def init_app(app: Quart) -> None:
     config = app.config
+    # A key of its own, derived from the secret key, so CSRF tokens can never be confused with cookies.
+    app.extensions["unmask.csrf_key"] = hashlib.sha256(b"unmask csrf\0" + app.secret_key.encode()).digest()
     app.extensions["unmask.login_throttles"] = LoginThrottles(
         account=Throttle(
             config["THROTTLE_ACCOUNT_FREE_FAILURES"],

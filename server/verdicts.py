@@ -252,7 +252,9 @@ async def export() -> Response:
     account = await current_account()
     export_format = one_of(request.args.get("format", "json"), "format", ("csv", "json"))
     where, params = _filters(account["id"])
-    rows = await get_db().fetch_all(f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC", params)
+    rows = await get_db().fetch_all(
+        f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC", params
+    )
     if export_format == "json":
         response = jsonify(exported_at=utc_now(), items=[verdict_json(row) for row in rows])
     else:

@@ -44,15 +44,30 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> C
     if y.min() == y.max():
         raise ValueError("calibration needs both classes in the validation split")
     features = np.stack([x, np.ones_like(x)], axis=1)
-    params = np.array([1.0, 0.0])
+    identity = np.array([1.0, 0.0])
     # A little ridge keeps the fit finite when the validation split is perfectly separable.
     ridge = 1e-4 * np.eye(2)
+
+    def objective(params: np.ndarray) -> float:
+        z = features @ params
+        nll = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+        return float(nll + 0.5 * (params - identity) @ ridge @ (params - identity))
+
+    params = identity.copy()
+    current = objective(params)
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(features @ params)))
-        gradient = features.T @ (p - y) / x.size + ridge @ (params - [1.0, 0.0])
+        p = 0.5 * (1.0 + np.tanh(0.5 * (features @ params)))  # sigmoid without overflow
+        gradient = features.T @ (p - y) / x.size + ridge @ (params - identity)
         hessian = (features * (p * (1 - p))[:, None]).T @ features / x.size + ridge
         step = np.linalg.solve(hessian, gradient)
-        params -= step
+        # Plain Newton can overshoot and diverge when the answer is far from the identity (e.g. a strongly
+        # over-confident model needs a small scale): halve the step until the objective does not grow.
+        for _ in range(60):
+            candidate = objective(params - step)
+            if candidate <= current:
+                break
+            step = step / 2
+        params, current = params - step, min(candidate, current)
         if np.abs(step).max() < 1e-10:
             break
     return Calibration(scale=float(params[0]), offset=float(params[1]))

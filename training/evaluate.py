@@ -53,7 +53,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     threshold = 0.5
     sets: dict[str, DecodedImages] = {}
     if test_split:
-        test_samples = _recorded_test_split(run_dir)
+        test_samples = recorded_test_split(run_dir)
         if test_samples:
             name = f"{Path(run['data']['train_folder']).name}/test"
             sets[name] = decode_images(test_samples, for_training=False)
@@ -78,7 +78,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     return report
 
 
-def _recorded_test_split(run_dir: Path) -> list[Sample]:
+def recorded_test_split(run_dir: Path) -> list[Sample]:
     split_file = run_dir / "split.json"
     if not split_file.is_file():
         return []

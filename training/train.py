@@ -61,8 +61,8 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
           test_dir: Path | None = None) -> dict[str, Any]:
     """Train one model and write its run folder. Returns the run record (also in run.json)."""
     keras.utils.set_random_seed(config.seed)
+    splits = _splits(data_dir, config, val_dir, test_dir)  # a data error stops here, before any folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
-    splits = _splits(data_dir, config, val_dir, test_dir)
     # Paths relative to the run folder: the record holds no machine's paths and survives moving both.
     (out_dir / "split.json").write_text(json.dumps(
         {name: [{"path": _relative(s.path, out_dir), "label": CLASS_NAMES[s.label]} for s in samples]

@@ -12,6 +12,10 @@ from training import commands as training_commands
 from unmask import UserFacingError
 
 
+# What `train`, `evaluate` and `export` need beyond the plain install (the `train` extra).
+TRAINING_MODULES = {"tensorflow", "keras", "tensorflowjs", "numpy", "PIL", "matplotlib"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unmask",
@@ -33,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except UserFacingError as error:
         print(f"unmask {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        if error.name not in TRAINING_MODULES:
+            raise
+        print(f"unmask {args.command}: error: needs {error.name}, which the plain (server) install leaves out; "
+              "install the training extra: pip install -e '.[train]'", file=sys.stderr)
         return 2
 
 

@@ -40,6 +40,7 @@ const SIGNED_IN_PAGES = ['/', '/history', '/account'];
 const MODEL_URL = '/model/model.json';
 const MODEL_METADATA_URL = '/model/metadata.json';
 const CACHE_FIRST_PREFIX = '/vendor/';
+const CACHE_SIGNED_IN_MESSAGE = 'cache-signed-in';
 const NEVER_CACHED_PREFIX = '/api/';
 
 /**
@@ -76,6 +77,14 @@ self.addEventListener('install', (event) => {
       .then((cache) => Promise.all([cache.addAll(PRECACHE), precacheSignedIn(cache)]))
       .then(() => self.skipWaiting()),
   );
+});
+
+/** A signed-in page asks for the pages and the model to be cached now (its own first load may have
+ * happened before this worker took control). */
+self.addEventListener('message', (event) => {
+  if (event.data === CACHE_SIGNED_IN_MESSAGE) {
+    event.waitUntil(caches.open(CACHE_VERSION).then(precacheSignedIn));
+  }
 });
 
 self.addEventListener('activate', (event) => {

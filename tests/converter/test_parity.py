@@ -287,8 +287,13 @@ def export_command(exported_model, monkeypatch, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(exported_model.run_dir, run_dir)
 
-    def fake_export(run, out, version=None):
-        shutil.copytree(exported_model.model_dir, out)
+    def fake_export(run, out, version=None, check=None):
+        staged = tmp_path / "staged"
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(exported_model.model_dir, staged)
+        if check:
+            check(staged)
+        shutil.copytree(staged, out)
         return exported_model.metadata
 
     monkeypatch.setattr(export, "export_model", fake_export)
@@ -313,7 +318,7 @@ def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path
 
     assert run_export() == 0
     out = capsys.readouterr().out
-    assert "parity passed on 5 images" in out and "5 images of the run's test split" in out, out
+    assert "parity passed on 5 images" in out and "images: the run's test split" in out, out
     assert "max |diff| probability" in out
 
 
@@ -330,7 +335,7 @@ def test_export_command_falls_back_to_synthetic_images(export_command, tmp_path,
             {"test": [{"path": str(not_images[0]), "label": "Real"}, {"path": str(not_images[1]), "label": "Deepfake"}]}))
     assert run_export() == 0
     out = capsys.readouterr().out
-    assert "parity passed on 4 images" in out and "synthetic images" in out, out
+    assert "parity passed on 4 images" in out and "images: synthetic" in out, out
 
 
 @pytest.mark.slow
@@ -344,6 +349,7 @@ def test_export_command_fails_on_a_mismatched_model_unless_skipped(export_comman
 
     with pytest.raises(UserFacingError, match="does not match"):
         run_export()
+    assert not (run_dir.parent / "model").exists(), "a model that failed the check replaced the served one"
     assert run_export(skip_parity=True, out=run_dir.parent / "model-unchecked") == 0
     assert "parity check skipped" in capsys.readouterr().out
 

@@ -56,24 +56,26 @@ class Server:
         return self.instance / "unmask.sqlite3"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _unmask(*args: str, **kwargs) -> subprocess.CompletedProcess:
+def unmask_command(*args: str, **kwargs) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "unmask.cli", *args]
     return subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True, **kwargs)
 
 
 @contextlib.contextmanager
-def running_server(instance: Path, model_dir: Path) -> Iterator[Server]:
-    """`unmask serve` on a free port with one user (alice), stopped afterwards."""
-    _unmask("users", "add", USERNAME, "--instance", str(instance), input=PASSWORD + "\n")
-    port = _free_port()
+def running_server(instance: Path, model_dir: Path, port: int | None = None) -> Iterator[Server]:
+    """`unmask serve` (on a free port unless given) with one user, alice, created with the instance;
+    stopped afterwards. Starting it again on the same instance and port brings back the same site."""
+    if not (instance / "unmask.sqlite3").exists():
+        unmask_command("users", "add", USERNAME, "--instance", str(instance), input=PASSWORD + "\n")
+    port = port or free_port()
     environment = {**os.environ, "UNMASK_MODEL_DIR": str(model_dir)}
-    log = (instance / "server.log").open("w")
+    log = (instance / "server.log").open("a")
     process = subprocess.Popen(
         [sys.executable, "-m", "unmask.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--instance", str(instance)],
         cwd=REPO_ROOT,
@@ -136,15 +138,19 @@ def spread_model(target: Path, probe: np.ndarray) -> Path:
     return target
 
 
-def log_in(page, url: str, backend: str | None = "wasm") -> None:
-    """Logs alice in and waits until the analyser's model is loaded (`?backend=` forces an engine)."""
-    target = "/" + (f"?backend={backend}" if backend else "")
+def log_in(
+    page, url: str, backend: str | None = "wasm", path: str = "/", username: str = USERNAME, password: str = PASSWORD
+) -> None:
+    """Logs alice in and lands on `path`; on the analyser, waits until the model is loaded (`?backend=`
+    forces an engine)."""
+    target = path + (f"?backend={backend}" if backend and path == "/" else "")
     page.goto(f"{url}/login?next={urllib.request.quote(target)}")
-    page.fill("#username", USERNAME)
-    page.fill("#password", PASSWORD)
+    page.fill("#username", username)
+    page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{url}{target}", timeout=MODEL_READY_TIMEOUT_MS)
-    wait_until_ready(page)
+    if path == "/":
+        wait_until_ready(page)
 
 
 def wait_until_ready(page) -> None:

@@ -237,3 +237,35 @@ async def test_session_ended_by_another_process_is_refused_after_cache_ttl(
     cookie = session_cookie(await auth.register())
     await app.extensions["unmask.db"].write("UPDATE users SET session_key = 'replaced'")
     assert (await replayed_session(app, cookie))["authenticated"] is False
+
+
+async def test_unknown_user_costs_a_password_hash(
+    app: Quart, auth: AuthActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same work whether or not the account exists, so timing does not reveal accounts.
+    passwords = app.extensions["unmask.passwords"]
+    verified: list[str | None] = []
+    original = passwords.verify
+
+    async def recording_verify(password_hash: str | None, password: str) -> bool:
+        verified.append(password_hash)
+        return await original(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify", recording_verify)
+    await auth.login(username="nobody", password="wrong password!")
+    assert verified == [None]
+
+
+async def test_sql_in_credentials_is_just_text(auth: AuthActions) -> None:
+    attack = "x' OR '1'='1'; DROP TABLE users; --"
+    assert (await auth.register("alice'--", PASSWORD)).status_code == 422
+    assert (await auth.register("alice", attack)).status_code == 201
+    await auth.logout()
+    assert (await auth.login("alice", "x' OR '1'='1")).status_code == 401
+    assert (await auth.login("alice", attack)).status_code == 200
+
+
+async def test_oversized_login_body_is_413(auth: AuthActions) -> None:
+    response = await auth.login(password="x" * 10_000)
+    assert response.status_code == 413
+    assert (await response.get_json())["field"] is None

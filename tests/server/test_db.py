@@ -76,7 +76,9 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 async def test_foreign_keys_cascade_on_account_delete(tmp_path: Path) -> None:
     database = await Database.open(str(tmp_path / "db.sqlite3"))
-    await database.write("INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')")
+    await database.write(
+        "INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')"
+    )
     columns = verdict()
     columns.pop("label")
     await database.write(

@@ -53,7 +53,11 @@ async def test_missing_page_is_a_clean_404(logged_in: AuthActions, web_root: Pat
 
 @pytest.mark.parametrize(
     ("path", "mimetype"),
-    [("/css/app.css", "text/css"), ("/js/app.js", "text/javascript"), ("/manifest.webmanifest", "application/manifest+json")],
+    [
+        ("/css/app.css", "text/css"),
+        ("/js/app.js", "text/javascript"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+    ],
 )
 async def test_static_assets(client: Any, path: str, mimetype: str) -> None:
     response = await client.get(path)

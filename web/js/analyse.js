@@ -9,6 +9,8 @@ import { createCard, setCardState, setSyncState, showResult, summarise } from '.
 import { verdictLog } from './verdict.js';
 
 const KEEP_NAMES_KEY = 'unmask.keepFileNames';
+/** The engine measured fastest on this device, reused so that later loads skip the speed trial. */
+const BACKEND_KEY = 'unmask.backend';
 /** How often waiting verdict logs are retried while some remain. */
 const RETRY_INTERVAL_MS = 30_000;
 
@@ -156,10 +158,12 @@ async function loadModel(classifier) {
   const backend = new URLSearchParams(location.search).get('backend') ?? undefined;
   const loaded = await classifier.load({
     backend,
+    preferred: localStorage.getItem(BACKEND_KEY) ?? undefined,
     onProgress: (fraction) => {
       elements.modelProgress.value = fraction;
     },
   });
+  if (!backend) localStorage.setItem(BACKEND_KEY, loaded.backendName);
   elements.modelProgress.value = 1;
   elements.modelProgress.hidden = true;
   elements.modelMessage.textContent = `Model ready (${loaded.metadata.version}, ${loaded.backend}).`;

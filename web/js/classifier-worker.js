@@ -3,7 +3,8 @@
  * main thread. Nothing here talks to the network except to fetch TF.js, its wasm files and the model.
  *
  * Messages in (each answered with the same `id`):
- *   {type: 'load', id, backend?}          load the model; `backend` forces one, otherwise the fastest
+ *   {type: 'load', id, backend?, preferred?}  load the model; `backend` forces an engine, `preferred` (the
+ *                                          one chosen last time) is used if it starts, otherwise the fastest
  *                                          available is measured and chosen. Sends {type: 'progress'} on the way.
  *   {type: 'classify', id, image}          `image` is a Blob (a file: decoded here, SHA-256 computed) or an
  *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
@@ -112,21 +113,22 @@ async function trySetBackend(name) {
 }
 
 /**
- * Picks the backend: the forced one, or the fastest of those that start (CPU only as the last resort).
- * The model is warmed up on the chosen backend before this returns.
+ * Picks the backend: the forced one; else the preferred one if it starts; else the fastest of those that
+ * start (CPU only as the last resort). The model is warmed up on the chosen backend before this returns.
  * @param {tf.GraphModel} model
  * @param {object} metadata
- * @param {string | undefined} forced
+ * @param {{forced?: string, preferred?: string}} choice
  * @returns {Promise<{backend: string, warmupMs: number}>}
  */
-async function chooseBackend(model, metadata, forced) {
-  const candidates = forced ? [forced] : BACKEND_PREFERENCE.filter((name) => tf.findBackendFactory(name));
+async function chooseBackend(model, metadata, { forced, preferred }) {
+  const single = forced ?? (preferred && (await trySetBackend(preferred)) ? preferred : null);
+  const candidates = single ? [single] : BACKEND_PREFERENCE.filter((name) => tf.findBackendFactory(name));
   let best = null;
   for (const name of candidates) {
     if (best && name === 'cpu') break;
     if (!(await trySetBackend(name))) continue;
     const start = performance.now();
-    const medianMs = await timePredictions(model, metadata, forced ? 0 : BACKEND_TRIALS);
+    const medianMs = await timePredictions(model, metadata, single ? 0 : BACKEND_TRIALS);
     if (!best || medianMs < best.medianMs) {
       best = { backend: name, medianMs, warmupMs: performance.now() - start };
     }
@@ -154,10 +156,10 @@ function describeBackend() {
 
 /**
  * Loads the model and its metadata, reporting download progress, then chooses and warms up a backend.
- * @param {string | undefined} forcedBackend
+ * @param {{forced?: string, preferred?: string}} choice
  * @param {(fraction: number) => void} onProgress
  */
-async function load(forcedBackend, onProgress) {
+async function load(choice, onProgress) {
   const start = performance.now();
   tf.wasm.setWasmPaths(WASM_PATH);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', WASM_THREADS);
@@ -166,12 +168,12 @@ async function load(forcedBackend, onProgress) {
   const response = await fetch(METADATA_URL);
   if (!response.ok) throw new ClassifierError('failed', `The model description could not be loaded (${response.status}).`);
   const metadata = await response.json();
-  await trySetBackend(forcedBackend ?? 'cpu');
+  await trySetBackend(choice.forced ?? 'cpu');
   const model = await tf.loadGraphModel(MODEL_URL, { onProgress });
   const loadMs = performance.now() - start;
-  const { backend, warmupMs } = await chooseBackend(model, metadata, forcedBackend);
+  const { backend, warmupMs } = await chooseBackend(model, metadata, choice);
   classifier = { model, metadata, backend };
-  return { metadata, backend: describeBackend(), loadMs, warmupMs };
+  return { metadata, backendName: backend, backend: describeBackend(), loadMs, warmupMs };
 }
 
 /**
@@ -251,14 +253,15 @@ async function classify(image) {
 
 /**
  * Handles one message and posts its answer.
- * @param {{type: string, id: number, backend?: string, image?: Blob | ImageBitmap}} message
+ * @param {{type: string, id: number, backend?: string, preferred?: string, image?: Blob | ImageBitmap}} message
  */
 async function handle(message) {
   const { type, id } = message;
   try {
     if (type === 'load') {
       const onProgress = (fraction) => self.postMessage({ type: 'progress', id, fraction });
-      self.postMessage({ type: 'loaded', id, ...(await load(message.backend, onProgress)) });
+      const choice = { forced: message.backend, preferred: message.preferred };
+      self.postMessage({ type: 'loaded', id, ...(await load(choice, onProgress)) });
     } else if (type === 'classify') {
       const result = await classify(message.image);
       self.postMessage({ type: 'result', id, result }, [result.evidence.buffer, result.rgb.buffer]);

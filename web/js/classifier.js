@@ -28,12 +28,13 @@ export class Classifier {
   }
 
   /**
-   * Loads the model. `onProgress(fraction)` follows the download.
-   * @param {{backend?: string, onProgress?: (fraction: number) => void}} [options]
-   * @returns {Promise<{metadata: object, backend: string, loadMs: number, warmupMs: number}>}
+   * Loads the model. `backend` forces an engine; `preferred` is tried first (skipping the speed trial);
+   * `onProgress(fraction)` follows the download.
+   * @param {{backend?: string, preferred?: string, onProgress?: (fraction: number) => void}} [options]
+   * @returns {Promise<{metadata: object, backendName: string, backend: string, loadMs: number, warmupMs: number}>}
    */
-  load({ backend, onProgress } = {}) {
-    return this.request({ type: 'load', backend }, [], onProgress);
+  load({ backend, preferred, onProgress } = {}) {
+    return this.request({ type: 'load', backend, preferred }, [], onProgress);
   }
 
   /**

@@ -105,8 +105,13 @@ function render() {
  * @param {object} log
  */
 async function deleteLog(log) {
-  if (log.pending) await discard(log.id);
-  else await request('DELETE', `/api/verdicts/${encodeURIComponent(log.id)}`);
+  try {
+    if (log.pending) await discard(log.id);
+    else await request('DELETE', `/api/verdicts/${encodeURIComponent(log.id)}`);
+  } catch (error) {
+    status.textContent = `The log could not be deleted: ${error.message}`;
+    return;
+  }
   state.logs = state.logs.filter((other) => other.id !== log.id);
   render();
   status.textContent = `Deleted. ${status.textContent}`;

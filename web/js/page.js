@@ -5,16 +5,21 @@
 import { forgetSession, getSession, redirectToLogin, rememberedSession, request } from './api.js';
 
 const SERVICE_WORKER_URL = '/sw.js';
+const CACHE_SIGNED_IN_MESSAGE = 'cache-signed-in';
 const OFFLINE_TEXT = 'You are offline. Analysis still works; verdicts are kept on this device and sent when you are back online.';
 
 /**
- * Registers the service worker (ignored where unsupported).
+ * Registers the service worker (ignored where unsupported). On a signed-in page it also asks the worker
+ * to cache the signed-in pages and the model, so that one online visit is enough to work offline.
+ * @param {{signedIn?: boolean}} [options]
  */
-export function registerServiceWorker() {
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register(SERVICE_WORKER_URL, { scope: '/' }).catch((error) => {
-      console.warn('Offline support is unavailable:', error);
-    });
+export function registerServiceWorker({ signedIn = false } = {}) {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register(SERVICE_WORKER_URL, { scope: '/' }).catch((error) => {
+    console.warn('Offline support is unavailable:', error);
+  });
+  if (signedIn) {
+    navigator.serviceWorker.ready.then((registration) => registration.active.postMessage(CACHE_SIGNED_IN_MESSAGE));
   }
 }
 
@@ -52,7 +57,6 @@ function wireLogout() {
  * @returns {Promise<{username: string, csrf_token: string, offline: boolean}>}
  */
 export async function startSignedInPage() {
-  registerServiceWorker();
   watchConnection();
   wireLogout();
   try {
@@ -61,10 +65,14 @@ export async function startSignedInPage() {
       redirectToLogin();
       return new Promise(() => {}); // the page is going away
     }
+    registerServiceWorker({ signedIn: true });
     return { username: session.username, csrf_token: session.csrf_token, offline: false };
   } catch (error) {
     const remembered = rememberedSession();
-    if (error instanceof TypeError && remembered?.username) return { ...remembered, offline: true };
+    if (error instanceof TypeError && remembered?.username) {
+      registerServiceWorker();
+      return { ...remembered, offline: true };
+    }
     throw error;
   }
 }

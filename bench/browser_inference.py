@@ -1,0 +1,148 @@
+"""Browser benchmark: per TF.js backend in headless Debian Chromium on this machine,
+
+- model load time, cold (fresh browser profile) and from cache (second load in the same profile),
+- model inference per image, median and p95 over RUNS predictions after warm-up,
+- end to end: from choosing a 12-megapixel JPEG to the verdict on screen (median of E2E_RUNS).
+
+Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
+It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHIPPED_MODEL,
+    log_in,
+    running_server,
+    smooth_image,
+    wait_until_ready,
+)
+
+RUNS = 50
+E2E_RUNS = 3
+TWELVE_MEGAPIXELS = (4000, 3000)
+
+LOAD = """async (backend) => {
+  const { Classifier } = await import('/js/classifier.js');
+  const classifier = new Classifier();
+  const start = performance.now();
+  try {
+    const loaded = await classifier.load({ backend });
+    return { ms: performance.now() - start, backend: loaded.backend };
+  } catch (error) {
+    return { error: error.message };
+  } finally {
+    classifier.worker.terminate();
+  }
+}"""
+
+INFERENCE = """async ({ backend, runs }) => {
+  const { Classifier } = await import('/js/classifier.js');
+  const classifier = new Classifier();
+  await classifier.load({ backend });
+  const canvas = new OffscreenCanvas(224, 224);
+  canvas.getContext('2d').fillRect(0, 0, 112, 112);
+  const image = await canvas.convertToBlob({ type: 'image/png' });
+  const times = [];
+  for (let i = 0; i < runs; i++) times.push((await classifier.classify(image)).inferenceMs);
+  classifier.worker.terminate();
+  return times;
+}"""
+
+# Starts the clock when the file input changes and stops it when the verdict text appears.
+ARM_TIMER = """() => {
+  window.benchDone = new Promise((resolve) => {
+    const input = document.getElementById('files');
+    input.addEventListener('change', () => {
+      const start = performance.now();
+      const before = document.querySelectorAll('.verdict:not(:empty)').length;
+      const observer = new MutationObserver(() => {
+        if (document.querySelectorAll('.verdict:not(:empty)').length > before) {
+          observer.disconnect();
+          resolve(performance.now() - start);
+        }
+      });
+      observer.observe(document.getElementById('results'), { subtree: true, childList: true, characterData: true });
+    }, { once: true, capture: true });
+  });
+}"""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_backend(browser, url: str, backend: str, jpeg: Path, runs: int) -> dict:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        log_in(page, url, path="/account")  # a signed-in page that loads no model
+        cold = page.evaluate(LOAD, backend)
+        if "error" in cold:
+            return {"backend": backend, "error": cold["error"]}
+        cached = page.evaluate(LOAD, backend)
+        times = page.evaluate(INFERENCE, {"backend": backend, "runs": runs + 1})[1:]  # first = warm-up check
+        page.goto(f"{url}/?backend={backend}")
+        wait_until_ready(page)
+        end_to_end = []
+        for _ in range(E2E_RUNS):
+            page.evaluate(ARM_TIMER)
+            page.set_input_files("#files", str(jpeg))
+            end_to_end.append(page.evaluate("() => window.benchDone"))
+        return {
+            "backend": cold["backend"],
+            "load_cold_ms": cold["ms"],
+            "load_cached_ms": cached["ms"],
+            "inference_median_ms": statistics.median(times),
+            "inference_p95_ms": percentile(times, 0.95),
+            "runs": len(times),
+            "end_to_end_ms": statistics.median(end_to_end),
+        }
+    finally:
+        context.close()
+
+
+def print_table(rows: list[dict]) -> None:
+    header = ["backend", "load cold ms", "load cached ms", "inference median ms", "inference p95 ms", "runs", "12 MP JPEG to verdict ms"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        if "error" in row:
+            print(f"| {row['backend']} | unavailable: {row['error']} |" + " |" * (len(header) - 2))
+            continue
+        cells = [row["backend"], row["load_cold_ms"], row["load_cached_ms"], row["inference_median_ms"],
+                 row["inference_p95_ms"], row["runs"], row["end_to_end_ms"]]
+        print("| " + " | ".join(f"{cell:.1f}" if isinstance(cell, float) else str(cell) for cell in cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["wasm", "webgl", "cpu"])
+    parser.add_argument("--runs", type=int, default=RUNS)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="unmask-bench-") as scratch:
+        jpeg = Path(scratch) / "twelve-megapixels.jpg"
+        Image.fromarray(smooth_image(*TWELVE_MEGAPIXELS, seed=12)).save(jpeg, quality=90)
+        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            rows = [measure_backend(browser, server.url, backend, jpeg, args.runs) for backend in args.backends]
+            browser.close()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Offline: after an online visit the analyser reloads and classifies with the network off (and the server
+down); the verdict waits in IndexedDB and reaches the server exactly once when the connection returns."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from e2e_support import SHIPPED_MODEL, free_port, log_in, running_server, wait_for_results, wait_until_ready
+
+pytestmark = pytest.mark.slow
+
+SYNC_TIMEOUT_S = 60
+
+
+def stored_rows(database, sha256_prefix: str = "") -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute("SELECT id FROM verdicts WHERE image_sha256 LIKE ?", (sha256_prefix + "%",)).fetchall()
+
+
+def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, images):
+    instance, port = tmp_path / "instance", free_port()
+    context = browser.new_context()
+    page = context.new_page()
+    with running_server(instance, SHIPPED_MODEL, port) as server:
+        log_in(page, server.url)
+        cached = """async () => {
+          const model = await caches.match('/model/model.json');
+          if (!model || !(await caches.match('/'))) return false;
+          const shards = (await model.json()).weightsManifest.flatMap((group) => group.paths);
+          return (await Promise.all(shards.map((path) => caches.match(`/model/${path}`)))).every(Boolean);
+        }"""
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        while not page.evaluate(cached) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    context.set_offline(True)
+    page.reload()
+    wait_until_ready(page)
+    assert page.locator("#connection").is_visible()
+    page.set_input_files("#files", str(images["photo"]))
+    wait_for_results(page, 1)
+    assert page.locator(".result-card").first.get_attribute("data-state") == "queued"
+    assert page.locator(".probability").first.get_attribute("data-probability")
+
+    with running_server(instance, SHIPPED_MODEL, port) as server:
+        context.set_offline(False)  # the page hears 'online' and sends the waiting log
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        while not stored_rows(server.database) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(stored_rows(server.database)) == 1
+
+        page.goto(f"{server.url}/history")  # another flush; the same id is not stored twice
+        page.locator("body[data-ready=true]").wait_for(state="attached")
+        assert page.locator("#history-table tbody tr").count() == 1
+        assert page.locator(".badge.pending").count() == 0
+        assert len(stored_rows(server.database)) == 1
+    context.close()

@@ -1,0 +1,90 @@
+"""Login errors, the engine chosen by speed, the history page (table, sort, filter, delete, charts) and the
+account page (password change, account deletion)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from e2e_support import PASSWORD, USERNAME, log_in, unmask_command, wait_for_results, wait_until_ready
+
+pytestmark = pytest.mark.slow
+
+
+def test_login_shows_clear_errors(context, server):
+    page = context.new_page()
+    page.goto(f"{server.url}/login")
+    page.click("button[type=submit]")
+    assert page.locator("#username-error").inner_text() == "Please fill this in."
+    assert page.locator("#username").get_attribute("aria-invalid") == "true"
+    page.fill("#username", USERNAME)
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    page.locator("#form-message:not(:empty)").wait_for()
+    assert page.url.endswith("/login")
+
+
+def test_the_engine_is_chosen_by_speed_and_remembered(context, server):
+    page = context.new_page()
+    log_in(page, server.url, backend=None)
+    chosen = page.evaluate("() => localStorage.getItem('unmask.backend')")
+    assert chosen in {"webgpu", "webgl", "wasm", "cpu"}
+    assert chosen in page.locator("#model-message").inner_text()
+    page.reload()
+    wait_until_ready(page)
+    assert page.evaluate("() => localStorage.getItem('unmask.backend')") == chosen
+
+
+def test_history_table_sorts_filters_and_deletes(page, server, images):
+    with sqlite3.connect(server.database) as database:
+        database.execute("DELETE FROM verdicts")
+    page.set_input_files("#files", [str(images["photo"]), str(images["grey"]), str(images["alpha"])])
+    wait_for_results(page, 3)
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    rows = page.locator("#history-table tbody tr")
+    assert rows.count() == 3
+    assert page.locator("#chart-time svg rect").count() >= 1
+    assert page.locator("#chart-distribution svg[role=img]").count() == 1
+
+    page.click("th[data-key=probability] button")
+    assert page.locator("th[data-key=probability]").get_attribute("aria-sort") == "ascending"
+    shown = [float(text.strip("%<>")) for text in page.locator("#history-table tbody td:nth-child(3)").all_inner_texts()]
+    assert shown == sorted(shown)
+
+    verdicts = [text.split(" ")[0].lower() for text in page.locator(".badge").all_inner_texts()]
+    for verdict in ("real", "deepfake"):
+        page.select_option("#filter-verdict", verdict)
+        assert rows.count() == verdicts.count(verdict)
+    page.select_option("#filter-verdict", "")
+
+    rows.first.get_by_role("button", name="Delete").click()
+    page.locator("#history-table tbody tr").nth(2).wait_for(state="detached")
+    with sqlite3.connect(server.database) as database:
+        assert database.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 2
+
+
+def test_account_password_change_and_deletion(context, server):
+    unmask_command("users", "add", "bob", "--instance", str(server.instance), input=PASSWORD + "\n")
+    page = context.new_page()
+    log_in(page, server.url, path="/account", username="bob")
+    assert page.locator("#username").inner_text() == "bob"
+
+    page.fill("#current_password", PASSWORD)
+    page.fill("#new_password", "a brand new secret")
+    page.fill("#new_password_repeat", "a different one")
+    page.click("#password-form button[type=submit]")
+    assert page.locator("#new_password_repeat-error").inner_text() == "The two passwords differ."
+    page.fill("#new_password_repeat", "a brand new secret")
+    page.click("#password-form button[type=submit]")
+    page.locator("#password-done:not(:empty)").wait_for()
+
+    page.fill("#password", "wrong password")
+    page.check("#confirm")
+    page.click("#delete-form button[type=submit]")
+    page.locator("#password-error").wait_for()
+    page.fill("#password", "a brand new secret")
+    page.click("#delete-form button[type=submit]")
+    page.wait_for_url(f"{server.url}/login")
+    with sqlite3.connect(server.database) as database:
+        assert database.execute("SELECT COUNT(*) FROM users WHERE username = 'bob'").fetchone()[0] == 0

@@ -1,0 +1,76 @@
+"""training.calibration: Platt scaling fitted by maximum likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.calibration import Calibration, fit_platt, negative_log_likelihood
+
+
+def synthetic(scale: float, offset: float, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits, and labels drawn from P(y=1 | logit) = sigmoid(scale * logit + offset)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(-(scale * logits + offset)))).astype(np.int64)
+    return logits, labels
+
+
+# Small scales are what an over-confident network needs (plain Newton from the identity diverged there).
+@pytest.mark.parametrize("scale, offset", [(0.5, -0.8), (2.0, 1.0), (1.0, 0.0), (0.4, -1.0), (0.2, 0.0), (0.1, -2.0)])
+def test_fit_platt_recovers_the_model_that_made_the_labels(scale, offset) -> None:
+    fitted = fit_platt(*synthetic(scale, offset))
+    assert fitted.scale == pytest.approx(scale, abs=0.1)
+    assert fitted.offset == pytest.approx(offset, abs=0.1)
+
+
+def test_fit_platt_reduces_negative_log_likelihood_versus_identity() -> None:
+    logits, labels = synthetic(0.4, -1.0)
+    fitted = fit_platt(logits, labels)
+    assert negative_log_likelihood(logits, labels, fitted) < negative_log_likelihood(logits, labels, Calibration()) - 0.05
+
+
+def test_fit_platt_runs_without_overflow_warnings() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_platt(*synthetic(0.2, 0.0, n=2000))
+
+
+def test_fit_platt_stays_finite_on_perfectly_separable_data() -> None:
+    fitted = fit_platt(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([0, 0, 1, 1]))
+    assert np.isfinite([fitted.scale, fitted.offset]).all()
+    assert fitted.scale > 0
+
+
+def test_fit_platt_refuses_empty_input() -> None:
+    with pytest.raises(ValueError):
+        fit_platt(np.array([]), np.array([]))
+
+
+def test_fit_platt_refuses_mismatched_lengths() -> None:
+    with pytest.raises(ValueError):
+        fit_platt(np.array([0.1, 0.2, 0.3]), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_fit_platt_refuses_one_class(label) -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        fit_platt(np.array([-1.0, 0.0, 1.0]), np.full(3, label))
+
+
+def test_apply_is_sigmoid_of_scaled_and_shifted_logits() -> None:
+    logits = np.array([-3.0, 0.0, 0.5, 4.0])
+    np.testing.assert_allclose(Calibration(2.0, -0.5).apply(logits), 1 / (1 + np.exp(-(2 * logits - 0.5))))
+
+
+def test_of_run_reads_the_calibration_recorded_in_run_json() -> None:
+    run = {"architecture": "unmasknet",
+           "calibration": {"method": "Platt scaling on the validation split", "scale": 0.75, "offset": -0.25,
+                           "val_ece_before": 0.1, "val_ece_after": 0.02}}
+    assert Calibration.of_run(run) == Calibration(scale=0.75, offset=-0.25)
+
+
+def test_of_run_without_a_calibration_is_the_identity() -> None:
+    assert Calibration.of_run({"architecture": "paper"}) == Calibration(1.0, 0.0)

@@ -1,0 +1,117 @@
+"""training.models: the paper baseline exactly as published, and the browser-sized default with its evidence map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from training.calibration import Calibration  # noqa: E402
+from training.models import build, calibrated  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return build("paper")
+
+
+@pytest.fixture(scope="module")
+def unmasknet():
+    keras.utils.set_random_seed(3)
+    return build("unmasknet")
+
+
+def test_paper_cnn_is_exactly_the_published_architecture(paper) -> None:
+    layers = [layer for layer in paper.layers if not isinstance(layer, keras.layers.InputLayer)]
+    described = []
+    for layer in layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            described.append(("conv", layer.filters, tuple(layer.kernel_size), layer.activation.__name__))
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            described.append(("maxpool", tuple(layer.pool_size)))
+        elif isinstance(layer, keras.layers.Flatten):
+            described.append(("flatten",))
+        elif isinstance(layer, keras.layers.Dense):
+            described.append(("dense", layer.units, layer.activation.__name__))
+        elif isinstance(layer, keras.layers.Activation):
+            described.append(("activation", layer.activation.__name__))
+        else:
+            described.append(("unexpected", type(layer).__name__))
+    assert described == [
+        ("conv", 32, (3, 3), "relu"), ("maxpool", (2, 2)),
+        ("conv", 64, (3, 3), "relu"), ("maxpool", (2, 2)),
+        ("conv", 128, (3, 3), "relu"), ("maxpool", (2, 2)),
+        ("flatten",),
+        ("dense", 512, "relu"),
+        ("dense", 1, "linear"), ("activation", "sigmoid"),
+    ]
+
+
+def test_paper_cnn_takes_224x224x3_and_gives_one_probability(paper) -> None:
+    assert tuple(paper.input_shape) == (None, 224, 224, 3)
+    assert tuple(paper.output_shape) == (None, 1)
+    # 'valid' convolutions as published: 224 -> 222 -> 111 -> 109 -> 54 -> 52 -> 26, so 26*26*128 features.
+    assert paper.get_layer(index=-3).input.shape[-1] == 26 * 26 * 128
+
+
+def test_paper_cnn_names_its_logit(paper) -> None:
+    assert paper.get_layer("logit").units == 1
+
+
+def test_unmasknet_export_fits_in_one_megabyte(unmasknet) -> None:
+    assert unmasknet.count_params() * 4 <= 1_000_000
+
+
+def test_unmasknet_has_a_14x14_evidence_map_and_a_logit(unmasknet) -> None:
+    assert tuple(unmasknet.get_layer("evidence").output.shape) == (None, 14, 14, 1)
+    assert tuple(unmasknet.get_layer("logit").output.shape) == (None, 1)
+    assert tuple(unmasknet.input_shape) == (None, 224, 224, 3)
+
+
+def test_unmasknet_logit_is_the_mean_of_its_evidence(unmasknet) -> None:
+    probe = keras.Model(unmasknet.input, [unmasknet.get_layer("evidence").output, unmasknet.get_layer("logit").output])
+    x = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
+    evidence, logit = probe.predict(x, verbose=0)
+    np.testing.assert_allclose(logit.reshape(-1), evidence.mean(axis=(1, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
+def test_calibrated_model_applies_scale_and_offset_to_probability_and_evidence() -> None:
+    keras.utils.set_random_seed(4)
+    model = build("unmasknet")
+    # Random weights give an almost constant map: shrink the BatchNorm variances so that features differ
+    # across images and regions, then rescale the evidence layer so the raw map spans a few units around 0.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([gamma, beta, mean, np.full_like(variance, 0.3)])
+    x = np.zeros((3, 224, 224, 3), dtype=np.float32)
+    x[0, :, :112] = 1.0
+    x[1, :112] = 0.7
+    x[2] = np.random.default_rng(1).random((224, 224, 3))
+    evidence_layer = model.get_layer("evidence")
+    raw_model = keras.Model(model.input, evidence_layer.output)
+    raw = raw_model.predict(x, verbose=0)
+    kernel, bias = evidence_layer.get_weights()
+    factor = 2.0 / raw.std()
+    evidence_layer.set_weights([kernel * factor, (bias - raw.mean()) * factor])
+    raw = raw_model.predict(x, verbose=0).astype(np.float64)
+    assert 1.0 < raw.std() < 4.0
+
+    scale, offset = 0.6, -0.45
+    outputs = calibrated(model, Calibration(scale, offset)).predict(x, verbose=0)
+
+    np.testing.assert_allclose(outputs["evidence"], scale * raw + offset, rtol=1e-4, atol=1e-4)
+    expected = 1 / (1 + np.exp(-(scale * raw.mean(axis=(1, 2, 3)) + offset)))
+    assert np.ptp(expected) > 0.05  # the three images really get different probabilities
+    np.testing.assert_allclose(np.asarray(outputs["probability"]).reshape(-1), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_calibrated_paper_model_has_only_a_probability(paper) -> None:
+    outputs = calibrated(paper, Calibration(2.0, 1.0)).output
+    assert set(outputs) == {"probability"}
+
+
+def test_unknown_architecture_is_a_value_error_listing_the_choices() -> None:
+    with pytest.raises(ValueError, match="unmasknet.*paper|paper.*unmasknet"):
+        build("resnet9000")

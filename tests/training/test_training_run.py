@@ -1,0 +1,158 @@
+"""`unmask train` and `unmask evaluate` end to end, in-process, on a tiny generated dataset.
+
+Real images are smooth gradients with a blob, saved as PNG; deepfakes are the same kind of picture with a
+strong periodic texture, saved as JPEG (so history equalisation has something to do). Two tiny epochs:
+the point is the run folder and the report, not accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("keras")
+
+from unmask.cli import main  # noqa: E402
+
+PER_CLASS = 24
+SIZE = 64
+
+
+def _picture(rng: np.random.Generator, textured: bool) -> Image.Image:
+    y, x = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
+    picture = rng.uniform(60, 180, 3) + 60 * (rng.uniform(-1, 1) * x + rng.uniform(-1, 1) * y)[..., None]
+    centre = rng.uniform(0.3, 0.7, 2)
+    blob = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 < rng.uniform(0.02, 0.06)
+    picture[blob] = rng.uniform(120, 230, 3)
+    if textured:
+        period = rng.integers(3, 6)
+        picture += 45 * np.sin(2 * np.pi * (np.arange(SIZE)[None, :, None] + np.arange(SIZE)[:, None, None])
+                               / period)
+    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
+
+
+def _write_dataset(root: Path, seed: int, classes=("Real", "Deepfake"), count: int = PER_CLASS) -> Path:
+    rng = np.random.default_rng(seed)
+    for folder in classes:
+        directory = root / folder
+        directory.mkdir(parents=True)
+        for index in range(count):
+            if folder == "Real":
+                _picture(rng, textured=False).save(directory / f"r{index:02d}.png")
+            else:
+                _picture(rng, textured=True).save(directory / f"f{index:02d}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, Path, int]:
+    base = tmp_path_factory.mktemp("training_run")
+    data = _write_dataset(base / "toyfaces", seed=0)
+    (data / "Real" / "broken.png").write_bytes(b"this is not a png")
+    run = base / "run"
+    code = main(["train", "--data", str(data), "--out", str(run), "--epochs", "2", "--batch-size", "8"])
+    return run, data, code
+
+
+def _run_record(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+@pytest.mark.slow
+def test_train_exits_zero_and_writes_the_run_folder(trained_run) -> None:
+    run, _, code = trained_run
+    assert code == 0
+    for name in ("model.keras", "run.json", "split.json"):
+        assert (run / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_run_json_records_architecture_seed_and_calibration(trained_run) -> None:
+    record = _run_record(trained_run[0])
+    assert record["architecture"] == "unmasknet"
+    assert isinstance(record["config"]["seed"], int)
+    assert record["config"]["epochs"] == 2 and record["config"]["batch_size"] == 8
+    assert all(np.isfinite(record["calibration"][key]) for key in ("scale", "offset"))
+
+
+@pytest.mark.slow
+def test_run_json_history_has_a_validation_loss_per_epoch(trained_run) -> None:
+    record = _run_record(trained_run[0])
+    epochs = record["training"]["epochs_run"]
+    assert epochs == 2
+    assert len(record["history"]["val_loss"]) == len(record["history"]["loss"]) == epochs
+
+
+@pytest.mark.slow
+def test_run_json_counts_the_data_and_names_skipped_files(trained_run) -> None:
+    record = _run_record(trained_run[0])
+    counts = record["data"]["counts"]
+    assert sum(c["Real"] for c in counts.values()) == PER_CLASS + 1  # the broken file is found, then skipped
+    assert sum(c["Deepfake"] for c in counts.values()) == PER_CLASS
+    assert all(c["Real"] > 0 and c["Deepfake"] > 0 for c in counts.values())
+
+
+@pytest.mark.slow
+def test_split_json_paths_are_relative_to_the_run_folder_and_resolve(trained_run) -> None:
+    run, data, _ = trained_run
+    split = json.loads((run / "split.json").read_text())
+    entries = [entry for part in ("train", "val", "test") for entry in split[part]]
+    assert len(entries) == 2 * PER_CLASS + 1
+    for entry in entries:
+        assert not Path(entry["path"]).is_absolute()
+        resolved = (run / entry["path"]).resolve()
+        assert resolved.is_file()
+        assert resolved.parent.name == entry["label"]
+        assert data.resolve() in resolved.parents
+
+
+@pytest.mark.slow
+def test_train_writes_the_evaluation_report(trained_run) -> None:
+    run = trained_run[0]
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert (run / "report" / "report.md").read_text().strip()
+    assert list((run / "report").glob("*.png"))
+    folders = report["folders"]
+    assert "toyfaces/test" in folders
+    for encoding in ("JPEG q75", "JPEG q95", "PNG"):
+        assert f"toyfaces/test ({encoding})" in folders
+    for folder in folders.values():
+        for plot in folder["plots"].values():
+            assert plot is None or (run / "report" / plot).is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_handles_a_folder_holding_only_fakes(trained_run, tmp_path, capsys) -> None:
+    run = trained_run[0]
+    fakes = _write_dataset(tmp_path / "only-fakes", seed=5, classes=("fake",), count=6)
+    out = tmp_path / "report"
+    capsys.readouterr()
+    code = main(["evaluate", "--model", str(run), "--data", str(fakes), "--out", str(out), "--no-test-split"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    metrics = report["folders"]["only-fakes"]["metrics"]
+    assert metrics["count"] == 6 and metrics["negatives"] == 0
+    assert report["folders"]["only-fakes"]["plots"]["roc"] is None
+    assert "only-fakes: n=6 (deepfakes only) detection rate=" in capsys.readouterr().out
+
+
+def test_train_without_a_deepfake_folder_fails_clearly(tmp_path, capsys) -> None:
+    data = _write_dataset(tmp_path / "reals-only", seed=1, classes=("Real",), count=3)
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(data), "--out", str(run), "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "unmask train: error:" in captured.err
+    assert "Deepfake" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_train_refused_for_missing_data_leaves_no_run_folder(tmp_path) -> None:
+    data = _write_dataset(tmp_path / "reals-only", seed=1, classes=("Real",), count=3)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run)]) == 2
+    assert not run.exists()

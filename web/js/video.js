@@ -1,0 +1,601 @@
+/**
+ * The video page: a clip in (picker or drop), frames sampled across it and classified one by one in the
+ * classifier worker (the same preprocessing and model as for stills), a timeline, the highest-scoring frames
+ * with their heatmaps, one verdict for the clip under a stated rule, and one verdict log to the history
+ * (queued on this device while offline). No frame, pixel or byte of the file is ever sent.
+ *
+ * Test and benchmark hooks (read-only): #analysis[data-state] is running | saved | queued | failed |
+ * cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
+ * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
+ */
+import { Classifier } from './classifier.js';
+import { enqueue, flush, pendingLogs } from './offline-queue.js';
+import { startSignedInPage } from './page.js';
+import { heatmapPixels, summarise } from './result-card.js';
+import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
+import {
+  DEFAULT_FRAMES_PER_SECOND,
+  DEFAULT_MAX_FRAMES,
+  MAX_FRAMES_LIMIT,
+  MAX_FRAMES_PER_SECOND,
+  VideoSource,
+  sampleTimes,
+} from './video-frames.js';
+import { hashInWorker } from './video-hash.js';
+import { Timeline } from './video-timeline.js';
+import { formatPercent, verdictLog } from './verdict.js';
+
+/** Same preference as the image page. */
+const KEEP_NAMES_KEY = 'unmask.keepFileNames';
+/** How often waiting verdict logs are retried while some remain. */
+const RETRY_INTERVAL_MS = 30_000;
+/** Thumbnails are kept only for this many highest-scoring frames. */
+const TOP_FRAMES = 6;
+const THUMBNAIL_WIDTH = 160;
+const MIN_FRAMES_PER_SECOND = 0.1;
+
+const elements = {
+  modelMessage: document.getElementById('model-message'),
+  modelProgress: document.getElementById('model-progress'),
+  file: document.getElementById('file'),
+  dropZone: document.getElementById('drop-zone'),
+  rate: document.getElementById('rate'),
+  maxFrames: document.getElementById('max-frames'),
+  label: document.getElementById('label'),
+  keepNames: document.getElementById('keep-names'),
+  analysis: document.getElementById('analysis'),
+  title: document.getElementById('analysis-title'),
+  status: document.getElementById('status'),
+  progress: document.getElementById('progress'),
+  cancel: document.getElementById('cancel'),
+  result: document.getElementById('result'),
+  verdict: document.getElementById('verdict'),
+  score: document.getElementById('score'),
+  uncertainNote: document.getElementById('uncertain-note'),
+  framesAnalysed: document.getElementById('frames-analysed'),
+  mean: document.getElementById('mean'),
+  max: document.getElementById('max'),
+  flagged: document.getElementById('flagged'),
+  sha256: document.getElementById('sha256'),
+  engine: document.getElementById('engine'),
+  syncState: document.getElementById('sync-state'),
+  rule: document.getElementById('rule'),
+  playerBox: document.getElementById('player-box'),
+  player: document.getElementById('player'),
+  heatmap: document.getElementById('player-heatmap'),
+  heatmapToggle: document.getElementById('heatmap-toggle'),
+  heatmapLegend: document.getElementById('heatmap-legend'),
+  selectedFrame: document.getElementById('selected-frame'),
+  timeline: document.getElementById('timeline'),
+  topFrames: document.getElementById('top-frames'),
+  frameTable: document.querySelector('#frame-table tbody'),
+  announcer: document.getElementById('announcer'),
+};
+
+/** The clip on screen: its frames, its top frames with thumbnails, the player's URL, the running analysis. */
+const clip = {
+  frames: [],
+  top: [],
+  selected: -1,
+  playerUrl: null,
+  controller: null,
+};
+let retryTimer = null;
+const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
+
+/**
+ * Reads a sentence out to screen-reader users.
+ * @param {string} text
+ */
+function announce(text) {
+  elements.announcer.textContent = text;
+}
+
+/**
+ * Sends waiting verdict logs; returns whether `id` (if given) has reached the server. (As on the image page.)
+ * @param {{username: string, csrf_token: string}} session
+ * @param {string} [id]
+ * @returns {Promise<boolean>}
+ */
+async function sync(session, id) {
+  if (navigator.onLine) await flush(session);
+  const pending = await pendingLogs(session.username);
+  if (pending.length && !retryTimer) {
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      sync(session);
+    }, RETRY_INTERVAL_MS);
+  }
+  return !pending.some((log) => log.id === id);
+}
+
+/**
+ * The rule in words, from the same constants and metadata the code uses.
+ * @param {{threshold: number, uncertain_band: [number, number]}} metadata
+ * @returns {string}
+ */
+function ruleText(metadata) {
+  const threshold = formatPercent(metadata.threshold);
+  const [low, high] = metadata.uncertain_band.map(formatPercent);
+  return `Each sampled frame gets a fake probability, exactly as a still image would. The clip is judged Deepfake ` +
+    `if at least ${FLAGGED_SHARE_PERCENT}% of the sampled frames score ${threshold} or more, or if the mean of all ` +
+    `frame scores is ${threshold} or more; otherwise Real. The clip's score is the higher of the mean and the score ` +
+    `reached by the top ${FLAGGED_SHARE_PERCENT}% of frames, so it is ${threshold} or more exactly when the verdict ` +
+    `is Deepfake. The verdict is Uncertain when the clip's score lies between ${low} and ${high}. ` +
+    'A short manipulated passage in a long clip may stay under the share: look at the timeline and the top frames too.';
+}
+
+/**
+ * The sampling settings, clamped to their bounds (and shown back clamped).
+ * @returns {{framesPerSecond: number, maxFrames: number}}
+ */
+function samplingSettings() {
+  const rate = Number(elements.rate.value);
+  const max = Math.round(Number(elements.maxFrames.value));
+  const framesPerSecond = Number.isFinite(rate) && rate > 0
+    ? Math.min(MAX_FRAMES_PER_SECOND, Math.max(MIN_FRAMES_PER_SECOND, rate)) : DEFAULT_FRAMES_PER_SECOND;
+  const maxFrames = Number.isFinite(max) && max >= 1 ? Math.min(MAX_FRAMES_LIMIT, max) : DEFAULT_MAX_FRAMES;
+  elements.rate.value = String(framesPerSecond);
+  elements.maxFrames.value = String(maxFrames);
+  return { framesPerSecond, maxFrames };
+}
+
+/**
+ * Seconds as "12.5 s" or "3:07.5" beyond a minute.
+ * @param {number} seconds
+ * @returns {string}
+ */
+function formatTime(seconds) {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}:${(seconds - minutes * 60).toFixed(1).padStart(4, '0')}`;
+}
+
+/**
+ * Sets the analysis state (also the test hook) and the status line.
+ * @param {string} state
+ * @param {string} text
+ * @param {boolean} [isError]
+ */
+function setState(state, text, isError = false) {
+  elements.analysis.dataset.state = state;
+  elements.status.textContent = text;
+  elements.status.classList.toggle('error', isError);
+  elements.cancel.hidden = state !== 'running';
+  if (state !== 'running') elements.progress.hidden = elements.progress.value >= elements.progress.max || state === 'failed';
+}
+
+/** Frees the thumbnails' pixel memory now rather than at the next collection. */
+function releaseThumbnails() {
+  for (const entry of clip.top) {
+    entry.canvas.width = 0;
+    entry.canvas.height = 0;
+  }
+  clip.top = [];
+}
+
+/**
+ * Clears the previous clip from the page and memory.
+ * @param {File} file
+ */
+function resetClip(file) {
+  releaseThumbnails();
+  clip.frames = [];
+  clip.selected = -1;
+  if (clip.playerUrl) URL.revokeObjectURL(clip.playerUrl);
+  clip.playerUrl = null;
+  elements.player.removeAttribute('src');
+  elements.player.load();
+  elements.analysis.hidden = false;
+  elements.title.textContent = file.name;
+  elements.result.hidden = true;
+  elements.result.className = 'result-card video-card';
+  for (const key of Object.keys(elements.result.dataset)) delete elements.result.dataset[key];
+  elements.topFrames.replaceChildren();
+  elements.frameTable.replaceChildren();
+  elements.progress.hidden = false;
+  elements.progress.value = 0;
+  elements.progress.max = 1;
+  showHeatmap(false);
+  elements.heatmapToggle.disabled = true;
+  elements.selectedFrame.textContent = 'Choose a frame below to see where the model looked.';
+}
+
+/**
+ * A small copy of a frame for the top-frames list (drawn before the bitmap goes to the worker).
+ * @param {ImageBitmap} bitmap
+ * @returns {HTMLCanvasElement}
+ */
+function thumbnail(bitmap) {
+  const canvas = document.createElement('canvas');
+  canvas.width = THUMBNAIL_WIDTH;
+  canvas.height = Math.max(1, Math.round((THUMBNAIL_WIDTH * bitmap.height) / bitmap.width));
+  const context = canvas.getContext('2d');
+  context.imageSmoothingQuality = 'medium';
+  context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return canvas;
+}
+
+/**
+ * Keeps the thumbnail if the frame is among the TOP_FRAMES highest scores; returns whether the list changed.
+ * @param {number} index
+ * @param {HTMLCanvasElement} canvas
+ * @returns {boolean}
+ */
+function offerTopFrame(index, canvas) {
+  const probability = clip.frames[index].probability;
+  const last = clip.top[clip.top.length - 1];
+  if (clip.top.length >= TOP_FRAMES && probability <= last.probability) {
+    canvas.width = 0;
+    return false;
+  }
+  clip.top.push({ index, probability, canvas });
+  clip.top.sort((a, b) => b.probability - a.probability || a.index - b.index);
+  if (clip.top.length > TOP_FRAMES) {
+    const dropped = clip.top.pop();
+    dropped.canvas.width = 0;
+    dropped.canvas.height = 0;
+  }
+  return true;
+}
+
+/** Redraws the list of top frames (the canvases are moved, not copied). */
+function renderTopFrames() {
+  elements.topFrames.replaceChildren(
+    ...clip.top.map(({ index, probability, canvas }) => {
+      const { time } = clip.frames[index];
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'top-frame';
+      button.dataset.index = String(index);
+      button.dataset.time = String(time);
+      button.classList.toggle('flagged', probability >= timeline.metadata.threshold);
+      button.setAttribute('aria-pressed', String(index === clip.selected));
+      const caption = document.createElement('span');
+      caption.textContent = `${formatTime(time)} · ${formatPercent(probability)}`;
+      button.setAttribute('aria-label', `Frame at ${formatTime(time)}, ${formatPercent(probability)} fake probability: show it with its heatmap`);
+      button.addEventListener('click', () => selectFrame(index));
+      button.append(canvas, caption);
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+/**
+ * Adds a frame's row to the table of scores (the chart's text alternative and the test hook).
+ * @param {number} index
+ */
+function addTableRow(index) {
+  const { time, probability } = clip.frames[index];
+  const row = document.createElement('tr');
+  row.dataset.time = String(time);
+  row.dataset.probability = String(probability);
+  const timeCell = document.createElement('td');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'link-button';
+  button.textContent = formatTime(time);
+  button.addEventListener('click', () => selectFrame(index));
+  timeCell.append(button);
+  const probabilityCell = document.createElement('td');
+  probabilityCell.textContent = formatPercent(probability);
+  row.append(timeCell, probabilityCell);
+  elements.frameTable.append(row);
+}
+
+/**
+ * Shows or hides the heatmap overlay.
+ * @param {boolean} show
+ */
+function showHeatmap(show) {
+  elements.heatmap.hidden = !show;
+  elements.heatmapLegend.hidden = !show;
+  elements.heatmapToggle.setAttribute('aria-pressed', String(show));
+  elements.heatmapToggle.textContent = show ? 'Hide heatmap' : 'Show heatmap';
+}
+
+/**
+ * Places the overlay over the centre square of the picture (what the model sees) and draws the evidence.
+ * @param {Float32Array} evidence
+ */
+function drawHeatmap(evidence) {
+  const { videoWidth: width, videoHeight: height } = elements.player;
+  const side = Math.min(width, height);
+  Object.assign(elements.heatmap.style, {
+    left: `${((width - side) / 2 / width) * 100}%`,
+    top: `${((height - side) / 2 / height) * 100}%`,
+    width: `${(side / width) * 100}%`,
+    height: `${(side / height) * 100}%`,
+  });
+  const pixels = heatmapPixels(evidence);
+  const grid = new OffscreenCanvas(pixels.width, pixels.height);
+  grid.getContext('2d').putImageData(pixels, 0, 0);
+  const context = elements.heatmap.getContext('2d');
+  context.clearRect(0, 0, elements.heatmap.width, elements.heatmap.height);
+  context.imageSmoothingEnabled = true;
+  context.imageSmoothingQuality = 'high';
+  context.drawImage(grid, 0, 0, elements.heatmap.width, elements.heatmap.height);
+}
+
+/**
+ * Shows one analysed frame: the player jumps there and its heatmap is drawn over it.
+ * @param {number} index
+ */
+function selectFrame(index) {
+  const frame = clip.frames[index];
+  if (!frame) return;
+  clip.selected = index;
+  elements.player.pause();
+  elements.player.currentTime = frame.time;
+  drawHeatmap(frame.evidence);
+  elements.heatmapToggle.disabled = false;
+  showHeatmap(true);
+  elements.selectedFrame.textContent = `Frame at ${formatTime(frame.time)}: ${formatPercent(frame.probability)} fake probability.`;
+  elements.playerBox.dataset.selectedTime = String(frame.time);
+  timeline.update(clip.frames, index);
+  for (const button of elements.topFrames.querySelectorAll('.top-frame')) {
+    button.setAttribute('aria-pressed', String(Number(button.dataset.index) === index));
+  }
+}
+
+/**
+ * Gives the player the clip and its proportions (the overlay needs the picture to fill the box exactly).
+ * @param {File} file
+ * @param {VideoSource} source
+ */
+function showPlayer(file, source) {
+  clip.playerUrl = URL.createObjectURL(file);
+  elements.player.src = clip.playerUrl;
+  elements.playerBox.style.aspectRatio = `${source.width} / ${source.height}`;
+  elements.playerBox.style.maxWidth = `calc(60vh * ${source.width / source.height})`;
+}
+
+/**
+ * Fills the verdict card.
+ * @param {ReturnType<typeof aggregate>} result
+ * @param {object} numbers
+ */
+function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesPerSecond, source, metadata }) {
+  const word = result.verdict === 'deepfake' ? 'Deepfake' : 'Real';
+  elements.result.hidden = false;
+  elements.result.classList.add(`verdict-${result.verdict}`);
+  elements.result.classList.toggle('is-uncertain', result.uncertain);
+  elements.verdict.textContent = result.uncertain ? `Uncertain (leaning ${word})` : word;
+  elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
+  elements.uncertainNote.hidden = !result.uncertain;
+  elements.framesAnalysed.textContent = `${frames} over ${formatTime(source.duration)}`;
+  elements.mean.textContent = formatPercent(result.mean);
+  elements.max.textContent = formatPercent(result.max);
+  elements.flagged.textContent =
+    `${result.flagged} of ${frames} (${formatPercent(result.shareFlagged)}) at ${formatPercent(metadata.threshold)} or more; ` +
+    `${result.needed} needed for the share rule`;
+  elements.sha256.textContent = sha256;
+  elements.engine.textContent =
+    `${backend}, inference ${meanInferenceMs.toFixed(1)} ms per frame, ${framesPerSecond.toFixed(2)} frames per second overall, ` +
+    `${source.width}×${source.height} px, model ${metadata.version}`;
+  Object.assign(elements.result.dataset, {
+    score: String(result.score),
+    mean: String(result.mean),
+    max: String(result.max),
+    share: String(result.shareFlagged),
+    verdict: result.verdict,
+    uncertain: String(result.uncertain),
+  });
+}
+
+/**
+ * Classifies the sampled frames one at a time. While the worker classifies frame i, the decoder already
+ * seeks to frame i + 1; the bitmap of i + 1 is only taken once frame i's bitmap is closed (in the worker),
+ * so one frame bitmap is alive at a time.
+ * @param {VideoSource} source
+ * @param {number[]} times
+ * @param {Classifier} classifier
+ * @param {AbortSignal} signal
+ * @returns {Promise<{decodeMs: number, classifyMs: number, backend: string}>}
+ */
+async function analyseFrames(source, times, classifier, signal) {
+  let decodeMs = 0;
+  let classifyMs = 0;
+  let backend = '';
+  let seeking = source.seek(times[0], signal);
+  for (let i = 0; i < times.length; i++) {
+    elements.status.textContent = `Analysing frame ${i + 1} of ${times.length} (at ${formatTime(times[i])})…`;
+    const decodeStart = performance.now();
+    await seeking;
+    const bitmap = await source.grab();
+    const small = thumbnail(bitmap);
+    decodeMs += performance.now() - decodeStart;
+    const classifyStart = performance.now();
+    const classifying = classifier.classify(bitmap);
+    seeking = i + 1 < times.length ? source.seek(times[i + 1], signal) : null;
+    seeking?.catch(() => {}); // awaited (and reported) on the next turn
+    const result = await classifying;
+    classifyMs += performance.now() - classifyStart;
+    signal.throwIfAborted();
+    backend = result.backend;
+    clip.frames.push({ time: times[i], probability: result.probability, evidence: result.evidence, inferenceMs: result.inferenceMs });
+    if (offerTopFrame(i, small)) renderTopFrames();
+    addTableRow(i);
+    timeline.update(clip.frames);
+    elements.progress.value = i + 1;
+  }
+  return { decodeMs, classifyMs, backend };
+}
+
+/**
+ * Analyses one clip end to end.
+ * @param {File} file
+ * @param {Promise<{classifier: Classifier, metadata: object, session: object}>} ready
+ */
+async function analyse(file, ready) {
+  clip.controller?.abort();
+  const controller = new AbortController();
+  clip.controller = controller;
+  const { signal } = controller;
+  resetClip(file);
+  setState('running', 'Opening the video…');
+  let source = null;
+  let times = [];
+  try {
+    const { classifier, metadata, session } = await ready;
+    if (file.type.startsWith('image/')) {
+      throw new Error('This is a still image: analyse it on the Analyse page.');
+    }
+    source = await VideoSource.open(file, signal);
+    signal.throwIfAborted();
+    const { framesPerSecond, maxFrames } = samplingSettings();
+    times = sampleTimes(source.duration, framesPerSecond, maxFrames);
+    elements.analysis.dataset.framesTotal = String(times.length);
+    elements.progress.max = times.length;
+    showPlayer(file, source);
+    timeline.reset(source.duration, metadata);
+    const hashing = hashInWorker(file, { signal });
+    hashing.catch(() => {}); // awaited below
+    const start = performance.now();
+    const { decodeMs, classifyMs, backend } = await analyseFrames(source, times, classifier, signal);
+    const elapsedMs = performance.now() - start;
+    const { width, height, duration } = source;
+    source.close();
+    source = null;
+
+    elements.status.textContent = "Computing the file's fingerprint…";
+    const sha256 = await hashing;
+    signal.throwIfAborted();
+    const result = aggregate(clip.frames.map((frame) => frame.probability), metadata);
+    const frames = clip.frames.length;
+    const meanInferenceMs = clip.frames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / frames;
+    Object.assign(elements.result.dataset, {
+      elapsedMs: String(elapsedMs),
+      decodeMs: String(decodeMs),
+      classifyMs: String(classifyMs),
+    });
+    showVerdict(result, {
+      frames, sha256, backend, meanInferenceMs, framesPerSecond: (frames * 1000) / elapsedMs,
+      source: { width, height, duration }, metadata,
+    });
+    const top = clip.top[0];
+    if (top) selectFrame(top.index);
+    setState('running', `Analysed ${frames} frames.`);
+    announce(summarise(file.name, result.score, metadata));
+
+    const log = verdictLog({
+      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs },
+      metadata,
+      fileName: file.name,
+      keepFileName: elements.keepNames.checked,
+      label: elements.label.value.trim(),
+    });
+    log.kind = 'video';
+    log.video = {
+      frames,
+      duration_s: Math.round(duration * 1000) / 1000,
+      mean_probability: result.mean,
+      max_probability: result.max,
+      share_flagged: result.shareFlagged,
+    };
+    await enqueue(log, session.username);
+    elements.syncState.textContent = 'Saving…';
+    const saved = await sync(session, log.id);
+    elements.syncState.textContent = saved
+      ? 'Saved to your history.'
+      : 'Kept on this device; it will be sent when you are back online.';
+    setState(saved ? 'saved' : 'queued', `Analysed ${frames} frames.`);
+  } catch (error) {
+    if (signal.aborted) {
+      if (clip.controller === controller) {
+        setState('cancelled', `Cancelled after ${clip.frames.length} of ${times.length || '?'} frames. No verdict was made and nothing was saved.`);
+        announce('Analysis cancelled.');
+      }
+      return;
+    }
+    setState('failed', error.message || 'The analysis failed.', true);
+    announce(`${file.name}: ${error.message}`);
+  } finally {
+    source?.close();
+    if (clip.controller === controller) clip.controller = null;
+  }
+}
+
+/**
+ * Connects the picker, the drop zone, Cancel, the player and the heatmap toggle.
+ * @param {Promise<object>} ready
+ */
+function wireInputs(ready) {
+  elements.keepNames.checked = localStorage.getItem(KEEP_NAMES_KEY) === 'true';
+  elements.keepNames.addEventListener('change', () => {
+    localStorage.setItem(KEEP_NAMES_KEY, String(elements.keepNames.checked));
+  });
+  elements.rate.addEventListener('change', samplingSettings);
+  elements.maxFrames.addEventListener('change', samplingSettings);
+  elements.file.addEventListener('change', () => {
+    const [file] = elements.file.files;
+    if (file) analyse(file, ready);
+    elements.file.value = '';
+  });
+  elements.dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    elements.dropZone.classList.add('dragging');
+  });
+  elements.dropZone.addEventListener('dragleave', () => elements.dropZone.classList.remove('dragging'));
+  elements.dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    elements.dropZone.classList.remove('dragging');
+    const [file] = event.dataTransfer.files;
+    if (file) analyse(file, ready);
+  });
+  elements.cancel.addEventListener('click', () => clip.controller?.abort());
+  elements.heatmapToggle.addEventListener('click', () => {
+    const frame = clip.frames[clip.selected];
+    if (!frame) return;
+    const show = elements.heatmapToggle.getAttribute('aria-pressed') !== 'true';
+    if (show) selectFrame(clip.selected);
+    else showHeatmap(false);
+  });
+  // The overlay belongs to one frame: hide it once the video moves elsewhere.
+  elements.player.addEventListener('play', () => showHeatmap(false));
+  elements.player.addEventListener('seeked', () => {
+    const frame = clip.frames[clip.selected];
+    if (frame && Math.abs(elements.player.currentTime - frame.time) > 0.05) showHeatmap(false);
+  });
+}
+
+/**
+ * Loads the model with a progress bar; `?backend=wasm` (or webgl, cpu) forces an engine.
+ * @param {Classifier} classifier
+ */
+async function loadModel(classifier) {
+  const backend = new URLSearchParams(location.search).get('backend') ?? undefined;
+  const loaded = await classifier.load({
+    backend,
+    onProgress: (fraction) => {
+      elements.modelProgress.value = fraction;
+    },
+  });
+  elements.modelProgress.value = 1;
+  elements.modelProgress.hidden = true;
+  elements.modelMessage.textContent = `Model ready (${loaded.metadata.version}, ${loaded.backend}).`;
+  elements.rule.textContent = ruleText(loaded.metadata);
+  elements.file.disabled = false;
+  return loaded.metadata;
+}
+
+async function main() {
+  const session = await startSignedInPage();
+  const classifier = new Classifier();
+  const ready = loadModel(classifier).then((metadata) => ({ classifier, metadata, session }));
+  wireInputs(ready);
+  window.addEventListener('online', () => sync(session));
+  sync(session);
+  try {
+    await ready;
+    document.body.dataset.ready = 'true';
+  } catch (error) {
+    elements.modelMessage.textContent = `The model could not be loaded: ${error.message}`;
+    elements.modelMessage.classList.add('error');
+    elements.modelProgress.hidden = true;
+  }
+}
+
+main();
