@@ -8,6 +8,8 @@ import sqlite3
 import time
 
 from quart import Blueprint, Quart, Response, current_app, jsonify
+from quart.sessions import SessionInterface, SessionMixin
+from quart.wrappers import BaseRequestWebsocket
 from quart_auth import Action, AuthUser, QuartAuth, current_user, login_required, login_user, logout_user
 
 from server import accounts
@@ -215,6 +217,21 @@ async def _upgrade_hash(row: sqlite3.Row, password: str) -> None:
         get_account_cache().evict(row["id"])
 
 
+class NoSessions(SessionInterface):
+    """Quart's own cookie session is never used: the quart-auth cookie and the CSRF cookie carry all state.
+
+    Opening it on every request would cost a signature check for nothing, and a stray session cookie
+    could never be issued.
+    """
+
+    async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> None:
+        return None  # Quart then uses its NullSession, which refuses writes
+
+    async def save_session(self, app: Quart, session: SessionMixin, response: Response | None) -> None:
+        return None
+
+
 def init_app(app: Quart) -> None:
+    app.session_interface = NoSessions()
     QuartAuth(app, user_class=User)
     app.extensions["unmask.account_cache"] = AccountCache(float(app.config["ACCOUNT_CACHE_TTL_S"]))

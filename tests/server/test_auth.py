@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from quart import session as quart_session
 
 from conftest import PASSWORD, AuthActions, verdict
 from server import create_app
@@ -269,3 +270,9 @@ async def test_oversized_login_body_is_413(auth: AuthActions) -> None:
     response = await auth.login(password="x" * 10_000)
     assert response.status_code == 413
     assert (await response.get_json())["field"] is None
+
+
+async def test_quart_session_is_unused(app: Quart) -> None:
+    async with app.test_request_context("/"):
+        with pytest.raises(RuntimeError):
+            quart_session["x"] = 1

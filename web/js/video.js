@@ -77,6 +77,8 @@ const clip = {
   frames: [],
   top: [],
   selected: -1,
+  width: 0,
+  height: 0,
   playerUrl: null,
   controller: null,
 };
@@ -301,7 +303,7 @@ function showHeatmap(show) {
  * @param {Float32Array} evidence
  */
 function drawHeatmap(evidence) {
-  const { videoWidth: width, videoHeight: height } = elements.player;
+  const { width, height } = clip;
   const side = Math.min(width, height);
   Object.assign(elements.heatmap.style, {
     left: `${((width - side) / 2 / width) * 100}%`,
@@ -346,6 +348,8 @@ function selectFrame(index) {
  * @param {VideoSource} source
  */
 function showPlayer(file, source) {
+  clip.width = source.width;
+  clip.height = source.height;
   clip.playerUrl = URL.createObjectURL(file);
   elements.player.src = clip.playerUrl;
   elements.playerBox.style.aspectRatio = `${source.width} / ${source.height}`;

@@ -1,0 +1,386 @@
+"""The video page: clips generated here with ffmpeg are sampled across their whole length, each sampled frame is
+classified as a still would be (checked against the reference model per segment), the clip's verdict follows
+the rule stated on the page, Cancel stops, undecodable files get a clear message, and the only thing sent is
+one verdict log (kind video) that lands in the database once; no request carries the file or its frames."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import shutil
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import (
+    REPO_ROOT,
+    SHIPPED_MODEL,
+    RequestRecorder,
+    free_port,
+    log_in,
+    running_server,
+    smooth_image,
+    wait_until_ready,
+)
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+FFMPEG = shutil.which("ffmpeg")
+VIDEO_HTML = REPO_ROOT / "web" / "video.html"
+CLIP_SIZE = (320, 240)
+SEGMENTS = 6  # one picture per second: a 6-second clip, 1 frame sampled per second by default
+CLIP_FPS = 10
+FLAGGED = 2  # segments chosen to score above the threshold: 2 of 6 = 33% >= the rule's 30%
+# A decoded (lossy, 4:2:0) frame scores close to its source picture; segments are chosen further apart.
+FRAME_TOLERANCE = 0.08
+SEGMENT_MARGIN = 0.15
+ANALYSIS_TIMEOUT_MS = 180_000
+SYNC_TIMEOUT_S = 60
+FINISHED = "() => ['saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
+# The rule's constant, as stated on the page (web/js/video-aggregate.js).
+FLAGGED_SHARE_PERCENT = 30
+LOG_FIELDS = {
+    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
+    "backend", "inference_ms", "analysed_at", "kind", "video",
+}
+BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{100,}")
+
+
+# --- pages ----------------------------------------------------------------------------------------------------
+
+
+def serves_video_page(url: str) -> bool:
+    """Whether the server routes GET /video (logged out it answers with a redirect to the login page)."""
+    try:
+        urllib.request.urlopen(f"{url}/video", timeout=5).close()
+        return True
+    except urllib.error.HTTPError as error:
+        return error.code != 404
+
+
+@contextlib.contextmanager
+def video_page(browser, server, *, service_workers: bool = False):
+    """A logged-in /video page with the model loaded (wasm). If the server does not route /video yet, the page
+    is served from web/video.html with the headers (CSP included) the server gives its other pages."""
+    shim = not serves_video_page(server.url)
+    if shim and service_workers:
+        pytest.skip("needs the server's GET /video route (server/pages.py)")
+    context = browser.new_context(service_workers="allow" if service_workers else "block")
+    if shim:
+        warnings.warn("GET /video is not routed by the server: serving web/video.html through a test route", stacklevel=2)
+        context.route(
+            f"{server.url}/video*",
+            lambda route: route.fulfill(response=route.fetch(url=f"{server.url}/login"), body=VIDEO_HTML.read_text()),
+        )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, server.url, backend=None, path="/video?backend=wasm")
+    wait_until_ready(page)
+    try:
+        yield context, page
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def analyse(page, path: Path) -> str:
+    page.set_input_files("#file", str(path))
+    page.wait_for_function(FINISHED, timeout=ANALYSIS_TIMEOUT_MS)
+    return page.locator("#analysis").get_attribute("data-state")
+
+
+def frame_rows(page) -> list[tuple[float, float]]:
+    return [
+        (float(time), float(probability))
+        for time, probability in page.evaluate(
+            "() => [...document.querySelectorAll('#frame-table tbody tr')].map((r) => [r.dataset.time, r.dataset.probability])"
+        )
+    ]
+
+
+def expected_aggregate(probabilities: list[float], threshold: float, band: list[float]) -> dict:
+    """The rule as stated on the page, computed independently of the page's code."""
+    n = len(probabilities)
+    mean = sum(probabilities) / n
+    flagged = sum(p >= threshold for p in probabilities)
+    share = flagged / n
+    deepfake = share >= FLAGGED_SHARE_PERCENT / 100 or mean >= threshold
+    needed = math.ceil(n * FLAGGED_SHARE_PERCENT / 100)
+    score = max(mean, sorted(probabilities, reverse=True)[needed - 1])
+    return {
+        "mean": mean, "max": max(probabilities), "share": share, "score": score, "deepfake": deepfake,
+        "uncertain": band[0] <= score < band[1],
+    }
+
+
+def video_rows(database: Path, sha256: str) -> list[sqlite3.Row]:
+    with sqlite3.connect(database) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute(
+            "SELECT * FROM verdicts WHERE kind = 'video' AND image_sha256 = ?", (sha256,)
+        ).fetchall()
+
+
+# --- clips ----------------------------------------------------------------------------------------------------
+
+
+def encode(images: str, target: Path, *codec: str, framerate: str = "1") -> Path:
+    """An image sequence (one picture per second) as a CLIP_FPS clip."""
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-framerate", framerate, "-i", images, "-vf", f"fps={CLIP_FPS}",
+         *codec, "-pix_fmt", "yuv420p", str(target)],
+        check=True,
+    )
+    return target
+
+
+@pytest.fixture(scope="module")
+def reference(spread_server):
+    from reference_model import ReferenceModel
+
+    return ReferenceModel(spread_server.model_dir)
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory, reference) -> list[tuple[Path, float]]:
+    """SEGMENTS pictures with their reference probabilities: FLAGGED clearly above the threshold, the others
+    clearly below, chosen so that the mean stays below it (the clip is a deepfake by the share rule alone)."""
+    from training.preprocessing import preprocess
+
+    if FFMPEG is None:
+        pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
+    folder = tmp_path_factory.mktemp("candidates")
+    threshold = reference.metadata["threshold"]
+    candidates = []
+    for seed in range(300, 340):
+        path = folder / f"seed{seed}.png"
+        Image.fromarray(smooth_image(*CLIP_SIZE, seed)).save(path)
+        candidates.append((path, float(reference.predict(preprocess(path)[None])[0][0])))
+    high = [c for c in candidates if c[1] >= threshold + SEGMENT_MARGIN]
+    low = sorted((c for c in candidates if c[1] <= threshold - SEGMENT_MARGIN), key=lambda c: c[1])
+    if len(high) < FLAGGED or len(low) < SEGMENTS - FLAGGED:
+        pytest.fail(f"the spread model does not give enough clear cases: {sorted(p for _, p in candidates)}")
+    chosen = low[: SEGMENTS - FLAGGED]
+    chosen[1:1] = [high[0]]  # the flagged pictures at the 2nd and last second: spread over the clip
+    chosen.append(high[1])
+    assert sum(p for _, p in chosen) / SEGMENTS < threshold
+    sequence = tmp_path_factory.mktemp("segments")
+    for i, (path, _) in enumerate(chosen):
+        shutil.copy(path, sequence / f"seg{i:02d}.png")
+    return [(sequence / f"seg{i:02d}.png", p) for i, (_, p) in enumerate(chosen)]
+
+
+@pytest.fixture(scope="module")
+def clips(segments, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    pattern = str(segments[0][0].parent / "seg%02d.png")
+    quality = ["-crf", "4", "-b:v", "8M"]
+    long_clip = folder / "long.webm"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=5", "-t", "200",
+         "-c:v", "libvpx", "-b:v", "200k", "-pix_fmt", "yuv420p", str(long_clip)],
+        check=True,
+    )
+    junk = folder / "holiday.mp4"
+    junk.write_bytes(np.random.default_rng(5).integers(0, 256, 300_000, dtype=np.uint8).tobytes())
+    return {
+        "vp8": encode(pattern, folder / "clip-vp8.webm", "-c:v", "libvpx", *quality),
+        "vp9": encode(pattern, folder / "clip-vp9.webm", "-c:v", "libvpx-vp9", *quality),
+        "h264": encode(pattern, folder / "clip-h264.mp4", "-c:v", "libx264", "-crf", "12"),
+        "long": long_clip,
+        "junk": junk,
+    }
+
+
+# --- tests ----------------------------------------------------------------------------------------------------
+
+
+def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, spread_server, clips, segments, reference):
+    clip = clips["vp8"]
+    sha256 = hashlib.sha256(clip.read_bytes()).hexdigest()
+    metadata = reference.metadata
+    with video_page(browser, spread_server) as (context, page):
+        assert f"at least {FLAGGED_SHARE_PERCENT}% of the sampled frames" in page.locator("#rule").inner_text()
+        page.fill("#label", "clip 9")
+        recorder = RequestRecorder(context)
+
+        assert analyse(page, clip) == "saved", page.locator("#status").inner_text()
+
+        # Sampled across the whole clip: one frame in each second, from the first to the last.
+        rows = frame_rows(page)
+        times = [t for t, _ in rows]
+        probabilities = [p for _, p in rows]
+        assert page.locator("#analysis").get_attribute("data-frames-total") == str(SEGMENTS)
+        assert times == pytest.approx([i + 0.5 for i in range(SEGMENTS)], abs=0.01)
+        # ... and each sampled frame is the picture shown at that time, classified as a still would be.
+        for (_, expected), probability in zip(segments, probabilities, strict=True):
+            assert abs(probability - expected) <= FRAME_TOLERANCE, (probabilities, [p for _, p in segments])
+
+        # The clip's verdict follows the stated rule (here: deepfake by the share of flagged frames alone).
+        expected = expected_aggregate(probabilities, metadata["threshold"], metadata["uncertain_band"])
+        assert expected["deepfake"] and expected["mean"] < metadata["threshold"]
+        result = page.locator("#result").evaluate("(element) => ({ ...element.dataset })")
+        assert float(result["score"]) == pytest.approx(expected["score"], abs=1e-9)
+        assert float(result["mean"]) == pytest.approx(expected["mean"], abs=1e-9)
+        assert float(result["share"]) == pytest.approx(expected["share"])
+        assert result["verdict"] == "deepfake"
+        verdict_text = page.locator("#verdict").inner_text()
+        assert verdict_text == ("Uncertain (leaning Deepfake)" if expected["uncertain"] else "Deepfake")
+
+        # The highest-scoring frame's thumbnail jumps the player there and shows its heatmap.
+        top = page.locator(".top-frame").first
+        top_time = float(top.get_attribute("data-time"))
+        assert top_time == pytest.approx(times[int(np.argmax(probabilities))])
+        page.locator(".top-frame").nth(1).click()
+        top.click()
+        page.wait_for_function(f"() => Math.abs(document.getElementById('player').currentTime - {top_time}) < 0.05")
+        assert page.locator("#player-heatmap").is_visible()
+        assert page.locator(".top-frame").count() == SEGMENTS
+
+        # Only one verdict log left the browser, with the aggregate numbers and no frame or file data.
+        recorder.assert_nothing_carries([clip])
+        for url, body in recorder.requests:
+            assert len(url) < 300 and not url.startswith("data:"), url
+            assert len(body) < 2048 and not BASE64_RUN.search(body), (url, body[:200])
+        logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
+        assert len(logs) == 1
+        log = logs[0]
+        assert set(log) == LOG_FIELDS | {"label"}
+        assert log["kind"] == "video"
+        assert log["image_sha256"] == sha256
+        assert (log["width"], log["height"]) == CLIP_SIZE
+        assert log["probability"] == pytest.approx(expected["score"], abs=1e-9)
+        assert log["verdict"] == "deepfake" and log["uncertain"] == expected["uncertain"]
+        assert log["model_version"] == metadata["version"]
+        assert log["video"]["frames"] == SEGMENTS
+        assert log["video"]["duration_s"] == pytest.approx(SEGMENTS, abs=0.05)
+        assert log["video"]["mean_probability"] == pytest.approx(expected["mean"], abs=1e-9)
+        assert log["video"]["max_probability"] == pytest.approx(expected["max"], abs=1e-9)
+        assert log["video"]["share_flagged"] == pytest.approx(expected["share"])
+        assert log["label"] == "clip 9"
+
+    rows = video_rows(spread_server.database, sha256)
+    assert len(rows) == 1
+    assert rows[0]["id"] == log["id"] and rows[0]["video_frames"] == SEGMENTS and rows[0]["verdict"] == "deepfake"
+
+
+def test_other_formats_are_analysed_or_clearly_refused(browser, spread_server, clips, segments):
+    with video_page(browser, spread_server) as (context, page):
+        recorder = RequestRecorder(context)
+        posted = 0
+        for codec, mime in [("vp9", 'video/webm; codecs="vp9"'), ("h264", 'video/mp4; codecs="avc1.64001f"')]:
+            decodable = page.evaluate("(type) => document.createElement('video').canPlayType(type)", mime) != ""
+            state = analyse(page, clips[codec])
+            status = page.locator("#status").inner_text()
+            if decodable:
+                assert state == "saved", status
+                probabilities = [p for _, p in frame_rows(page)]
+                assert len(probabilities) == SEGMENTS
+                for (_, expected), probability in zip(segments, probabilities, strict=True):
+                    assert abs(probability - expected) <= FRAME_TOLERANCE, (codec, probabilities)
+                posted += 1
+            else:  # e.g. a Chromium built without the proprietary codecs
+                assert state == "failed"
+                assert "cannot decode this MP4 file with H.264 video" in status
+
+        # Random bytes named .mp4: a clear message, nothing posted.
+        assert analyse(page, clips["junk"]) == "failed"
+        status = page.locator("#status").inner_text()
+        assert status.startswith("This file could not be opened as a video")
+        assert page.locator("#status.error").count() == 1
+        assert page.locator("#result").is_hidden()
+        assert len(recorder.posts_to("/api/verdicts")) == posted
+
+
+def test_cancel_stops_the_analysis_and_saves_nothing(browser, spread_server, clips):
+    with video_page(browser, spread_server) as (context, page):
+        recorder = RequestRecorder(context)
+        page.fill("#rate", "2")  # 200 s at 2 per second: capped at the 120 frames allowed by default
+        page.set_input_files("#file", str(clips["long"]))
+        page.locator("#frame-table tbody tr").nth(2).wait_for(state="attached", timeout=ANALYSIS_TIMEOUT_MS)
+        assert page.locator("#analysis").get_attribute("data-frames-total") == "120"
+        page.click("#cancel")
+        page.wait_for_function(FINISHED, timeout=ANALYSIS_TIMEOUT_MS)
+        assert page.locator("#analysis").get_attribute("data-state") == "cancelled"
+        done = page.locator("#frame-table tbody tr").count()
+        assert 3 <= done < 120
+        page.wait_for_timeout(1500)
+        assert page.locator("#frame-table tbody tr").count() == done  # nothing runs on in the background
+        assert f"Cancelled after {done} of 120 frames" in page.locator("#status").inner_text()
+        assert page.locator("#cancel").is_hidden() and page.locator("#result").is_hidden()
+        times = [t for t, _ in frame_rows(page)]
+        assert times == pytest.approx([(i + 0.5) * 200 / 120 for i in range(done)], abs=0.01)
+
+        # The page carries on with the next clip.
+        assert analyse(page, clips["vp8"]) == "saved"
+        assert len(recorder.posts_to("/api/verdicts")) == 1
+
+
+STREAMING_HASH = """async ({ lengths, chunkBytes }) => {
+  const { sha256Blob } = await import('/js/video-hash.js');
+  const answers = [];
+  for (const length of lengths) {
+    const bytes = new Uint8Array(length);
+    for (let i = 0; i < length; i++) bytes[i] = (i * 7 + (i >> 8)) & 255;
+    const blob = new Blob([bytes]);
+    answers.push([
+      await sha256Blob(blob, { webCryptoLimit: -1, chunkBytes }),
+      await sha256Blob(blob),
+    ]);
+  }
+  return answers;
+}"""
+
+
+def test_the_streaming_file_hash_is_sha256(browser, spread_server):
+    """Files over the WebCrypto limit are hashed slice by slice (bounded memory): same digest as hashlib."""
+    lengths = [0, 1, 55, 56, 63, 64, 65, 1000, 3 * 2**20 + 7]
+    with video_page(browser, spread_server) as (_, page):
+        answers = page.evaluate(STREAMING_HASH, {"lengths": lengths, "chunkBytes": 1000 * 1000 + 3})
+    for length, (streamed, webcrypto) in zip(lengths, answers, strict=True):
+        index = np.arange(length, dtype=np.int64)
+        data = ((index * 7 + (index >> 8)) & 255).astype(np.uint8).tobytes()
+        assert streamed == webcrypto == hashlib.sha256(data).hexdigest(), length
+
+
+def test_offline_the_clip_verdict_waits_and_is_sent_once(browser, tmp_path, clips):
+    instance, port = tmp_path / "instance", free_port()
+    with running_server(instance, SHIPPED_MODEL, port) as server:
+        if not serves_video_page(server.url):
+            pytest.skip("needs the server's GET /video route (server/pages.py)")
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, server.url, backend=None, path="/video?backend=wasm")
+        wait_until_ready(page)
+        page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+        page.reload()  # now under the service worker, which keeps what the page loads
+        wait_until_ready(page)
+        assert analyse(page, clips["vp9"]) == "saved"  # also loads (and caches) the hashing worker
+
+    try:
+        context.set_offline(True)
+        page.reload()
+        wait_until_ready(page)
+        assert analyse(page, clips["vp8"]) == "queued"
+        sha256 = hashlib.sha256(clips["vp8"].read_bytes()).hexdigest()
+        with running_server(instance, SHIPPED_MODEL, port) as server:
+            context.set_offline(False)  # the page hears 'online' and sends the waiting log
+            deadline = time.monotonic() + SYNC_TIMEOUT_S
+            while not video_rows(server.database, sha256) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            page.reload()  # another flush: the same id is not stored twice
+            wait_until_ready(page)
+            assert len(video_rows(server.database, sha256)) == 1
+    finally:
+        context.close()
