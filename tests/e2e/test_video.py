@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,14 @@ from e2e_support import (
     REPO_ROOT,
     SHIPPED_MODEL,
     RequestRecorder,
+    Server,
+    _find_weight,
+    _write_weight,
     free_port,
     log_in,
     running_server,
     smooth_image,
+    spread_model,
     wait_until_ready,
 )
 from PIL import Image
@@ -43,7 +48,9 @@ CLIP_FPS = 10
 FLAGGED = 2  # segments chosen to score above the threshold: 2 of 6 = 33% >= the rule's 30%
 # A decoded (lossy, 4:2:0) frame scores close to its source picture; segments are chosen further apart.
 FRAME_TOLERANCE = 0.08
-SEGMENT_MARGIN = 0.15
+# The refitted calibration puts the flagged and the other pictures at least this far from the threshold (logit).
+SEPARATION_LOGIT = 2.0
+CALIBRATION = ("/calibration_1/Cast/x", "/calibration_1/Cast_1/x")
 ANALYSIS_TIMEOUT_MS = 180_000
 SYNC_TIMEOUT_S = 60
 FINISHED = "() => ['saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
@@ -135,6 +142,11 @@ def video_rows(database: Path, sha256: str) -> list[sqlite3.Row]:
 # --- clips ----------------------------------------------------------------------------------------------------
 
 
+def _weight_bytes(model_dir: Path, suffix: str) -> bytes:
+    shard, offset, shape = _find_weight(model_dir, suffix)
+    return shard.read_bytes()[offset : offset + 4 * int(np.prod(shape, dtype=np.int64))]
+
+
 def encode(images: str, target: Path, *codec: str, framerate: str = "1") -> Path:
     """An image sequence (one picture per second) as a CLIP_FPS clip."""
     subprocess.run(
@@ -146,39 +158,69 @@ def encode(images: str, target: Path, *codec: str, framerate: str = "1") -> Path
 
 
 @pytest.fixture(scope="module")
-def reference(spread_server):
+def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
+    """A test model and the SEGMENTS pictures of the test clip with their probabilities under it.
+
+    The spread model (see e2e_support) with its final calibration refitted so that, among smooth test
+    pictures, FLAGGED score well above the threshold and the others well below, with the mean of all SEGMENTS
+    still below it: the clip is then a deepfake by the share rule alone, and each second of it scores
+    differently, so a frame from the wrong second shows."""
     from reference_model import ReferenceModel
-
-    return ReferenceModel(spread_server.model_dir)
-
-
-@pytest.fixture(scope="module")
-def segments(tmp_path_factory, reference) -> list[tuple[Path, float]]:
-    """SEGMENTS pictures with their reference probabilities: FLAGGED clearly above the threshold, the others
-    clearly below, chosen so that the mean stays below it (the clip is a deepfake by the share rule alone)."""
     from training.preprocessing import preprocess
 
     if FFMPEG is None:
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
+    probe = np.stack([smooth_image(224, 224, seed) / 255 for seed in range(4)]).astype(np.float32)
+    model_dir = spread_model(tmp_path_factory.mktemp("video-model") / "model", probe)
     folder = tmp_path_factory.mktemp("candidates")
-    threshold = reference.metadata["threshold"]
-    candidates = []
+    paths = []
     for seed in range(300, 340):
-        path = folder / f"seed{seed}.png"
-        Image.fromarray(smooth_image(*CLIP_SIZE, seed)).save(path)
-        candidates.append((path, float(reference.predict(preprocess(path)[None])[0][0])))
-    high = [c for c in candidates if c[1] >= threshold + SEGMENT_MARGIN]
-    low = sorted((c for c in candidates if c[1] <= threshold - SEGMENT_MARGIN), key=lambda c: c[1])
-    if len(high) < FLAGGED or len(low) < SEGMENTS - FLAGGED:
-        pytest.fail(f"the spread model does not give enough clear cases: {sorted(p for _, p in candidates)}")
-    chosen = low[: SEGMENTS - FLAGGED]
-    chosen[1:1] = [high[0]]  # the flagged pictures at the 2nd and last second: spread over the clip
-    chosen.append(high[1])
-    assert sum(p for _, p in chosen) / SEGMENTS < threshold
+        paths.append(folder / f"seed{seed}.png")
+        Image.fromarray(smooth_image(*CLIP_SIZE, seed)).save(paths[-1])
+    inputs = np.stack([preprocess(path) for path in paths])
+    scale, bias = (float(np.frombuffer(_weight_bytes(model_dir, name), np.float32)[0]) for name in CALIBRATION)
+    probabilities = ReferenceModel(model_dir).predict(inputs)[0].ravel()
+    mean_logits = (np.log(probabilities / (1 - probabilities)) - bias) / scale
+    order = np.argsort(mean_logits)
+    low, high = order[: SEGMENTS - FLAGGED], order[-FLAGGED:]
+    gap = mean_logits[high].min() - mean_logits[low].max()
+    assert gap > 0.05, mean_logits
+    new_scale = 2 * SEPARATION_LOGIT / gap
+    new_bias = -new_scale * (mean_logits[high].min() + mean_logits[low].max()) / 2
+    for prefix in ("/calibration_1", "/evidence_calibration_1"):
+        _write_weight(model_dir, f"{prefix}/Cast/x", np.float32(new_scale))
+        _write_weight(model_dir, f"{prefix}/Cast_1/x", np.float32(new_bias))
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata["version"] = "unmasknet-test-video"
+    (model_dir / "metadata.json").write_text(json.dumps(metadata))
+
+    chosen = [int(i) for i in low]
+    chosen[1:1] = [int(high[0])]  # the flagged pictures at the 2nd and the last second: spread over the clip
+    chosen.append(int(high[1]))
+    final = ReferenceModel(model_dir).predict(inputs[chosen])[0].ravel()
+    threshold = metadata["threshold"]
+    assert sum(p >= threshold + 0.2 for p in final) == FLAGGED and sum(p <= threshold - 0.2 for p in final) == SEGMENTS - FLAGGED, final
+    assert final.mean() < threshold, final
     sequence = tmp_path_factory.mktemp("segments")
-    for i, (path, _) in enumerate(chosen):
-        shutil.copy(path, sequence / f"seg{i:02d}.png")
-    return [(sequence / f"seg{i:02d}.png", p) for i, (_, p) in enumerate(chosen)]
+    for i, index in enumerate(chosen):
+        shutil.copy(paths[index], sequence / f"seg{i:02d}.png")
+    return model_dir, [(sequence / f"seg{i:02d}.png", float(p)) for i, p in enumerate(final)]
+
+
+@pytest.fixture(scope="module")
+def video_server(tmp_path_factory, video_model) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("instance-video"), video_model[0]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def segments(video_model) -> list[tuple[Path, float]]:
+    return video_model[1]
+
+
+@pytest.fixture(scope="module")
+def metadata(video_model) -> dict:
+    return json.loads((video_model[0] / "metadata.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -206,11 +248,10 @@ def clips(segments, tmp_path_factory) -> dict[str, Path]:
 # --- tests ----------------------------------------------------------------------------------------------------
 
 
-def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, spread_server, clips, segments, reference):
+def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, video_server, clips, segments, metadata):
     clip = clips["vp8"]
     sha256 = hashlib.sha256(clip.read_bytes()).hexdigest()
-    metadata = reference.metadata
-    with video_page(browser, spread_server) as (context, page):
+    with video_page(browser, video_server) as (context, page):
         assert f"at least {FLAGGED_SHARE_PERCENT}% of the sampled frames" in page.locator("#rule").inner_text()
         page.fill("#label", "clip 9")
         recorder = RequestRecorder(context)
@@ -270,13 +311,13 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, sp
         assert log["video"]["share_flagged"] == pytest.approx(expected["share"])
         assert log["label"] == "clip 9"
 
-    rows = video_rows(spread_server.database, sha256)
+    rows = video_rows(video_server.database, sha256)
     assert len(rows) == 1
     assert rows[0]["id"] == log["id"] and rows[0]["video_frames"] == SEGMENTS and rows[0]["verdict"] == "deepfake"
 
 
-def test_other_formats_are_analysed_or_clearly_refused(browser, spread_server, clips, segments):
-    with video_page(browser, spread_server) as (context, page):
+def test_other_formats_are_analysed_or_clearly_refused(browser, video_server, clips, segments):
+    with video_page(browser, video_server) as (context, page):
         recorder = RequestRecorder(context)
         posted = 0
         for codec, mime in [("vp9", 'video/webm; codecs="vp9"'), ("h264", 'video/mp4; codecs="avc1.64001f"')]:
@@ -303,8 +344,8 @@ def test_other_formats_are_analysed_or_clearly_refused(browser, spread_server, c
         assert len(recorder.posts_to("/api/verdicts")) == posted
 
 
-def test_cancel_stops_the_analysis_and_saves_nothing(browser, spread_server, clips):
-    with video_page(browser, spread_server) as (context, page):
+def test_cancel_stops_the_analysis_and_saves_nothing(browser, video_server, clips):
+    with video_page(browser, video_server) as (context, page):
         recorder = RequestRecorder(context)
         page.fill("#rate", "2")  # 200 s at 2 per second: capped at the 120 frames allowed by default
         page.set_input_files("#file", str(clips["long"]))
@@ -343,10 +384,10 @@ STREAMING_HASH = """async ({ lengths, chunkBytes }) => {
 }"""
 
 
-def test_the_streaming_file_hash_is_sha256(browser, spread_server):
+def test_the_streaming_file_hash_is_sha256(browser, video_server):
     """Files over the WebCrypto limit are hashed slice by slice (bounded memory): same digest as hashlib."""
     lengths = [0, 1, 55, 56, 63, 64, 65, 1000, 3 * 2**20 + 7]
-    with video_page(browser, spread_server) as (_, page):
+    with video_page(browser, video_server) as (_, page):
         answers = page.evaluate(STREAMING_HASH, {"lengths": lengths, "chunkBytes": 1000 * 1000 + 3})
     for length, (streamed, webcrypto) in zip(lengths, answers, strict=True):
         index = np.arange(length, dtype=np.int64)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 
 from server import create_app
+from server_support import AuthActions
 
-PASSWORD = "correct horse battery"
 
 WEB_FILES = {
     "index.html": "<!doctype html><title>analyser</title>",
@@ -72,54 +71,6 @@ async def app(config: dict[str, Any]) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
-
-
-def verdict(**changes: Any) -> dict[str, Any]:
-    """A valid verdict log as the browser posts it; keyword arguments replace (or, as None, drop) fields."""
-    body: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "image_sha256": "0123456789abcdef" * 4,
-        "width": 1024,
-        "height": 768,
-        "probability": 0.83,
-        "verdict": "deepfake",
-        "uncertain": False,
-        "model_version": "effnet-b0.2024-06",
-        "backend": "wasm",
-        "inference_ms": 14.5,
-        "analysed_at": "2024-06-01T12:00:00.000Z",
-        "kind": "image",
-        "label": "press photo",
-    }
-    body.update(changes)
-    return {name: value for name, value in body.items() if value is not None}
-
-
-class AuthActions:
-    """Drives the API like the browser: fetch the CSRF token, then send it with each change."""
-
-    def __init__(self, client: TestClientProtocol, scheme: str = "http") -> None:
-        self.client = client
-        self.scheme = scheme
-
-    async def csrf(self) -> str:
-        response = await self.client.get("/api/session", scheme=self.scheme)
-        return (await response.get_json())["csrf_token"]
-
-    async def send(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
-        headers = {"X-CSRF-Token": await self.csrf(), **kwargs.pop("headers", {})}
-        if json is not None:
-            kwargs["json"] = json
-        return await self.client.open(path, method=method, headers=headers, scheme=self.scheme, **kwargs)
-
-    async def register(self, username: str = "alice", password: str = PASSWORD) -> Any:
-        return await self.send("POST", "/api/register", {"username": username, "password": password})
-
-    async def login(self, username: str = "alice", password: str = PASSWORD, **extra: Any) -> Any:
-        return await self.send("POST", "/api/login", {"username": username, "password": password, **extra})
-
-    async def logout(self) -> Any:
-        return await self.send("POST", "/api/logout")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from quart import Quart
 from quart import session as quart_session
 
-from conftest import PASSWORD, AuthActions, verdict
+from server_support import PASSWORD, AuthActions, verdict
 from server import create_app
 
 

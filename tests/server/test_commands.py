@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PASSWORD, AuthActions
+from server_support import PASSWORD, AuthActions
 from server import commands, create_app
 from unmask import UserFacingError
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import AuthActions, verdict
+from server_support import AuthActions, verdict
 from server import create_app
 from server.db import MIGRATIONS, Database
 

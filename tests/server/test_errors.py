@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PASSWORD, AuthActions, verdict
+from server_support import PASSWORD, AuthActions, verdict
 from server import create_app
 
 

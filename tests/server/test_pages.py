@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import AuthActions
+from server_support import AuthActions
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from conftest import PASSWORD, AuthActions
+from server_support import PASSWORD, AuthActions
 from server.security import CONTENT_SECURITY_POLICY, Throttle
 
 EXPECTED_HEADERS = {
