@@ -4,8 +4,8 @@
  * with their heatmaps, one verdict for the clip under a stated rule, and one verdict log to the history
  * (queued on this device while offline). No frame, pixel or byte of the file is ever sent.
  *
- * Test and benchmark hooks (read-only): #analysis[data-state] is running | saved | queued | failed |
- * cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
+ * Test and benchmark hooks (read-only): #analysis[data-state] is running | saving | saved | queued |
+ * failed | cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
 import { Classifier } from './classifier.js';
@@ -481,7 +481,7 @@ async function analyse(file, ready) {
     });
     const top = clip.top[0];
     if (top) selectFrame(top.index);
-    setState('running', `Analysed ${frames} frames.`);
+    setState('saving', `Analysed ${frames} frames.`);
     announce(summarise(file.name, result.score, metadata));
 
     const log = verdictLog({
@@ -500,8 +500,9 @@ async function analyse(file, ready) {
       share_flagged: result.shareFlagged,
     };
     await enqueue(log, session.username);
-    elements.syncState.textContent = 'Saving…';
+    if (clip.controller === controller) elements.syncState.textContent = 'Saving…';
     const saved = await sync(session, log.id);
+    if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
     elements.syncState.textContent = saved
       ? 'Saved to your history.'
       : 'Kept on this device; it will be sent when you are back online.';
@@ -518,6 +519,7 @@ async function analyse(file, ready) {
     announce(`${file.name}: ${error.message}`);
   } finally {
     source?.close();
+    controller.abort(); // stops the hashing worker if the analysis failed
     if (clip.controller === controller) clip.controller = null;
   }
 }

@@ -1,0 +1,145 @@
+"""Browser benchmark: video frames analysed per second on the video page, in headless Debian Chromium.
+
+A 1080p clip (ffmpeg `testsrc2`, 1920x1080, 30 fps, DURATION_S seconds, VP9 or VP8 in WebM) is analysed
+end to end by the real page: seek, frame copy (createImageBitmap of the 1920x1080 frame), thumbnail,
+preprocessing (centre crop, Pillow-exact resize to 224x224) and inference in the classifier worker.
+It prints frames per second over the frame loop (the page's own timing), the split between waiting for
+the decoder and the classifier round trip, and the wall time from choosing the file to the saved verdict
+(which also covers opening the file and its SHA-256).
+
+Run: .venv/bin/python bench/browser_video.py [--codec vp9|vp8] [--rate 2] [--backends wasm] [--runs 2]
+It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    SHIPPED_MODEL,
+    log_in,
+    running_server,
+    wait_until_ready,
+)
+
+DURATION_S = 20
+SIZE = "1920x1080"
+CODECS = {
+    "vp9": ["-c:v", "libvpx-vp9", "-b:v", "4M", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"],
+    "vp8": ["-c:v", "libvpx", "-b:v", "4M", "-deadline", "realtime", "-cpu-used", "8"],
+}
+FINISHED = "() => ['saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
+TIMEOUT_MS = 600_000
+
+
+def make_clip(folder: Path, codec: str) -> Path:
+    clip = folder / f"testsrc2-1080p-{codec}.webm"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30", "-t", str(DURATION_S),
+         *CODECS[codec], "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )
+    return clip
+
+
+def open_video_page(browser, url: str, backend: str):
+    """A logged-in /video page with the model loaded. Served from web/video.html through a route if the
+    server does not route /video yet."""
+    import urllib.error
+    import urllib.request
+
+    context = browser.new_context(service_workers="block")
+    try:
+        urllib.request.urlopen(f"{url}/video", timeout=5).close()
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            html = (REPO_ROOT / "web" / "video.html").read_text()
+            context.route(f"{url}/video*", lambda route: route.fulfill(response=route.fetch(url=f"{url}/login"), body=html))
+    page = context.new_page()
+    log_in(page, url, backend=None, path=f"/video?backend={backend}")
+    wait_until_ready(page)
+    return context, page
+
+
+def measure(browser, url: str, clip: Path, backend: str, rate: float, runs: int) -> dict:
+    context, page = open_video_page(browser, url, backend)
+    try:
+        page.fill("#rate", str(rate))
+        results = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            page.set_input_files("#file", str(clip))
+            page.wait_for_function(FINISHED, timeout=TIMEOUT_MS)
+            wall_s = time.perf_counter() - start
+            state = page.locator("#analysis").get_attribute("data-state")
+            if state not in ("saved", "queued"):
+                return {"backend": backend, "error": page.locator("#status").inner_text()}
+            timing = page.locator("#result").evaluate("(element) => ({ ...element.dataset })")
+            frames = page.locator("#frame-table tbody tr").count()
+            results.append({
+                "frames": frames,
+                "fps": frames / (float(timing["elapsedMs"]) / 1000),
+                "decode_ms": float(timing["decodeMs"]) / frames,
+                "classify_ms": float(timing["classifyMs"]) / frames,
+                "wall_s": wall_s,
+                "engine": page.locator("#engine").inner_text(),
+            })
+        best = max(results, key=lambda result: result["fps"])
+        return {
+            "backend": backend,
+            "frames": best["frames"],
+            "fps_median": statistics.median(result["fps"] for result in results),
+            "fps_best": best["fps"],
+            "decode_ms": statistics.median(result["decode_ms"] for result in results),
+            "classify_ms": statistics.median(result["classify_ms"] for result in results),
+            "wall_s": statistics.median(result["wall_s"] for result in results),
+            "engine": best["engine"],
+        }
+    finally:
+        context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--codec", choices=sorted(CODECS), default="vp9")
+    parser.add_argument("--rate", type=float, default=2.0, help="frames sampled per second of video")
+    parser.add_argument("--backends", nargs="+", default=["wasm"])
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="unmask-bench-video-") as scratch:
+        clip = make_clip(Path(scratch), args.codec)
+        size_mb = clip.stat().st_size / 1e6
+        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            rows = [measure(browser, server.url, clip, backend, args.rate, args.runs) for backend in args.backends]
+            browser.close()
+    print(f"Clip: {SIZE} {args.codec.upper()} WebM, {DURATION_S} s, {size_mb:.1f} MB; {args.rate:g} frames sampled per second.")
+    header = ["backend", "frames", "frames/s (median)", "frames/s (best)", "decode wait ms/frame",
+              "classify ms/frame", "file to verdict s"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        if "error" in row:
+            print(f"| {row['backend']} | failed: {row['error']} |" + " |" * (len(header) - 2))
+            continue
+        print(f"| {row['backend']} | {row['frames']} | {row['fps_median']:.2f} | {row['fps_best']:.2f} | "
+              f"{row['decode_ms']:.1f} | {row['classify_ms']:.1f} | {row['wall_s']:.1f} |")
+    for row in rows:
+        if "engine" in row:
+            print(f"{row['backend']}: {row['engine']}")
+
+
+if __name__ == "__main__":
+    main()
