@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
     CHROMIUM,
     CHROMIUM_ARGS,
-    REPO_ROOT,
     SHIPPED_MODEL,
     log_in,
     running_server,
@@ -53,18 +52,8 @@ def make_clip(folder: Path, codec: str) -> Path:
 
 
 def open_video_page(browser, url: str, backend: str):
-    """A logged-in /video page with the model loaded. Served from web/video.html through a route if the
-    server does not route /video yet."""
-    import urllib.error
-    import urllib.request
-
+    """A logged-in /video page with the model loaded."""
     context = browser.new_context(service_workers="block")
-    try:
-        urllib.request.urlopen(f"{url}/video", timeout=5).close()
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            html = (REPO_ROOT / "web" / "video.html").read_text()
-            context.route(f"{url}/video*", lambda route: route.fulfill(response=route.fetch(url=f"{url}/login"), body=html))
     page = context.new_page()
     log_in(page, url, backend=None, path=f"/video?backend={backend}")
     wait_until_ready(page)

@@ -77,6 +77,9 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
 
     from server import auth, db, errors, pages, passwords, security, verdicts
 
+    # Set before the first render, which builds the Jinja2 loader from it.
+    app.template_folder = str(pages.templates_folder(app.config["WEB_ROOT"]))
+
     db.init_app(app)
     passwords.init_app(app)
     security.init_app(app)

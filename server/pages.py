@@ -7,9 +7,11 @@ import hashlib
 import mimetypes
 import re
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
-from quart import Blueprint, Response, current_app, redirect, request, send_file
+from jinja2 import TemplateNotFound
+from quart import Blueprint, Response, current_app, redirect, render_template, request, send_file
 from quart_auth import current_user, login_required
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
@@ -45,9 +47,24 @@ VENDOR_FILES = {
     "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
 }
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
+
+
+class Page(NamedTuple):
+    """A signed-in page: its template (in WEB_ROOT/templates) and its label in the main navigation."""
+
+    template: str
+    label: str
+
+
+# The signed-in pages, in navigation order: each is routed (login required) and listed in the navigation
+# from this one table, so a page cannot be linked without a route or routed without a link.
 PROTECTED_PAGES = {
-    "/": "index.html", "/video": "video.html", "/history": "history.html", "/account": "account.html",
+    "/": Page("index.html", "Analyse"),
+    "/video": Page("video.html", "Video"),
+    "/history": Page("history.html", "History"),
+    "/account": Page("account.html", "Account"),
 }
+NAV = [{"path": path, "label": page.label} for path, page in PROTECTED_PAGES.items()]
 
 # path -> (modification time, size, SHA-256): a file is hashed again only when it changes.
 _content_hashes: dict[str, tuple[int, int, str]] = {}
@@ -72,28 +89,47 @@ def web_root() -> Path:
     return Path(current_app.config["WEB_ROOT"])
 
 
-@blueprint.get("/")
-@blueprint.get("/history")
-@blueprint.get("/account")
+def templates_folder(root: Path | str) -> Path:
+    """Where the page templates are: WEB_ROOT/templates (the app's Jinja2 template folder)."""
+    return Path(root) / "templates"
+
+
+async def render_page(template: str, *, nav: list[dict[str, str]] | None = None) -> Response:
+    """A page from its template (extending layout.html), revalidated like the static files;
+    a template not written yet is a clean 404."""
+    try:
+        html = await render_template(template, nav=nav, current_path=request.path)
+    except TemplateNotFound:
+        raise NotFound() from None
+    response = Response(html, mimetype="text/html")
+    response.headers["Cache-Control"] = REVALIDATE
+    await response.add_etag()
+    return await response.make_conditional(request)
+
+
 async def protected_page() -> Response:
     if not await current_user.is_authenticated:
         # A plain redirect, never cached: the service worker must not store it in place of the page.
         response = redirect(f"/login?next={quote(request.path, safe='/')}")
         response.headers["Cache-Control"] = "no-store"
         return response
-    return await send_web_file(web_root(), PROTECTED_PAGES[request.path])
+    return await render_page(PROTECTED_PAGES[request.path].template, nav=NAV)
+
+
+for _path in PROTECTED_PAGES:
+    blueprint.add_url_rule(_path, "protected_page", protected_page, methods=["GET"])
 
 
 @blueprint.get("/login")
 async def login_page() -> Response:
-    return await send_web_file(web_root(), "login.html")
+    return await render_page("login.html")
 
 
 @blueprint.get("/register")
 async def register_page() -> Response:
     if not current_app.config["REGISTRATION_OPEN"]:
         raise NotFound()
-    return await send_web_file(web_root(), "register.html")
+    return await render_page("register.html")
 
 
 @blueprint.get("/<any(css, js, img):folder>/<path:name>")

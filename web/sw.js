@@ -8,10 +8,13 @@
  *   fallback when offline. Redirects (e.g. to the login page) are never stored.
  * - The API is never cached: verdict logs made offline wait in IndexedDB (js/offline-queue.js).
  * Old caches are deleted when a new version activates. Bump CACHE_VERSION when PRECACHE changes.
+ * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
+ * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v1';
+const CACHE_VERSION = 'unmask-v2';
 const PRECACHE = [
   '/css/app.css',
+  '/css/video.css',
   '/img/icon.svg',
   '/manifest.webmanifest',
   '/js/analyse.js',
@@ -29,6 +32,12 @@ const PRECACHE = [
   '/js/result-card.js',
   '/js/tfjs-globals.js',
   '/js/verdict.js',
+  '/js/video.js',
+  '/js/video-aggregate.js',
+  '/js/video-frames.js',
+  '/js/video-hash.js',
+  '/js/video-hash-worker.js',
+  '/js/video-timeline.js',
   '/vendor/tfjs/tf.min.js',
   '/vendor/tfjs/tf-backend-wasm.min.js',
   '/vendor/tfjs/tfjs-backend-wasm.wasm',
@@ -36,7 +45,7 @@ const PRECACHE = [
   '/vendor/tfjs/tfjs-backend-wasm-threaded-simd.wasm',
 ];
 /** Signed-in pages and the model: cached at install when the visitor is already logged in. */
-const SIGNED_IN_PAGES = ['/', '/history', '/account'];
+const SIGNED_IN_PAGES = ['/', '/video', '/history', '/account'];
 const MODEL_URL = '/model/model.json';
 const MODEL_METADATA_URL = '/model/metadata.json';
 const CACHE_FIRST_PREFIX = '/vendor/';

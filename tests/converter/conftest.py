@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +25,6 @@ CALIBRATION_OFFSET = -0.3
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_EXTRA = ("tensorflow", "keras", "tensorflowjs")
 
-# tensorflow_decision_forests (imported by tensorflowjs) takes pytest's captured stdout for a notebook and
-# then imports IPython, which is not installed: `import tensorflowjs` fails inside pytest unless this is set.
-os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 

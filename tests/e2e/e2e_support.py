@@ -101,7 +101,7 @@ def running_server(instance: Path, model_dir: Path, port: int | None = None) -> 
         log.close()
 
 
-def _find_weight(model_dir: Path, suffix: str) -> tuple[Path, int, list[int]]:
+def find_weight(model_dir: Path, suffix: str) -> tuple[Path, int, list[int]]:
     """The shard, byte offset and shape of the float32 weight whose name ends with `suffix`."""
     model = json.loads((model_dir / "model.json").read_text())
     for group in model["weightsManifest"]:
@@ -113,8 +113,9 @@ def _find_weight(model_dir: Path, suffix: str) -> tuple[Path, int, list[int]]:
     raise KeyError(suffix)
 
 
-def _write_weight(model_dir: Path, suffix: str, values: np.ndarray) -> None:
-    shard, offset, shape = _find_weight(model_dir, suffix)
+def write_weight(model_dir: Path, suffix: str, values: np.ndarray) -> None:
+    """Overwrites, in place in its shard, the float32 weight whose name ends with `suffix`."""
+    shard, offset, shape = find_weight(model_dir, suffix)
     data = bytearray(shard.read_bytes())
     encoded = values.astype(np.float32).reshape(shape).tobytes()
     data[offset : offset + len(encoded)] = encoded
@@ -128,10 +129,10 @@ def spread_model(target: Path, probe: np.ndarray) -> Path:
     from reference_model import ReferenceModel
 
     shutil.copytree(SHIPPED_MODEL, target)
-    weights = np.random.default_rng(7).normal(0.0, 1.0, _find_weight(target, EVIDENCE_WEIGHT_SUFFIX)[2])
-    _write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights)
+    weights = np.random.default_rng(7).normal(0.0, 1.0, find_weight(target, EVIDENCE_WEIGHT_SUFFIX)[2])
+    write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights)
     evidence = ReferenceModel(target).predict(probe)[1]
-    _write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights * SPREAD_LOGIT / np.abs(evidence.mean(axis=(1, 2, 3))).mean())
+    write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights * SPREAD_LOGIT / np.abs(evidence.mean(axis=(1, 2, 3))).mean())
     metadata = json.loads((target / "metadata.json").read_text())
     metadata["version"] = "unmasknet-test-spread"
     (target / "metadata.json").write_text(json.dumps(metadata))

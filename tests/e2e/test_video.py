@@ -14,21 +14,17 @@ import shutil
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from e2e_support import (
-    REPO_ROOT,
     SHIPPED_MODEL,
     RequestRecorder,
     Server,
-    _find_weight,
-    _write_weight,
+    find_weight,
+    write_weight,
     free_port,
     log_in,
     running_server,
@@ -41,7 +37,6 @@ from PIL import Image
 pytestmark = pytest.mark.slow
 
 FFMPEG = shutil.which("ffmpeg")
-VIDEO_HTML = REPO_ROOT / "web" / "video.html"
 CLIP_SIZE = (320, 240)
 SEGMENTS = 6  # one picture per second: a 6-second clip, 1 frame sampled per second by default
 CLIP_FPS = 10
@@ -66,29 +61,10 @@ BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{100,}")
 # --- pages ----------------------------------------------------------------------------------------------------
 
 
-def serves_video_page(url: str) -> bool:
-    """Whether the server routes GET /video (logged out it answers with a redirect to the login page)."""
-    try:
-        urllib.request.urlopen(f"{url}/video", timeout=5).close()
-        return True
-    except urllib.error.HTTPError as error:
-        return error.code != 404
-
-
 @contextlib.contextmanager
 def video_page(browser, server, *, service_workers: bool = False):
-    """A logged-in /video page with the model loaded (wasm). If the server does not route /video yet, the page
-    is served from web/video.html with the headers (CSP included) the server gives its other pages."""
-    shim = not serves_video_page(server.url)
-    if shim and service_workers:
-        pytest.skip("needs the server's GET /video route (server/pages.py)")
+    """A logged-in /video page with the model loaded (wasm)."""
     context = browser.new_context(service_workers="allow" if service_workers else "block")
-    if shim:
-        warnings.warn("GET /video is not routed by the server: serving web/video.html through a test route", stacklevel=2)
-        context.route(
-            f"{server.url}/video*",
-            lambda route: route.fulfill(response=route.fetch(url=f"{server.url}/login"), body=VIDEO_HTML.read_text()),
-        )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -143,7 +119,7 @@ def video_rows(database: Path, sha256: str) -> list[sqlite3.Row]:
 
 
 def _weight_bytes(model_dir: Path, suffix: str) -> bytes:
-    shard, offset, shape = _find_weight(model_dir, suffix)
+    shard, offset, shape = find_weight(model_dir, suffix)
     return shard.read_bytes()[offset : offset + 4 * int(np.prod(shape, dtype=np.int64))]
 
 
@@ -188,8 +164,8 @@ def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
     new_scale = 2 * SEPARATION_LOGIT / gap
     new_bias = -new_scale * (mean_logits[high].min() + mean_logits[low].max()) / 2
     for prefix in ("/calibration_1", "/evidence_calibration_1"):
-        _write_weight(model_dir, f"{prefix}/Cast/x", np.float32(new_scale))
-        _write_weight(model_dir, f"{prefix}/Cast_1/x", np.float32(new_bias))
+        write_weight(model_dir, f"{prefix}/Cast/x", np.float32(new_scale))
+        write_weight(model_dir, f"{prefix}/Cast_1/x", np.float32(new_bias))
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata["version"] = "unmasknet-test-video"
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
@@ -311,6 +287,13 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
         assert log["video"]["share_flagged"] == pytest.approx(expected["share"])
         assert log["label"] == "clip 9"
 
+        # The history (reached through the shared navigation) shows the clip's video numbers in its row.
+        page.click('nav a[href="/history"]')
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.locator('nav a[aria-current="page"]').inner_text() == "History"
+        summary = page.locator(f'#history-table tr[data-id="{log["id"]}"] .video-summary').inner_text()
+        assert summary == f"Video {SEGMENTS} frames · {round(expected['share'] * 100)}% flagged"
+
     rows = video_rows(video_server.database, sha256)
     assert len(rows) == 1
     assert rows[0]["id"] == log["id"] and rows[0]["video_frames"] == SEGMENTS and rows[0]["verdict"] == "deepfake"
@@ -398,8 +381,6 @@ def test_the_streaming_file_hash_is_sha256(browser, video_server):
 def test_offline_the_clip_verdict_waits_and_is_sent_once(browser, tmp_path, clips):
     instance, port = tmp_path / "instance", free_port()
     with running_server(instance, SHIPPED_MODEL, port) as server:
-        if not serves_video_page(server.url):
-            pytest.skip("needs the server's GET /video route (server/pages.py)")
         context = browser.new_context()
         page = context.new_page()
         log_in(page, server.url, backend=None, path="/video?backend=wasm")

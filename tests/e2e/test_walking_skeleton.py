@@ -25,9 +25,18 @@ def as_percent(probability: float) -> str:
     return f"{math.floor(percent + 0.5)}%"
 
 
+def stored_verdicts(database_file, digest: str) -> list[tuple]:
+    with sqlite3.connect(database_file) as database:
+        return database.execute(
+            "SELECT probability, verdict, file_name FROM verdicts WHERE image_sha256 = ? ORDER BY rowid", (digest,)
+        ).fetchall()
+
+
 def test_log_in_classify_and_store_the_verdict_only(context, page, server, images):
     recorder = RequestRecorder(context)
     picture = images["photo"]
+    digest = hashlib.sha256(picture.read_bytes()).hexdigest()
+    stored_before = stored_verdicts(server.database, digest)  # other tests share the server and picture
 
     page.set_input_files("#files", str(picture))
     wait_for_results(page, 1)
@@ -40,14 +49,10 @@ def test_log_in_classify_and_store_the_verdict_only(context, page, server, image
     assert card.locator(".probability").inner_text() == f"Fake probability: {as_percent(expected)}"
     assert card.locator(".verdict").inner_text().split(" ")[0] in {"Real", "Deepfake", "Uncertain"}
 
-    digest = hashlib.sha256(picture.read_bytes()).hexdigest()
     assert card.locator(".sha256").inner_text() == digest
-    with sqlite3.connect(server.database) as database:
-        rows = database.execute(
-            "SELECT probability, verdict, file_name FROM verdicts WHERE image_sha256 = ?", (digest,)
-        ).fetchall()
-    assert len(rows) == 1
-    probability, verdict, file_name = rows[0]
+    rows = stored_verdicts(server.database, digest)
+    assert len(rows) == len(stored_before) + 1
+    probability, verdict, file_name = rows[-1]
     assert abs(probability - shown) < 1e-6
     assert verdict == ("deepfake" if shown >= 0.5 else "real")
     assert file_name is None

@@ -15,12 +15,21 @@ from server import create_app
 from server_support import AuthActions
 
 
+# A minimal layout with the real one's contract: the signed-in pages get `nav` and `current_path`.
+FAKE_LAYOUT = (
+    "<!doctype html><title>{% block title %}{% endblock %}</title>"
+    "{% for item in nav or [] %}<a href=\"{{ item.path }}\"{% if item.path == current_path %} aria-current=\"page\""
+    "{% endif %}>{{ item.label }}</a>{% endfor %}"
+)
 WEB_FILES = {
-    "index.html": "<!doctype html><title>analyser</title>",
-    "history.html": "<!doctype html><title>history</title>",
-    "account.html": "<!doctype html><title>account</title>",
-    "login.html": "<!doctype html><title>login</title>",
-    "register.html": "<!doctype html><title>register</title>",
+    "templates/layout.html": FAKE_LAYOUT,
+    **{
+        f"templates/{name}.html": f'{{% extends "layout.html" %}}{{% block title %}}{title}{{% endblock %}}'
+        for name, title in [
+            ("index", "analyser"), ("video", "video"), ("history", "history"), ("account", "account"),
+            ("login", "login"), ("register", "register"),
+        ]
+    },
     "sw.js": "self.addEventListener('fetch', () => {});",
     "manifest.webmanifest": '{"name": "Unmask"}',
     "css/app.css": "body { margin: 0 }",

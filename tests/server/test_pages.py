@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
+from server.pages import NAV, PROTECTED_PAGES
 from server_support import AuthActions
 
 
@@ -18,7 +19,10 @@ async def logged_in(auth: AuthActions) -> AuthActions:
     return auth
 
 
-@pytest.mark.parametrize("path", ["/", "/history", "/account"])
+PROTECTED = ["/", "/video", "/history", "/account"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
 async def test_protected_page_redirects_to_login(client: Any, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 302
@@ -26,16 +30,46 @@ async def test_protected_page_redirects_to_login(client: Any, path: str) -> None
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize(("path", "title"), [("/", "analyser"), ("/history", "history"), ("/account", "account")])
+@pytest.mark.parametrize(
+    ("path", "title"), [("/", "analyser"), ("/video", "video"), ("/history", "history"), ("/account", "account")]
+)
 async def test_protected_page_served_when_logged_in(logged_in: AuthActions, path: str, title: str) -> None:
     response = await logged_in.client.get(path)
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    assert f"<title>{title}</title>" in (await response.get_data(as_text=True))
+    assert response.headers["Cache-Control"] == "no-cache"
+    html = await response.get_data(as_text=True)
+    assert f"<title>{title}</title>" in html
+    assert f'<a href="{path}" aria-current="page">' in html
+    assert html.count('aria-current="page"') == 1
 
 
-async def test_login_page_is_public(client: Any) -> None:
-    assert (await client.get("/login")).status_code == 200
+def test_every_protected_page_is_routed(app: Quart) -> None:
+    """The routes come from PROTECTED_PAGES: a page listed there (and so in the navigation) is served."""
+    routed = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == "pages.protected_page"}
+    assert routed == set(PROTECTED_PAGES) == set(PROTECTED)
+
+
+async def test_navigation_lists_every_protected_page(logged_in: AuthActions) -> None:
+    html = await (await logged_in.client.get("/history")).get_data(as_text=True)
+    assert [item["label"] for item in NAV] == ["Analyse", "Video", "History", "Account"]
+    for item in NAV:
+        assert f'href="{item["path"]}"' in html and f">{item['label']}</a>" in html
+
+
+async def test_page_revalidation_is_304(logged_in: AuthActions) -> None:
+    etag = (await logged_in.client.get("/video")).headers["ETag"]
+    response = await logged_in.client.get("/video", headers={"If-None-Match": etag})
+    assert response.status_code == 304
+
+
+@pytest.mark.parametrize(("path", "title"), [("/login", "login"), ("/register", "register")])
+async def test_public_pages_served_logged_out_without_navigation(client: Any, path: str, title: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    html = await response.get_data(as_text=True)
+    assert f"<title>{title}</title>" in html
+    assert "<a href" not in html
 
 
 async def test_register_page_hidden_when_registration_closed(app: Quart, client: Any) -> None:
@@ -45,7 +79,7 @@ async def test_register_page_hidden_when_registration_closed(app: Quart, client:
 
 
 async def test_missing_page_is_a_clean_404(logged_in: AuthActions, web_root: Path) -> None:
-    (web_root / "history.html").unlink()
+    (web_root / "templates" / "history.html").unlink()
     response = await logged_in.client.get("/history")
     assert response.status_code == 404
     assert "Traceback" not in await response.get_data(as_text=True)

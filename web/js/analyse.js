@@ -3,16 +3,13 @@
  * cards out, verdict logs to the history (queued on this device while offline).
  */
 import { Classifier } from './classifier.js';
-import { enqueue, flush, pendingLogs } from './offline-queue.js';
+import { enqueue, sync } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
-import { verdictLog } from './verdict.js';
+import { rememberKeepFileNames, verdictLog } from './verdict.js';
 
-const KEEP_NAMES_KEY = 'unmask.keepFileNames';
 /** The engine measured fastest on this device, reused so that later loads skip the speed trial. */
 const BACKEND_KEY = 'unmask.backend';
-/** How often waiting verdict logs are retried while some remain. */
-const RETRY_INTERVAL_MS = 30_000;
 
 const elements = {
   modelMessage: document.getElementById('model-message'),
@@ -31,7 +28,6 @@ const elements = {
 
 const batch = { total: 0, done: 0 };
 let queue = Promise.resolve();
-let retryTimer = null;
 
 /**
  * Reads a sentence out to screen-reader users.
@@ -48,24 +44,6 @@ function showBatchProgress() {
   elements.batchProgress.value = batch.done;
   elements.batchStatus.textContent =
     batch.done < batch.total ? `Analysing ${batch.done + 1} of ${batch.total}…` : `Analysed ${batch.total} of ${batch.total}.`;
-}
-
-/**
- * Sends waiting verdict logs; returns whether `id` (if given) has reached the server.
- * @param {{username: string, csrf_token: string}} session
- * @param {string} [id]
- * @returns {Promise<boolean>}
- */
-async function sync(session, id) {
-  if (navigator.onLine) await flush(session);
-  const pending = await pendingLogs(session.username);
-  if (pending.length && !retryTimer) {
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      sync(session);
-    }, RETRY_INTERVAL_MS);
-  }
-  return !pending.some((log) => log.id === id);
 }
 
 /**
@@ -124,10 +102,7 @@ function addFiles(files, ready) {
  * @param {Promise<object>} ready
  */
 function wireInputs(ready) {
-  elements.keepNames.checked = localStorage.getItem(KEEP_NAMES_KEY) === 'true';
-  elements.keepNames.addEventListener('change', () => {
-    localStorage.setItem(KEEP_NAMES_KEY, String(elements.keepNames.checked));
-  });
+  rememberKeepFileNames(elements.keepNames);
   elements.files.addEventListener('change', () => {
     addFiles(elements.files.files, ready);
     elements.files.value = '';

@@ -42,6 +42,33 @@ function nameOf(log) {
 }
 
 /**
+ * The video numbers of a video log in a few words ("6 frames · 33% flagged"); null for an image log.
+ * @param {object} log
+ * @returns {string | null}
+ */
+export function videoSummary(log) {
+  if (log.kind !== 'video' || !log.video) return null;
+  const { frames, share_flagged: share } = log.video;
+  return `${frames} ${frames === 1 ? 'frame' : 'frames'} · ${formatPercent(share)} flagged`;
+}
+
+/**
+ * The "Label / file" cell; a video log also shows a Video badge and its frame numbers.
+ * @param {object} log
+ * @returns {HTMLTableCellElement}
+ */
+function nameCell(log) {
+  const td = Object.assign(document.createElement('td'), { textContent: nameOf(log) || '—' });
+  const summary = videoSummary(log);
+  if (summary) {
+    const details = Object.assign(document.createElement('span'), { className: 'video-summary' });
+    details.append(Object.assign(document.createElement('span'), { className: 'badge video', textContent: 'Video' }), ` ${summary}`);
+    td.append(details);
+  }
+  return td;
+}
+
+/**
  * Logs that pass the verdict filter, in the chosen order.
  * @param {object[]} logs
  * @param {string} verdictFilter '', 'real', 'deepfake' or 'uncertain'
@@ -82,7 +109,7 @@ function row(log) {
   remove.addEventListener('click', () => deleteLog(log));
   const actions = document.createElement('td');
   actions.append(remove);
-  tr.append(when, verdict, cell(formatPercent(log.probability)), cell(nameOf(log) || '—'), cell(log.model_version), actions);
+  tr.append(when, verdict, cell(formatPercent(log.probability)), nameCell(log), cell(log.model_version), actions);
   tr.dataset.id = log.id;
   return tr;
 }

@@ -118,3 +118,26 @@ export function flush(owner) {
   });
   return flushing;
 }
+
+/** How often waiting verdict logs are retried while some remain. */
+const RETRY_INTERVAL_MS = 30_000;
+let retryTimer = null;
+
+/**
+ * Sends waiting verdict logs and retries later while some remain; returns whether `id` (if given) has
+ * reached the server.
+ * @param {{username: string, csrf_token: string}} session
+ * @param {string} [id]
+ * @returns {Promise<boolean>}
+ */
+export async function sync(session, id) {
+  if (navigator.onLine) await flush(session);
+  const pending = await pendingLogs(session.username);
+  if (pending.length && !retryTimer) {
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      sync(session);
+    }, RETRY_INTERVAL_MS);
+  }
+  return !pending.some((log) => log.id === id);
+}

@@ -71,15 +71,17 @@ export function heatmapPixels(evidence) {
 }
 
 /**
- * Draws the evidence map smoothly scaled over the picture.
+ * Draws the evidence map smoothly scaled over the whole canvas (replacing what it showed before).
+ * Used by the image cards and by the video page's frame overlay.
  * @param {HTMLCanvasElement} canvas
  * @param {Float32Array} evidence
  */
-function drawHeatmap(canvas, evidence) {
+export function drawHeatmap(canvas, evidence) {
   const pixels = heatmapPixels(evidence);
   const grid = new OffscreenCanvas(pixels.width, pixels.height);
   grid.getContext('2d').putImageData(pixels, 0, 0);
   const context = canvas.getContext('2d');
+  context.clearRect(0, 0, canvas.width, canvas.height);
   context.imageSmoothingEnabled = true;
   context.imageSmoothingQuality = 'high';
   context.drawImage(grid, 0, 0, canvas.width, canvas.height);

@@ -2,6 +2,18 @@
  * What a probability means, and the verdict log that is the only thing sent to the server.
  */
 
+/** localStorage key of the "Keep file names in my history" preference, shared by the image and video pages. */
+export const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
+
+/**
+ * Restores the "Keep file names" checkbox from the saved preference and saves each change.
+ * @param {HTMLInputElement} checkbox
+ */
+export function rememberKeepFileNames(checkbox) {
+  checkbox.checked = localStorage.getItem(KEEP_FILE_NAMES_KEY) === 'true';
+  checkbox.addEventListener('change', () => localStorage.setItem(KEEP_FILE_NAMES_KEY, String(checkbox.checked)));
+}
+
 /**
  * The verdict for a probability under the model's metadata.
  * @param {number} probability calibrated fake probability in [0, 1]

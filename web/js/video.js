@@ -9,9 +9,9 @@
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
 import { Classifier } from './classifier.js';
-import { enqueue, flush, pendingLogs } from './offline-queue.js';
+import { enqueue, sync } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
-import { heatmapPixels, summarise } from './result-card.js';
+import { drawHeatmap, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
@@ -23,12 +23,8 @@ import {
 } from './video-frames.js';
 import { hashInWorker } from './video-hash.js';
 import { Timeline } from './video-timeline.js';
-import { formatPercent, verdictLog } from './verdict.js';
+import { formatPercent, rememberKeepFileNames, verdictLog } from './verdict.js';
 
-/** Same preference as the image page. */
-const KEEP_NAMES_KEY = 'unmask.keepFileNames';
-/** How often waiting verdict logs are retried while some remain. */
-const RETRY_INTERVAL_MS = 30_000;
 /** Thumbnails are kept only for this many highest-scoring frames. */
 const TOP_FRAMES = 6;
 const THUMBNAIL_WIDTH = 160;
@@ -82,7 +78,6 @@ const clip = {
   playerUrl: null,
   controller: null,
 };
-let retryTimer = null;
 const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
 
 /**
@@ -91,24 +86,6 @@ const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
  */
 function announce(text) {
   elements.announcer.textContent = text;
-}
-
-/**
- * Sends waiting verdict logs; returns whether `id` (if given) has reached the server. (As on the image page.)
- * @param {{username: string, csrf_token: string}} session
- * @param {string} [id]
- * @returns {Promise<boolean>}
- */
-async function sync(session, id) {
-  if (navigator.onLine) await flush(session);
-  const pending = await pendingLogs(session.username);
-  if (pending.length && !retryTimer) {
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      sync(session);
-    }, RETRY_INTERVAL_MS);
-  }
-  return !pending.some((log) => log.id === id);
 }
 
 /**
@@ -302,7 +279,7 @@ function showHeatmap(show) {
  * Places the overlay over the centre square of the picture (what the model sees) and draws the evidence.
  * @param {Float32Array} evidence
  */
-function drawHeatmap(evidence) {
+function placeHeatmap(evidence) {
   const { width, height } = clip;
   const side = Math.min(width, height);
   Object.assign(elements.heatmap.style, {
@@ -311,14 +288,7 @@ function drawHeatmap(evidence) {
     width: `${(side / width) * 100}%`,
     height: `${(side / height) * 100}%`,
   });
-  const pixels = heatmapPixels(evidence);
-  const grid = new OffscreenCanvas(pixels.width, pixels.height);
-  grid.getContext('2d').putImageData(pixels, 0, 0);
-  const context = elements.heatmap.getContext('2d');
-  context.clearRect(0, 0, elements.heatmap.width, elements.heatmap.height);
-  context.imageSmoothingEnabled = true;
-  context.imageSmoothingQuality = 'high';
-  context.drawImage(grid, 0, 0, elements.heatmap.width, elements.heatmap.height);
+  drawHeatmap(elements.heatmap, evidence);
 }
 
 /**
@@ -331,7 +301,7 @@ function selectFrame(index) {
   clip.selected = index;
   elements.player.pause();
   elements.player.currentTime = frame.time;
-  drawHeatmap(frame.evidence);
+  placeHeatmap(frame.evidence);
   elements.heatmapToggle.disabled = false;
   showHeatmap(true);
   elements.selectedFrame.textContent = `Frame at ${formatTime(frame.time)}: ${formatPercent(frame.probability)} fake probability.`;
@@ -529,10 +499,7 @@ async function analyse(file, ready) {
  * @param {Promise<object>} ready
  */
 function wireInputs(ready) {
-  elements.keepNames.checked = localStorage.getItem(KEEP_NAMES_KEY) === 'true';
-  elements.keepNames.addEventListener('change', () => {
-    localStorage.setItem(KEEP_NAMES_KEY, String(elements.keepNames.checked));
-  });
+  rememberKeepFileNames(elements.keepNames);
   elements.rate.addEventListener('change', samplingSettings);
   elements.maxFrames.addEventListener('change', samplingSettings);
   elements.file.addEventListener('change', () => {

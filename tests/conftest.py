@@ -1,0 +1,18 @@
+"""Settings for the whole suite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# tensorflow-decision-forests (pulled in by tensorflowjs) imports IPython for a welcome banner when output
+# is captured, which fails; TensorFlow's C++ start-up chatter drowns real failures.
+os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running on the main thread until the
+    session ends, and the asyncio tests (the server's) cannot start their own loop beside it."""
+    items.sort(key=lambda item: "e2e" in item.path.parts)
