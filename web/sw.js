@@ -11,13 +11,14 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v2';
+const CACHE_VERSION = 'unmask-v3';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',
   '/img/icon.svg',
   '/manifest.webmanifest',
   '/js/analyse.js',
+  '/js/analysis-page.js',
   '/js/api.js',
   '/js/classifier.js',
   '/js/classifier-worker.js',

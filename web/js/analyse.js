@@ -2,14 +2,10 @@
  * The analyser page: files in (picker, drop, paste), one queue through the classifier worker, result
  * cards out, verdict logs to the history (queued on this device while offline).
  */
-import { Classifier } from './classifier.js';
+import { startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
-import { startSignedInPage } from './page.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
-
-/** The engine measured fastest on this device, reused so that later loads skip the speed trial. */
-const BACKEND_KEY = 'unmask.backend';
 
 const elements = {
   modelMessage: document.getElementById('model-message'),
@@ -125,42 +121,10 @@ function wireInputs(ready) {
   });
 }
 
-/**
- * Loads the model with a progress bar; `?backend=wasm` (or webgl, cpu) forces an engine.
- * @param {Classifier} classifier
- */
-async function loadModel(classifier) {
-  const backend = new URLSearchParams(location.search).get('backend') ?? undefined;
-  const loaded = await classifier.load({
-    backend,
-    preferred: localStorage.getItem(BACKEND_KEY) ?? undefined,
-    onProgress: (fraction) => {
-      elements.modelProgress.value = fraction;
-    },
-  });
-  if (!backend) localStorage.setItem(BACKEND_KEY, loaded.backendName);
-  elements.modelProgress.value = 1;
-  elements.modelProgress.hidden = true;
-  elements.modelMessage.textContent = `Model ready (${loaded.metadata.version}, ${loaded.backend}).`;
-  elements.files.disabled = false;
-  return loaded.metadata;
-}
-
-async function main() {
-  const session = await startSignedInPage();
-  const classifier = new Classifier();
-  const ready = loadModel(classifier).then((metadata) => ({ classifier, metadata, session }));
-  wireInputs(ready);
-  window.addEventListener('online', () => sync(session));
-  sync(session);
-  try {
-    await ready;
-    document.body.dataset.ready = 'true';
-  } catch (error) {
-    elements.modelMessage.textContent = `The model could not be loaded: ${error.message}`;
-    elements.modelMessage.classList.add('error');
-    elements.modelProgress.hidden = true;
-  }
-}
-
-main();
+startAnalysisPage({
+  status: elements,
+  wireInputs,
+  onModelReady: () => {
+    elements.files.disabled = false;
+  },
+});

@@ -8,9 +8,8 @@
  * failed | cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
-import { Classifier } from './classifier.js';
+import { startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
-import { startSignedInPage } from './page.js';
 import { drawHeatmap, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
@@ -534,41 +533,11 @@ function wireInputs(ready) {
   });
 }
 
-/**
- * Loads the model with a progress bar; `?backend=wasm` (or webgl, cpu) forces an engine.
- * @param {Classifier} classifier
- */
-async function loadModel(classifier) {
-  const backend = new URLSearchParams(location.search).get('backend') ?? undefined;
-  const loaded = await classifier.load({
-    backend,
-    onProgress: (fraction) => {
-      elements.modelProgress.value = fraction;
-    },
-  });
-  elements.modelProgress.value = 1;
-  elements.modelProgress.hidden = true;
-  elements.modelMessage.textContent = `Model ready (${loaded.metadata.version}, ${loaded.backend}).`;
-  elements.rule.textContent = ruleText(loaded.metadata);
-  elements.file.disabled = false;
-  return loaded.metadata;
-}
-
-async function main() {
-  const session = await startSignedInPage();
-  const classifier = new Classifier();
-  const ready = loadModel(classifier).then((metadata) => ({ classifier, metadata, session }));
-  wireInputs(ready);
-  window.addEventListener('online', () => sync(session));
-  sync(session);
-  try {
-    await ready;
-    document.body.dataset.ready = 'true';
-  } catch (error) {
-    elements.modelMessage.textContent = `The model could not be loaded: ${error.message}`;
-    elements.modelMessage.classList.add('error');
-    elements.modelProgress.hidden = true;
-  }
-}
-
-main();
+startAnalysisPage({
+  status: elements,
+  wireInputs,
+  onModelReady: (metadata) => {
+    elements.rule.textContent = ruleText(metadata);
+    elements.file.disabled = false;
+  },
+});
