@@ -2,7 +2,7 @@
  * The analyser page: files in (picker, drop, paste), one queue through the classifier worker, result
  * cards out, verdict logs to the history (queued on this device while offline).
  */
-import { startAnalysisPage } from './analysis-page.js';
+import { acceptDrops, startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
@@ -103,16 +103,7 @@ function wireInputs(ready) {
     addFiles(elements.files.files, ready);
     elements.files.value = '';
   });
-  elements.dropZone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    elements.dropZone.classList.add('dragging');
-  });
-  elements.dropZone.addEventListener('dragleave', () => elements.dropZone.classList.remove('dragging'));
-  elements.dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    elements.dropZone.classList.remove('dragging');
-    addFiles(event.dataTransfer.files, ready);
-  });
+  acceptDrops(elements.dropZone, (files) => addFiles(files, ready));
   document.addEventListener('paste', (event) => {
     const files = [...(event.clipboardData?.files ?? [])];
     if (files.length === 0) return;

@@ -32,6 +32,24 @@ async function loadModel(classifier, status) {
 }
 
 /**
+ * Makes `zone` accept dropped files, highlighted while something is dragged over it.
+ * @param {HTMLElement} zone
+ * @param {(files: FileList) => void} onFiles
+ */
+export function acceptDrops(zone, onFiles) {
+  zone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('dragging');
+    onFiles(event.dataTransfer.files);
+  });
+}
+
+/**
  * @typedef {{classifier: Classifier, metadata: object, session: object}} Ready
  * @param {{
  *   status: {modelProgress: HTMLProgressElement, modelMessage: HTMLElement},

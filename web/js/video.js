@@ -8,7 +8,7 @@
  * failed | cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
-import { startAnalysisPage } from './analysis-page.js';
+import { acceptDrops, startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
 import { drawHeatmap, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
@@ -506,15 +506,7 @@ function wireInputs(ready) {
     if (file) analyse(file, ready);
     elements.file.value = '';
   });
-  elements.dropZone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    elements.dropZone.classList.add('dragging');
-  });
-  elements.dropZone.addEventListener('dragleave', () => elements.dropZone.classList.remove('dragging'));
-  elements.dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    elements.dropZone.classList.remove('dragging');
-    const [file] = event.dataTransfer.files;
+  acceptDrops(elements.dropZone, ([file]) => {
     if (file) analyse(file, ready);
   });
   elements.cancel.addEventListener('click', () => clip.controller?.abort());
