@@ -70,4 +70,9 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> C
         params, current = params - step, min(candidate, current)
         if np.abs(step).max() < 1e-10:
             break
+    if params[0] <= 0:
+        # The model ranks the validation split no better than chance: a negative scale would silently turn
+        # its scores upside down. Say what is known, the base rate, for every image instead.
+        base_rate = float(y.mean())
+        return Calibration(scale=0.0, offset=float(np.log(base_rate / (1 - base_rate))))
     return Calibration(scale=float(params[0]), offset=float(params[1]))

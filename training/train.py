@@ -32,7 +32,7 @@ from unmask import UserFacingError
 @dataclass(frozen=True)
 class TrainConfig:
     architecture: str = DEFAULT_ARCHITECTURE
-    epochs: int = 22
+    epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

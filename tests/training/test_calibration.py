@@ -74,3 +74,14 @@ def test_of_run_reads_the_calibration_recorded_in_run_json() -> None:
 
 def test_of_run_without_a_calibration_is_the_identity() -> None:
     assert Calibration.of_run({"architecture": "paper"}) == Calibration(1.0, 0.0)
+
+
+def test_a_model_worse_than_chance_is_not_turned_upside_down() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 5000)
+    logits = np.where(labels == 1, -1.0, 1.0) + rng.normal(0, 1, 5000)  # anti-correlated with the truth
+
+    calibration = fit_platt(logits, labels)
+
+    assert calibration.scale == 0.0
+    assert np.allclose(calibration.apply(logits), labels.mean())
