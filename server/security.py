@@ -29,10 +29,18 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' blob: data:; style-src 'self'; media-src 'self' blob:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# The classifier worker (and only it) may also run blob: scripts: TF.js starts its wasm threads by
+# importScripts() of a blob: URL. Blob workers inherit their creator's policy, so the pages, where
+# injected markup could matter, keep the strict policy above.
+CLASSIFIER_WORKER_PATH = "/js/classifier-worker.js"
+CLASSIFIER_WORKER_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' blob:"
+)
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
-        "accelerometer", "ambient-light-sensor", "bluetooth", "camera", "display-capture", "geolocation",
+        # Only features Chromium recognises: an unknown one is logged as an error on every page.
+        "accelerometer", "camera", "display-capture", "geolocation",
         "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
         "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
     )
@@ -115,6 +123,8 @@ def _allowed_origins() -> set[str]:
 async def _add_security_headers(response: Response) -> Response:
     # extend, not setdefault: no view sets these, and each setdefault scans every header (measurably slow).
     response.headers.extend(SECURITY_HEADERS)
+    if request.path == CLASSIFIER_WORKER_PATH:
+        response.headers["Content-Security-Policy"] = CLASSIFIER_WORKER_CONTENT_SECURITY_POLICY
     if current_app.config["HTTPS_COOKIES"]:
         response.headers["Strict-Transport-Security"] = HSTS
     if request.path.startswith("/api/"):

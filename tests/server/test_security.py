@@ -36,6 +36,14 @@ async def test_csp_allows_wasm_and_nothing_foreign() -> None:
     assert "http" not in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
 
 
+async def test_only_the_classifier_worker_may_run_blob_scripts(client: Any) -> None:
+    """TF.js starts wasm threads from blob: scripts; pages keep the strict policy."""
+    worker = (await client.get("/js/classifier-worker.js")).headers["Content-Security-Policy"]
+    page = (await client.get("/login")).headers["Content-Security-Policy"]
+    assert "script-src 'self' blob: 'wasm-unsafe-eval';" in worker
+    assert "blob:" not in page.split("script-src")[1].split(";")[0]
+
+
 async def test_api_responses_are_not_stored(client: Any) -> None:
     assert (await client.get("/api/session")).headers["Cache-Control"] == "no-store"
 

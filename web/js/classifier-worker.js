@@ -23,11 +23,10 @@ const MODEL_URL = '/model/model.json';
 const METADATA_URL = '/model/metadata.json';
 const WASM_PATH = '/vendor/tfjs/';
 /**
- * TF.js starts its wasm threads with importScripts() of a blob: URL, which our CSP (script-src 'self')
- * refuses; the wasm backend therefore runs SIMD on one thread. Allowing threads would need `blob:` in
- * script-src.
+ * wasm threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP), and
+ * blob: scripts, which the server allows for this worker alone.
  */
-const WASM_THREADS = false;
+const WASM_THREADS = self.crossOriginIsolated;
 /** Fastest first; only the ones registered in this build are tried. */
 const BACKEND_PREFERENCE = ['webgpu', 'webgl', 'wasm', 'cpu'];
 /** Timed predictions per backend when choosing by speed. */
@@ -150,7 +149,10 @@ function describeBackend() {
   if (name !== 'wasm') return name;
   const features = [];
   if (tf.env().getBool('WASM_HAS_SIMD_SUPPORT')) features.push('SIMD');
-  if (tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')) features.push(`${tf.wasm.getThreadsCount()} threads`);
+  if (tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')) {
+    const threads = tf.wasm.getThreadsCount();
+    features.push(`${threads} thread${threads === 1 ? '' : 's'}`);
+  }
   return features.length ? `wasm (${features.join(', ')})` : 'wasm';
 }
 
