@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -111,7 +112,13 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _read_password(username: str) -> str:
-    password = sys.stdin.readline().rstrip("\r\n")
+    """The first line of standard input; at a terminal, typed twice without echo."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {username}: ")
+        if password != getpass.getpass("Repeat it: "):
+            raise UserFacingError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise UserFacingError("no password on standard input (give it as the first line)")
     if problem := password_problem(password, username):
