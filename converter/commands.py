@@ -81,10 +81,12 @@ def _synthetic_images() -> np.ndarray:
     import numpy as np
     from PIL import Image
 
+    from training.preprocessing import INPUT_SIZE, to_array
+
     rng = np.random.default_rng(SYNTHETIC_SEED)
     images = []
     for side in (4, 16, 64, 224)[:SYNTHETIC_SAMPLES]:
         small = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-        image = Image.fromarray(small).resize((224, 224), Image.Resampling.BILINEAR)
-        images.append(np.asarray(image, dtype=np.float32) / 255.0)
+        image = Image.fromarray(small).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
+        images.append(to_array(image))
     return np.stack(images)

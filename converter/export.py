@@ -17,15 +17,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
+from training.metrics import CLASS_NAMES
 from training.preprocessing import PREPROCESSING_SPEC
-from unmask import UserFacingError
+from unmask import THRESHOLD, UserFacingError
 
-THRESHOLD = 0.5
 # Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
 # verdict in three would still be wrong.
 UNCERTAIN_BAND = (0.35, 0.65)
@@ -135,7 +135,7 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "preprocessing": PREPROCESSING_SPEC,
         "threshold": THRESHOLD,
         "uncertain_band": list(UNCERTAIN_BAND),
-        "classes": {"0": "Real", "1": "Deepfake"},
+        "classes": {str(label): name for label, name in enumerate(CLASS_NAMES)},
         "calibration": run.get("calibration", {}),
         "training": run.get("training", {}),
         "training_data": {key: value for key, value in run.get("data", {}).items() if key != "skipped"},

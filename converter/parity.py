@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from training.calibration import Calibration
-from unmask import UserFacingError
+from training.preprocessing import INPUT_SIZE
+from unmask import WEB_ROOT, UserFacingError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-WEB_ROOT = REPO_ROOT / "web"
 PREDICT_SCRIPT = Path(__file__).resolve().parent / "tfjs_predict.mjs"
 REQUIRED_NODE_PACKAGES = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm")
-INPUT_SHAPE = (224, 224, 3)
+INPUT_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)
 DEFAULT_TOLERANCE = 1e-3
 BACKENDS = ("wasm", "cpu")
 NODE_TIMEOUT_S = 600
@@ -92,7 +91,7 @@ def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "was
         except subprocess.TimeoutExpired:
             raise UserFacingError(f"the browser model did not finish within {NODE_TIMEOUT_S} s in Node") from None
     if completed.returncode == 3:  # the script's code for "libraries missing"
-        raise UserFacingError(f"{completed.stderr.strip()}")
+        raise UserFacingError(completed.stderr.strip())
     if completed.returncode != 0:
         raise UserFacingError(f"running the browser model in Node failed (exit {completed.returncode}):\n"
                               f"{completed.stderr[-2000:]}")
@@ -102,10 +101,7 @@ def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "was
         raise UserFacingError(f"tfjs_predict.mjs printed no JSON ({error}): {completed.stdout[:500]!r}") from None
     if payload.get("backend") != backend:
         raise UserFacingError(f"asked for the {backend} backend, Node ran {payload.get('backend')!r}")
-    result = {"probability": np.asarray(payload["probability"], dtype=np.float64).reshape(len(images))}
-    if "evidence" in payload:
-        result["evidence"] = np.asarray(payload["evidence"], dtype=np.float64).reshape(len(images), -1)
-    return result
+    return _outputs(payload, len(images))
 
 
 def keras_predictions(run_dir: Path, images: np.ndarray) -> tuple[dict[str, np.ndarray], Calibration]:
@@ -114,10 +110,15 @@ def keras_predictions(run_dir: Path, images: np.ndarray) -> tuple[dict[str, np.n
 
     model, run = load_browser_twin(Path(run_dir))
     outputs = model.predict(_as_batch(images), batch_size=KERAS_BATCH, verbose=0)
-    result = {"probability": np.asarray(outputs["probability"], dtype=np.float64).reshape(len(images))}
-    if "evidence" in outputs:
-        result["evidence"] = np.asarray(outputs["evidence"], dtype=np.float64).reshape(len(images), -1)
-    return result, Calibration.of_run(run)
+    return _outputs(outputs, len(images)), Calibration.of_run(run)
+
+
+def _outputs(raw: dict, count: int) -> dict[str, np.ndarray]:
+    """A model's outputs for `count` images as float64: probability [N], and evidence [N, regions] if any."""
+    result = {"probability": np.asarray(raw["probability"], dtype=np.float64).reshape(count)}
+    if "evidence" in raw:
+        result["evidence"] = np.asarray(raw["evidence"], dtype=np.float64).reshape(count, -1)
+    return result
 
 
 def check_parity(run_dir: Path, model_dir: Path, images: np.ndarray, tolerance: float = DEFAULT_TOLERANCE,

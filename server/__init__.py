@@ -14,7 +14,7 @@ from typing import Any
 
 from quart import Quart
 
-from unmask import MODEL_DIR, WEB_ROOT
+from unmask import MODEL_DIR, THRESHOLD, WEB_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_ORIGINS": [],
     # No endpoint needs more: the largest body is a verdict log (8 KB limit of its own contract).
     "MAX_CONTENT_LENGTH": 8 * 1024,
-    "VERDICT_THRESHOLD": 0.5,
+    "VERDICT_THRESHOLD": THRESHOLD,
     # argon2id parameters (argon2-cffi defaults, RFC 9106 "low memory" profile).
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,

@@ -9,6 +9,8 @@ import sqlite3
 from server.db import Database, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+# What a session check and a login need of an account.
+ACCOUNT_COLUMNS = "id, username, password_hash, session_key"
 
 
 class UsernameTaken(Exception):
@@ -38,15 +40,11 @@ async def create_user(db: Database, username: str, password_hash: str) -> sqlite
 
 
 async def find_user(db: Database, username: str) -> sqlite3.Row | None:
-    return await db.fetch_one(
-        "SELECT id, username, password_hash, session_key FROM users WHERE username = ?", (username,)
-    )
+    return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = ?", (username,))
 
 
 async def user_by_id(db: Database, user_id: int) -> sqlite3.Row | None:
-    return await db.fetch_one(
-        "SELECT id, username, password_hash, session_key FROM users WHERE id = ?", (user_id,)
-    )
+    return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?", (user_id,))
 
 
 async def set_password(db: Database, user_id: int, password_hash: str) -> str | None:

@@ -17,7 +17,7 @@ from quart_auth import login_required
 from server.auth import current_account
 from server.db import format_time, get_db, utc_now
 from server.errors import ApiError
-from server.validation import integer, number, read_json_object
+from server.validation import boolean, integer, number, read_json_object
 
 blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 
@@ -25,6 +25,8 @@ MAX_DIMENSION = 100_000
 MAX_INFERENCE_MS = 600_000.0
 MAX_FUTURE = timedelta(days=1)
 MAX_PER_PAGE = 200
+VERDICTS = ("real", "deepfake")
+KINDS = ("image", "video")
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -98,16 +100,15 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
         raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
     probability = number(body["probability"], "probability", 0.0, 1.0)
-    verdict = one_of(body["verdict"], "verdict", ("real", "deepfake"))
+    verdict = one_of(body["verdict"], "verdict", VERDICTS)
     threshold = float(current_app.config["VERDICT_THRESHOLD"])
     if verdict != ("deepfake" if probability >= threshold else "real"):
         raise ApiError(422, f"must be 'deepfake' exactly when probability >= {threshold:g}", "verdict")
-    if not isinstance(body["uncertain"], bool):
-        raise ApiError(422, "must be true or false", "uncertain")
+    uncertain = boolean(body, "uncertain")
     analysed_at = timestamp(body["analysed_at"], "analysed_at")
     if analysed_at > format_time(datetime.now(UTC) + MAX_FUTURE):
         raise ApiError(422, "is more than a day in the future", "analysed_at")
-    kind = one_of(body["kind"], "kind", ("image", "video"))
+    kind = one_of(body["kind"], "kind", KINDS)
     columns: dict[str, Any] = {
         "id": verdict_id,
         "image_sha256": sha256,
@@ -115,7 +116,7 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
         "height": integer(body["height"], "height", 1, MAX_DIMENSION),
         "probability": probability,
         "verdict": verdict,
-        "uncertain": int(body["uncertain"]),
+        "uncertain": int(uncertain),
         "model_version": text(body["model_version"], "model_version", 64, MODEL_VERSION_PATTERN),
         "backend": text(body["backend"], "backend", 32),
         "inference_ms": number(body["inference_ms"], "inference_ms", 0.0, MAX_INFERENCE_MS),
@@ -184,10 +185,10 @@ def _filters(user_id: int) -> tuple[str, list[Any]]:
     arguments = request.args
     if "verdict" in arguments:
         clauses.append("verdict = ?")
-        params.append(one_of(arguments["verdict"], "verdict", ("real", "deepfake")))
+        params.append(one_of(arguments["verdict"], "verdict", VERDICTS))
     if "kind" in arguments:
         clauses.append("kind = ?")
-        params.append(one_of(arguments["kind"], "kind", ("image", "video")))
+        params.append(one_of(arguments["kind"], "kind", KINDS))
     if "since" in arguments:
         clauses.append("analysed_at >= ?")
         params.append(timestamp(arguments["since"], "since"))

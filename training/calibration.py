@@ -30,8 +30,11 @@ class Calibration:
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, calibration: Calibration) -> float:
-    z = calibration.scale * logits + calibration.offset
-    # log(1 + exp(-|z|)) keeps large logits from overflowing.
+    return _mean_nll(calibration.scale * logits + calibration.offset, labels)
+
+
+def _mean_nll(z: np.ndarray, labels: np.ndarray) -> float:
+    """Mean binary cross-entropy of calibrated logits `z`; log(1 + exp(-|z|)) keeps large ones from overflowing."""
     return float(np.mean(np.maximum(z, 0) - z * labels + np.log1p(np.exp(-np.abs(z)))))
 
 
@@ -49,9 +52,7 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> C
     ridge = 1e-4 * np.eye(2)
 
     def objective(params: np.ndarray) -> float:
-        z = features @ params
-        nll = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
-        return float(nll + 0.5 * (params - identity) @ ridge @ (params - identity))
+        return float(_mean_nll(features @ params, y) + 0.5 * (params - identity) @ ridge @ (params - identity))
 
     params = identity.copy()
     current = objective(params)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.metrics import CLASS_NAMES
 from training.preprocessing import ImageDecodeError, centre_square_box, open_rgb, preprocess
 from unmask import UserFacingError
 
-REAL, DEEPFAKE = 0, 1
-CLASS_NAMES = ("Real", "Deepfake")
+REAL, DEEPFAKE = 0, 1  # indices into CLASS_NAMES
 CLASS_FOLDERS = {"real": REAL, "deepfake": DEEPFAKE, "fake": DEEPFAKE}
 
 # Training images are kept in memory as their centre square, at most this many pixels a side: enough for
@@ -61,12 +61,18 @@ def find_samples(root: Path, require_both_classes: bool = True) -> list[Sample]:
         raise UserFacingError(
             f"{root} has no class folders: expected 'Real' and 'Deepfake' (or 'real' and 'fake') inside it")
     samples = [Sample(path, label) for directory, label in class_dirs for path in _files_below(directory)]
-    counts = {name: sum(s.label == label for s in samples) for label, name in enumerate(CLASS_NAMES)}
+    counts = class_counts(samples)
     missing = [name for name, count in counts.items() if count == 0]
     if len(missing) == 2 or (require_both_classes and missing):
         raise UserFacingError(f"{root}: no files for class {' and '.join(missing)} "
                               f"(found {counts['Real']} real, {counts['Deepfake']} deepfake)")
     return samples
+
+
+def class_counts(samples: Iterable[Sample]) -> dict[str, int]:
+    """How many samples each class has, by class name."""
+    labels = [s.label for s in samples]
+    return {name: labels.count(label) for label, name in enumerate(CLASS_NAMES)}
 
 
 def _files_below(directory: Path) -> list[Path]:
@@ -121,8 +127,7 @@ def _decode(sample: Sample, recode: Recode | None) -> Image.Image:
 
 def _source_square(image: Image.Image) -> np.ndarray:
     """The centre square, shrunk to SOURCE_SIZE when larger (never enlarged)."""
-    side = min(image.size, default=0)
-    size = min(side, SOURCE_SIZE)
+    size = min(*image.size, SOURCE_SIZE)
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=centre_square_box(*image.size)))
 
 

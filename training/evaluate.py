@@ -21,7 +21,7 @@ from training.calibration import Calibration
 from training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from training.models import calibrated
 from training.report import summary_line, write_report
-from unmask import UserFacingError
+from unmask import THRESHOLD, UserFacingError
 
 REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),
@@ -50,7 +50,6 @@ def predict(model: keras.Model, images: list[np.ndarray]) -> np.ndarray:
 def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bool = True) -> dict[str, Any]:
     """Evaluate on each folder of `data_dirs` (and the run's test split), write the report to `out_dir`."""
     model, run = load_browser_twin(run_dir)
-    threshold = 0.5
     sets: dict[str, DecodedImages] = {}
     if test_split:
         test_samples = recorded_test_split(run_dir)
@@ -66,7 +65,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
         raise UserFacingError("nothing to evaluate: give --data folders, or a run with a recorded test split")
 
     results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
-                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": threshold}
+                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": THRESHOLD}
                for name, decoded in sets.items()}
     report = write_report(out_dir, results, run.get("history"), {
         "run": str(run_dir), "architecture": run["architecture"], "parameters": run.get("parameters"),

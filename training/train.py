@@ -21,8 +21,8 @@ import numpy as np
 
 from training.augment import augment
 from training.calibration import Calibration, fit_platt
-from training.data import (CLASS_NAMES, DecodedImages, Sample, decode_images, equalise_history, find_samples,
-                           split_samples)
+from training.data import (CLASS_NAMES, DecodedImages, Sample, class_counts, decode_images, equalise_history,
+                           find_samples, split_samples)
 from training.metrics import binary_metrics
 from training.models import DEFAULT_ARCHITECTURE, build
 from training.preprocessing import INPUT_SIZE
@@ -98,7 +98,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
         "parameters": int(model.count_params()),
         "data": {
             "train_folder": _relative(data_dir, out_dir),
-            "counts": {name: _class_counts(samples) for name, samples in splits.items()},
+            "counts": {name: class_counts(samples) for name, samples in splits.items()},
             "skipped": train_images.skipped + val_images.skipped,
             "history_equalised": config.equalise_history,
         },
@@ -156,7 +156,7 @@ def calibrate(model: keras.Model, x_val: np.ndarray, labels: np.ndarray) -> tupl
     validation metrics."""
     logits = _logits(model, x_val)
     calibration = fit_platt(logits, labels)
-    before = binary_metrics(labels, 1.0 / (1.0 + np.exp(-logits)))
+    before = binary_metrics(labels, Calibration().apply(logits))
     after = binary_metrics(labels, calibration.apply(logits))
     record = {"method": "Platt scaling on the validation split", **asdict(calibration),
               "val_ece_before": before["ece"], "val_ece_after": after["ece"],
@@ -187,10 +187,6 @@ def _require_both_classes(name: str, decoded: DecodedImages) -> None:
     if counts.min() == 0:
         raise UserFacingError(f"the {name} split has {counts[0]} readable real and {counts[1]} readable "
                               f"deepfake images: both classes are needed ({len(decoded.skipped)} files skipped)")
-
-
-def _class_counts(samples: list[Sample]) -> dict[str, int]:
-    return {name: sum(s.label == label for s in samples) for label, name in enumerate(CLASS_NAMES)}
 
 
 def _relative(path: Path, run_dir: Path) -> str:

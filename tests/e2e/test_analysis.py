@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import time
 
-import numpy as np
 import pytest
 from e2e_support import smooth_image, wait_for_results
 from PIL import Image

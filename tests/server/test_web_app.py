@@ -4,7 +4,6 @@ no inline script or style (the CSP forbids them), and the service worker precach
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -199,4 +199,4 @@ def test_invalid_results_name_the_folder(tmp_path: Path) -> None:
 
 def test_nan_in_report_fails_loudly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Out of range float"):
-        write_report(tmp_path, {"ok": folder([0, 1], [0.2, 0.8])}, None, {"temperature": float("nan")})
+        write_report(tmp_path, {"ok": folder([0, 1], [0.2, 0.8])}, None, {"scale": float("nan")})

@@ -2,7 +2,7 @@
  * The analyser page: files in (picker, drop, paste), one queue through the classifier worker, result
  * cards out, verdict logs to the history (queued on this device while offline).
  */
-import { acceptDrops, startAnalysisPage } from './analysis-page.js';
+import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
@@ -19,19 +19,10 @@ const elements = {
   batchProgress: document.getElementById('batch-progress'),
   results: document.getElementById('results'),
   template: document.getElementById('result-template'),
-  announcer: document.getElementById('announcer'),
 };
 
 const batch = { total: 0, done: 0 };
 let queue = Promise.resolve();
-
-/**
- * Reads a sentence out to screen-reader users.
- * @param {string} text
- */
-function announce(text) {
-  elements.announcer.textContent = text;
-}
 
 /** Updates the batch line and bar. */
 function showBatchProgress() {

@@ -32,6 +32,14 @@ async function loadModel(classifier, status) {
 }
 
 /**
+ * Reads a sentence out to screen-reader users (through the page's polite live region, #announcer).
+ * @param {string} text
+ */
+export function announce(text) {
+  document.getElementById('announcer').textContent = text;
+}
+
+/**
  * Makes `zone` accept dropped files, highlighted while something is dragged over it.
  * @param {HTMLElement} zone
  * @param {(files: FileList) => void} onFiles

@@ -29,7 +29,7 @@ function svgElement(name, attributes) {
  * @param {Date} today
  * @returns {{day: string, real: number, deepfake: number}[]}
  */
-export function verdictsPerDay(logs, today) {
+function verdictsPerDay(logs, today) {
   const end = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
   const days = Array.from({ length: DAYS }, (_, i) => ({
     day: new Date(end - (DAYS - 1 - i) * DAY_MS).toISOString().slice(0, 10),
@@ -49,7 +49,7 @@ export function verdictsPerDay(logs, today) {
  * @param {{probability: number}[]} logs
  * @returns {number[]}
  */
-export function probabilityHistogram(logs) {
+function probabilityHistogram(logs) {
   const bins = new Array(BINS).fill(0);
   for (const { probability } of logs) bins[Math.min(BINS - 1, Math.floor(probability * BINS))]++;
   return bins;

@@ -16,6 +16,7 @@ import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
 import { INPUT_SIZE, decodeImage, resizeToInput, toModelInput } from './preprocess.js';
+import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
 
@@ -205,16 +206,6 @@ async function toBitmap(image) {
 }
 
 /**
- * Hex SHA-256 of a file, computed locally.
- * @param {Blob} blob
- * @returns {Promise<string>}
- */
-async function sha256(blob) {
-  const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-/**
  * Decodes and preprocesses an image: the exact model input plus the 224x224 RGB bytes it came from.
  * @param {Blob | ImageBitmap} image
  */
@@ -236,7 +227,7 @@ async function classify(image) {
   if (!classifier) throw new ClassifierError('not-loaded');
   const { model, metadata } = classifier;
   const start = performance.now();
-  const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? sha256(image) : null]);
+  const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? webCryptoSha256(image) : null]);
   const preprocessMs = performance.now() - start;
   const inferenceStart = performance.now();
   const { probability, evidence } = await predict(model, metadata, prepared.input);
@@ -276,6 +267,9 @@ async function handle(message) {
   } catch (error) {
     const code = error instanceof ClassifierError ? error.code : 'failed';
     self.postMessage({ type: 'error', id, code, message: error.message || ERROR_CODES.failed });
+  } finally {
+    // A transferred frame belongs to this worker: free it even when it was never decoded (e.g. 'not-loaded').
+    if (message.image instanceof ImageBitmap) message.image.close();
   }
 }
 

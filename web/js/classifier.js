@@ -1,6 +1,6 @@
 /**
  * Page-side handle on the classifier worker: promises instead of messages. One instance serves images
- * and (later) video frames alike: `classify(blob)` for a file, `classify(await createImageBitmap(video))`
+ * and video frames alike: `classify(blob)` for a file, `classify(await createImageBitmap(video))`
  * for a frame (the bitmap is transferred to the worker).
  */
 

@@ -6,7 +6,7 @@ import { request } from './api.js';
 import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
 import { discard, discardAll, flush, pendingLogs } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
-import { formatPercent } from './verdict.js';
+import { formatPercent, verdictWord } from './verdict.js';
 
 const PER_PAGE = 200;
 /** The table and charts cover the most recent MAX_LOGS logs. */
@@ -46,7 +46,7 @@ function nameOf(log) {
  * @param {object} log
  * @returns {string | null}
  */
-export function videoSummary(log) {
+function videoSummary(log) {
   if (log.kind !== 'video' || !log.video) return null;
   const { frames, share_flagged: share } = log.video;
   return `${frames} ${frames === 1 ? 'frame' : 'frames'} · ${formatPercent(share)} flagged`;
@@ -76,7 +76,7 @@ function nameCell(log) {
  * @param {boolean} ascending
  * @returns {object[]}
  */
-export function visibleLogs(logs, verdictFilter, key, ascending) {
+function visibleLogs(logs, verdictFilter, key, ascending) {
   const kept = logs.filter((log) =>
     verdictFilter === 'uncertain' ? log.uncertain : !verdictFilter || log.verdict === verdictFilter,
   );
@@ -100,7 +100,7 @@ function row(log) {
   const verdict = document.createElement('td');
   const badge = Object.assign(document.createElement('span'), {
     className: `badge ${log.verdict}`,
-    textContent: `${log.verdict === 'deepfake' ? 'Deepfake' : 'Real'}${log.uncertain ? ' (uncertain)' : ''}`,
+    textContent: `${verdictWord(log.verdict)}${log.uncertain ? ' (uncertain)' : ''}`,
   });
   verdict.append(badge);
   if (log.pending) verdict.append(' ', Object.assign(document.createElement('span'), { className: 'badge pending', textContent: 'waiting to sync' }));
@@ -169,8 +169,13 @@ async function main() {
   filter.addEventListener('change', render);
   document.getElementById('delete-all').addEventListener('click', async () => {
     if (!window.confirm('Delete every verdict log in your history? This cannot be undone.')) return;
-    await request('DELETE', '/api/verdicts');
-    await discardAll(session.username);
+    try {
+      await request('DELETE', '/api/verdicts');
+      await discardAll(session.username);
+    } catch (error) {
+      status.textContent = `The history could not be deleted: ${error.message}`;
+      return;
+    }
     state.logs = [];
     render();
   });

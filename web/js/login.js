@@ -11,7 +11,7 @@ import { registerServiceWorker } from './page.js';
  * @param {string} search location.search
  * @returns {string}
  */
-export function nextPath(search) {
+function nextPath(search) {
   const next = new URLSearchParams(search).get('next');
   return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
 }

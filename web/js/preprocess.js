@@ -38,7 +38,7 @@ const DECODE_OPTIONS = Object.freeze({
  * @param {number} x
  * @returns {number}
  */
-export function triangle(x) {
+function triangle(x) {
   const distance = Math.abs(x);
   return distance < 1 ? 1 - distance : 0;
 }
@@ -49,7 +49,7 @@ export function triangle(x) {
  * @param {number} height
  * @returns {{left: number, top: number, right: number, bottom: number}}
  */
-export function centreSquareBox(width, height) {
+function centreSquareBox(width, height) {
   const side = Math.min(width, height);
   const left = (width - side) / 2;
   const top = (height - side) / 2;
@@ -71,7 +71,7 @@ export function centreSquareBox(width, height) {
  *   for output pixel i: source pixels first[i] .. first[i]+count[i]-1 with fixed-point
  *   weights weights[i*taps ..]
  */
-export function resampleCoefficients(inSize, boxStart, boxEnd, outSize) {
+function resampleCoefficients(inSize, boxStart, boxEnd, outSize) {
   const scale = Math.fround(boxEnd - boxStart) / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filterScale; // the triangle filter's support is 1
@@ -138,7 +138,7 @@ function clipAll(sums) {
  * @param {ReturnType<typeof resampleCoefficients>} coefficients horizontal coefficients
  * @returns {Uint8Array} RGB rows of `coefficients.first.length` pixels
  */
-export function resampleHorizontal(source, width, stride, sourceX, rows, coefficients) {
+function resampleHorizontal(source, width, stride, sourceX, rows, coefficients) {
   const { first, count, weights, taps } = coefficients;
   const outWidth = first.length;
   const out = new Uint8Array(rows * outWidth * CHANNELS);
@@ -176,7 +176,7 @@ export function resampleHorizontal(source, width, stride, sourceX, rows, coeffic
  * @param {ReturnType<typeof resampleCoefficients>} coefficients vertical coefficients
  * @param {Int32Array} sums from `newAccumulator(outHeight * width)`
  */
-export function accumulateVertical(source, width, stride, sourceY, rows, coefficients, sums) {
+function accumulateVertical(source, width, stride, sourceY, rows, coefficients, sums) {
   const { first, count, weights, taps } = coefficients;
   for (let i = 0; i < first.length; i++) {
     const from = Math.max(first[i], sourceY);
@@ -201,7 +201,7 @@ export function accumulateVertical(source, width, stride, sourceY, rows, coeffic
  * @param {number} height source height
  * @returns {boolean}
  */
-export function verticalFirst(width, height) {
+function verticalFirst(width, height) {
   return height > INPUT_SIZE && height - INPUT_SIZE > 2 * (width - INPUT_SIZE);
 }
 

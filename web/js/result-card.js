@@ -3,7 +3,7 @@
  * words, what the number means, the SHA-256 and the engine details.
  */
 import { INPUT_SIZE } from './preprocess.js';
-import { formatPercent, judge } from './verdict.js';
+import { formatPercent, judge, verdictHeadline, verdictWord } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
@@ -59,7 +59,7 @@ function drawInput(canvas, rgb) {
  * @param {Float32Array} evidence square grid of logits
  * @returns {ImageData}
  */
-export function heatmapPixels(evidence) {
+function heatmapPixels(evidence) {
   const side = Math.round(Math.sqrt(evidence.length));
   const strongest = evidence.reduce((max, value) => Math.max(max, Math.abs(value)), 0) || 1;
   const image = new ImageData(side, side);
@@ -88,19 +88,30 @@ export function drawHeatmap(canvas, evidence) {
 }
 
 /**
+ * Shows or hides a heatmap overlay with its legend, and sets its toggle button to match.
+ * Used by the image cards and by the video page's frame overlay.
+ * @param {{button: HTMLButtonElement, overlay: HTMLElement, legend: HTMLElement}} heatmap
+ * @param {boolean} show
+ */
+export function setHeatmapShown({ button, overlay, legend }, show) {
+  button.setAttribute('aria-pressed', String(show));
+  button.textContent = show ? 'Hide heatmap' : 'Show heatmap';
+  overlay.hidden = !show;
+  legend.hidden = !show;
+}
+
+/**
  * Makes the heatmap button show and hide the overlay.
  * @param {HTMLElement} card
  */
 function wireHeatmapToggle(card) {
-  const button = card.querySelector('.heatmap-toggle');
-  const overlay = card.querySelector('.preview-heatmap');
-  const legend = card.querySelector('.heatmap-legend');
-  button.addEventListener('click', () => {
-    const show = button.getAttribute('aria-pressed') !== 'true';
-    button.setAttribute('aria-pressed', String(show));
-    button.textContent = show ? 'Hide heatmap' : 'Show heatmap';
-    overlay.hidden = !show;
-    legend.hidden = !show;
+  const heatmap = {
+    button: card.querySelector('.heatmap-toggle'),
+    overlay: card.querySelector('.preview-heatmap'),
+    legend: card.querySelector('.heatmap-legend'),
+  };
+  heatmap.button.addEventListener('click', () => {
+    setHeatmapShown(heatmap, heatmap.button.getAttribute('aria-pressed') !== 'true');
   });
 }
 
@@ -128,8 +139,8 @@ function drawGauge(gauge, probability, band) {
  */
 export function summarise(name, probability, metadata) {
   const { verdict, uncertain } = judge(probability, metadata);
-  const words = verdict === 'deepfake' ? 'Deepfake' : 'Real';
-  return `${name}: ${uncertain ? `uncertain, leaning ${words.toLowerCase()}` : words}, ${formatPercent(probability)} fake probability.`;
+  const word = verdictWord(verdict);
+  return `${name}: ${uncertain ? `uncertain, leaning ${word.toLowerCase()}` : word}, ${formatPercent(probability)} fake probability.`;
 }
 
 /**
@@ -140,7 +151,8 @@ export function summarise(name, probability, metadata) {
  */
 export function showResult(card, result, metadata) {
   const { probability } = result;
-  const { verdict, uncertain } = judge(probability, metadata);
+  const judgement = judge(probability, metadata);
+  const { verdict, uncertain } = judgement;
   const percent = formatPercent(probability);
   card.classList.add(`verdict-${verdict}`);
   card.classList.toggle('is-uncertain', uncertain);
@@ -152,9 +164,7 @@ export function showResult(card, result, metadata) {
   wireHeatmapToggle(card);
   drawGauge(card.querySelector('.gauge'), probability, metadata.uncertain_band);
 
-  const verdictLine = card.querySelector('.verdict');
-  const word = verdict === 'deepfake' ? 'Deepfake' : 'Real';
-  verdictLine.textContent = uncertain ? `Uncertain (leaning ${word})` : word;
+  card.querySelector('.verdict').textContent = verdictHeadline(judgement);
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;

@@ -3,7 +3,7 @@
  */
 
 /** localStorage key of the "Keep file names in my history" preference, shared by the image and video pages. */
-export const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
+const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
 
 /**
  * Restores the "Keep file names" checkbox from the saved preference and saves each change.
@@ -26,6 +26,25 @@ export function judge(probability, metadata) {
     verdict: probability >= metadata.threshold ? 'deepfake' : 'real',
     uncertain: probability >= low && probability < high,
   };
+}
+
+/**
+ * The verdict as a capitalised word.
+ * @param {'real'|'deepfake'} verdict
+ * @returns {string} "Deepfake" or "Real"
+ */
+export function verdictWord(verdict) {
+  return verdict === 'deepfake' ? 'Deepfake' : 'Real';
+}
+
+/**
+ * The verdict line of a result card: "Deepfake", "Real" or "Uncertain (leaning Real)".
+ * @param {{verdict: 'real'|'deepfake', uncertain: boolean}} judgement
+ * @returns {string}
+ */
+export function verdictHeadline({ verdict, uncertain }) {
+  const word = verdictWord(verdict);
+  return uncertain ? `Uncertain (leaning ${word})` : word;
 }
 
 /**

@@ -25,7 +25,7 @@ export const FLAGGED_SHARE_PERCENT = 30;
  * @param {number} frames
  * @returns {number}
  */
-export function framesNeeded(frames) {
+function framesNeeded(frames) {
   return Math.max(1, Math.ceil((frames * FLAGGED_SHARE_PERCENT) / 100));
 }
 

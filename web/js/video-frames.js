@@ -63,7 +63,7 @@ function findCodec(bytes) {
  * @param {Blob} file
  * @returns {Promise<{container: string | null, codec: string | null}>}
  */
-export async function describeFile(file) {
+async function describeFile(file) {
   const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
   const tail = file.size > SNIFF_BYTES ? new Uint8Array(await file.slice(-SNIFF_BYTES).arrayBuffer()) : new Uint8Array();
   const ascii = (from, to) => String.fromCharCode(...head.subarray(from, to));
@@ -133,7 +133,7 @@ function waitForEvent(video, events, timeoutMs, signal, start) {
 export class VideoSource {
   /**
    * @param {HTMLVideoElement} video
-   * @param {string} url its blob: URL (also used by the page's player; revoked by `close`)
+   * @param {string} url its own blob: URL of the file (revoked by `close`; the page's player has another)
    */
   constructor(video, url) {
     this.video = video;

@@ -15,8 +15,8 @@
  * history holds the true SHA-256 of the file whatever its size.
  */
 
-export const WEBCRYPTO_LIMIT_BYTES = 32 * 1024 * 1024;
-export const CHUNK_BYTES = 4 * 1024 * 1024;
+const WEBCRYPTO_LIMIT_BYTES = 32 * 1024 * 1024;
+const CHUNK_BYTES = 4 * 1024 * 1024;
 const WORKER_URL = '/js/video-hash-worker.js';
 
 /** SHA-256 round constants: the first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
@@ -34,7 +34,7 @@ const INITIAL_STATE = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527
 const BLOCK_BYTES = 64;
 
 /** Incremental SHA-256: `update()` with any number of byte arrays, then `hex()` once. */
-export class Sha256 {
+class Sha256 {
   constructor() {
     this.state = Uint32Array.from(INITIAL_STATE);
     this.words = new Uint32Array(64);
@@ -128,6 +128,17 @@ export class Sha256 {
 }
 
 /**
+ * Hex SHA-256 of a blob by WebCrypto, in one call (the whole blob is read into memory). Also used by the
+ * classifier worker for image files.
+ * @param {Blob} blob
+ * @returns {Promise<string>}
+ */
+export async function webCryptoSha256(blob) {
+  const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
  * Hex SHA-256 of a blob: WebCrypto below the limit, streamed in chunks above it.
  * @param {Blob} blob
  * @param {{webCryptoLimit?: number, chunkBytes?: number, onProgress?: (fraction: number) => void}} [options]
@@ -135,9 +146,9 @@ export class Sha256 {
  */
 export async function sha256Blob(blob, { webCryptoLimit = WEBCRYPTO_LIMIT_BYTES, chunkBytes = CHUNK_BYTES, onProgress } = {}) {
   if (blob.size <= webCryptoLimit) {
-    const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
+    const hex = await webCryptoSha256(blob);
     onProgress?.(1);
-    return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+    return hex;
   }
   const hash = new Sha256();
   for (let start = 0; start < blob.size; start += chunkBytes) {

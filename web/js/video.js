@@ -8,9 +8,9 @@
  * failed | cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
-import { acceptDrops, startAnalysisPage } from './analysis-page.js';
+import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { enqueue, sync } from './offline-queue.js';
-import { drawHeatmap, summarise } from './result-card.js';
+import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
@@ -22,7 +22,7 @@ import {
 } from './video-frames.js';
 import { hashInWorker } from './video-hash.js';
 import { Timeline } from './video-timeline.js';
-import { formatPercent, rememberKeepFileNames, verdictLog } from './verdict.js';
+import { formatPercent, rememberKeepFileNames, verdictHeadline, verdictLog } from './verdict.js';
 
 /** Thumbnails are kept only for this many highest-scoring frames. */
 const TOP_FRAMES = 6;
@@ -64,7 +64,6 @@ const elements = {
   timeline: document.getElementById('timeline'),
   topFrames: document.getElementById('top-frames'),
   frameTable: document.querySelector('#frame-table tbody'),
-  announcer: document.getElementById('announcer'),
 };
 
 /** The clip on screen: its frames, its top frames with thumbnails, the player's URL, the running analysis. */
@@ -78,14 +77,6 @@ const clip = {
   controller: null,
 };
 const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
-
-/**
- * Reads a sentence out to screen-reader users.
- * @param {string} text
- */
-function announce(text) {
-  elements.announcer.textContent = text;
-}
 
 /**
  * The rule in words, from the same constants and metadata the code uses.
@@ -143,12 +134,18 @@ function setState(state, text, isError = false) {
   if (state !== 'running') elements.progress.hidden = elements.progress.value >= elements.progress.max || state === 'failed';
 }
 
-/** Frees the thumbnails' pixel memory now rather than at the next collection. */
+/**
+ * Frees a thumbnail's pixel memory now rather than at the next collection.
+ * @param {HTMLCanvasElement} canvas
+ */
+function releaseCanvas(canvas) {
+  canvas.width = 0;
+  canvas.height = 0;
+}
+
+/** Frees every kept thumbnail. */
 function releaseThumbnails() {
-  for (const entry of clip.top) {
-    entry.canvas.width = 0;
-    entry.canvas.height = 0;
-  }
+  for (const entry of clip.top) releaseCanvas(entry.canvas);
   clip.top = [];
 }
 
@@ -204,16 +201,12 @@ function offerTopFrame(index, canvas) {
   const probability = clip.frames[index].probability;
   const last = clip.top[clip.top.length - 1];
   if (clip.top.length >= TOP_FRAMES && probability <= last.probability) {
-    canvas.width = 0;
+    releaseCanvas(canvas);
     return false;
   }
   clip.top.push({ index, probability, canvas });
   clip.top.sort((a, b) => b.probability - a.probability || a.index - b.index);
-  if (clip.top.length > TOP_FRAMES) {
-    const dropped = clip.top.pop();
-    dropped.canvas.width = 0;
-    dropped.canvas.height = 0;
-  }
+  if (clip.top.length > TOP_FRAMES) releaseCanvas(clip.top.pop().canvas);
   return true;
 }
 
@@ -268,10 +261,7 @@ function addTableRow(index) {
  * @param {boolean} show
  */
 function showHeatmap(show) {
-  elements.heatmap.hidden = !show;
-  elements.heatmapLegend.hidden = !show;
-  elements.heatmapToggle.setAttribute('aria-pressed', String(show));
-  elements.heatmapToggle.textContent = show ? 'Hide heatmap' : 'Show heatmap';
+  setHeatmapShown({ button: elements.heatmapToggle, overlay: elements.heatmap, legend: elements.heatmapLegend }, show);
 }
 
 /**
@@ -331,11 +321,10 @@ function showPlayer(file, source) {
  * @param {object} numbers
  */
 function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesPerSecond, source, metadata }) {
-  const word = result.verdict === 'deepfake' ? 'Deepfake' : 'Real';
   elements.result.hidden = false;
   elements.result.classList.add(`verdict-${result.verdict}`);
   elements.result.classList.toggle('is-uncertain', result.uncertain);
-  elements.verdict.textContent = result.uncertain ? `Uncertain (leaning ${word})` : word;
+  elements.verdict.textContent = verdictHeadline(result);
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
   elements.uncertainNote.hidden = !result.uncertain;
   elements.framesAnalysed.textContent = `${frames} over ${formatTime(source.duration)}`;
