@@ -113,27 +113,47 @@ async function trySetBackend(name) {
 }
 
 /**
- * Picks the backend: the forced one; else the preferred one if it starts; else the fastest of those that
- * start (CPU only as the last resort). The model is warmed up on the chosen backend before this returns.
+ * The fastest of `candidates` over `trials` timed predictions (CPU only if nothing else ran), or null.
+ * A backend can start and still fail on this model (a broken GPU driver, say): it is skipped.
  * @param {tf.GraphModel} model
  * @param {object} metadata
- * @param {{forced?: string, preferred?: string}} choice
- * @returns {Promise<{backend: string, warmupMs: number}>}
+ * @param {string[]} candidates
+ * @param {number} trials
+ * @returns {Promise<{backend: string, medianMs: number, warmupMs: number} | null>}
  */
-async function chooseBackend(model, metadata, { forced, preferred }) {
-  const single = forced ?? (preferred && (await trySetBackend(preferred)) ? preferred : null);
-  const candidates = single ? [single] : BACKEND_PREFERENCE.filter((name) => tf.findBackendFactory(name));
+async function fastestBackend(model, metadata, candidates, trials) {
   let best = null;
   for (const name of candidates) {
     if (best && name === 'cpu') break;
     if (!(await trySetBackend(name))) continue;
     const start = performance.now();
-    const medianMs = await timePredictions(model, metadata, single ? 0 : BACKEND_TRIALS);
-    if (!best || medianMs < best.medianMs) {
-      best = { backend: name, medianMs, warmupMs: performance.now() - start };
+    let medianMs;
+    try {
+      medianMs = await timePredictions(model, metadata, trials);
+    } catch {
+      continue;
     }
+    if (!best || medianMs < best.medianMs) best = { backend: name, medianMs, warmupMs: performance.now() - start };
   }
-  if (!best) throw new ClassifierError('failed', `No TF.js backend could start (${candidates.join(', ')}).`);
+  return best;
+}
+
+/**
+ * Picks the backend: the forced one; else the preferred one if it runs; else the fastest of those that
+ * run. The model is warmed up on the chosen backend before this returns.
+ * @param {tf.GraphModel} model
+ * @param {object} metadata
+ * @param {{forced?: string, preferred?: string}} choice
+ */
+async function chooseBackend(model, metadata, { forced, preferred }) {
+  const available = BACKEND_PREFERENCE.filter((name) => tf.findBackendFactory(name));
+  const best = forced
+    ? await fastestBackend(model, metadata, [forced], 0)
+    : (preferred && (await fastestBackend(model, metadata, [preferred], 0))) ||
+      (await fastestBackend(model, metadata, available, BACKEND_TRIALS));
+  if (!best) {
+    throw new ClassifierError('failed', `No TF.js backend could run the model (${forced ?? available.join(', ')}).`);
+  }
   if (tf.getBackend() !== best.backend) {
     await tf.setBackend(best.backend);
     await timePredictions(model, metadata, 0);

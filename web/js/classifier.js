@@ -20,6 +20,8 @@ export class Classifier {
     this.worker = new Worker(WORKER_URL, { type: 'module' });
     this.pending = new Map();
     this.nextId = 1;
+    /** Set once the worker has died: every later request fails at once instead of waiting forever. */
+    this.broken = null;
     this.worker.addEventListener('message', (event) => this.receive(event.data));
     this.worker.addEventListener('error', (event) => {
       event.preventDefault();
@@ -56,6 +58,10 @@ export class Classifier {
 
   /** @private */
   request(message, transfer = [], onProgress = undefined) {
+    if (this.broken) {
+      if (message.image instanceof ImageBitmap) message.image.close();
+      return Promise.reject(this.broken);
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
@@ -80,6 +86,7 @@ export class Classifier {
 
   /** @private */
   failAll(error) {
+    this.broken = error;
     for (const call of this.pending.values()) call.reject(error);
     this.pending.clear();
   }

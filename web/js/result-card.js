@@ -173,7 +173,8 @@ export function showResult(card, result, metadata) {
     `It is calibrated: of the validation images that scored about ${percent}, about that share were fakes. ` +
     `At ${formatPercent(metadata.threshold)} or more the verdict is "Deepfake"; between ` +
     `${formatPercent(metadata.uncertain_band[0])} and ${formatPercent(metadata.uncertain_band[1])} the model is unsure. ` +
-    'The square shows the centre of the picture, as the model saw it.';
+    'The square shows the centre of the picture, as the model saw it. ' +
+    measuredAccuracy(metadata);
   card.querySelector('.limitations').replaceChildren(
     ...(metadata.limitations ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
   );
@@ -181,6 +182,19 @@ export function showResult(card, result, metadata) {
   card.querySelector('.engine').textContent =
     `${result.backend}, inference ${result.inferenceMs.toFixed(1)} ms, preparation ${result.preprocessMs.toFixed(0)} ms, ` +
     `${result.width}×${result.height} px, model ${metadata.version}`;
+}
+
+/**
+ * The model card's headline accuracies, e.g. "Measured accuracy: 83% on ffhq-stylegan2/test (900 images),
+ * 62% on crossval-stylegan (392 images)." Re-encoded copies of a test set are left out.
+ * @param {{metrics?: Object<string, {accuracy?: number, count?: number}>}} metadata
+ * @returns {string}
+ */
+function measuredAccuracy(metadata) {
+  const parts = Object.entries(metadata.metrics ?? {})
+    .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
+    .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
+  return parts.length ? `Measured accuracy: ${parts.join(', ')}.` : '';
 }
 
 /**
