@@ -233,6 +233,8 @@ async def run(args: argparse.Namespace) -> int:
     instance = Path(tempfile.mkdtemp(prefix="unmask-bench-"))
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("UNMASK_")}
+    # All simulated users register from loopback; in real life they come from many addresses.
+    environment["UNMASK_THROTTLE_REGISTRATION_FREE"] = str(args.users)
     command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
                "--open-registration"]
     log = open(instance / "server.log", "wb")

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_ADDRESS_FREE_FAILURES": 20,
     "THROTTLE_ADDRESS_MAX_DELAY_S": 900.0,
     "THROTTLE_BASE_DELAY_S": 1.0,
+    # Open registration: after this many new accounts from one address, each further one waits (doubling).
+    "THROTTLE_REGISTRATION_FREE": 5,
+    "THROTTLE_REGISTRATION_MAX_DELAY_S": 3600.0,
     "THROTTLE_FORGET_AFTER_S": 3600.0,
     "SESSION_DURATION_S": 30 * 24 * 3600,
     # How long an account change made by another process (the `unmask users` commands) may take

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import sqlite3
 import time
 
@@ -16,7 +17,8 @@ from server import accounts
 from server.db import get_db
 from server.errors import ApiError
 from server.passwords import get_passwords, password_problem
-from server.security import csrf_token, get_login_throttles, refresh_csrf_cookie
+from server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
+                             refresh_csrf_cookie)
 from server.validation import boolean, read_json_object, string
 
 logger = logging.getLogger(__name__)
@@ -116,6 +118,9 @@ async def session() -> Response:
 async def register() -> tuple[Response, int]:
     if not current_app.config["REGISTRATION_OPEN"]:
         raise ApiError(403, "registration is closed")
+    # One address cannot mass-create accounts (spam, or probing which usernames exist).
+    if retry_after := math.ceil(get_registration_throttle().retry_after(address_key())):
+        raise _throttled(retry_after, "too many new accounts from this address, try again later")
     body = await read_json_object(required=("username", "password"))
     username, password = string(body, "username"), string(body, "password")
     if problem := accounts.username_problem(username):
@@ -126,6 +131,7 @@ async def register() -> tuple[Response, int]:
         row = await accounts.create_user(get_db(), username, await get_passwords().hash(password))
     except accounts.UsernameTaken:
         raise ApiError(409, "this username is taken", "username") from None
+    get_registration_throttle().failure(address_key())
     login_user(User.for_row(row))
     logger.info("account %s registered", row["id"])
     return jsonify(username=row["username"]), 201

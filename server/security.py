@@ -226,6 +226,11 @@ def get_login_throttles() -> LoginThrottles:
     return current_app.extensions["unmask.login_throttles"]
 
 
+def get_registration_throttle() -> Throttle:
+    """Counts accounts created per client address (keyed by `address_key()`)."""
+    return current_app.extensions["unmask.registration_throttle"]
+
+
 def init_app(app: Quart) -> None:
     config = app.config
     # A key of its own, derived from the secret key, so CSRF tokens can never be confused with cookies.
@@ -243,6 +248,12 @@ def init_app(app: Quart) -> None:
             config["THROTTLE_ADDRESS_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
+    )
+    app.extensions["unmask.registration_throttle"] = Throttle(
+        config["THROTTLE_REGISTRATION_FREE"],
+        config["THROTTLE_BASE_DELAY_S"],
+        config["THROTTLE_REGISTRATION_MAX_DELAY_S"],
+        config["THROTTLE_FORGET_AFTER_S"],
     )
     app.before_request(_check_request_forgery)
     app.after_request(_add_security_headers)

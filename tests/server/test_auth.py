@@ -38,6 +38,18 @@ async def test_register_refused_when_closed(config: dict[str, Any], app: Quart, 
     assert (await session(auth))["registration_open"] is False
 
 
+async def test_registration_is_throttled_per_address(app: Quart, auth: AuthActions) -> None:
+    free = app.config["THROTTLE_REGISTRATION_FREE"]
+    for index in range(free):
+        assert (await auth.register(f"user{index}")).status_code == 201
+
+    response = await auth.register("one_too_many")
+
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "too many new accounts" in (await response.get_json())["error"]
+
+
 async def test_register_duplicate_username_ignores_case(auth: AuthActions) -> None:
     await auth.register("alice")
     await auth.logout()
