@@ -11,7 +11,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 .venv/bin/python -m pip install --quiet -e .
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 
-if [ -z "$(.venv/bin/unmask users list 2>/dev/null | tail -n +2)" ]; then
+if [ -z "$(.venv/bin/unmask users list)" ]; then
   if [ -t 0 ]; then
     read -r -p "No account yet. Username for the first account: " name
     .venv/bin/unmask users add "$name"
