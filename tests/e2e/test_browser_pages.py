@@ -1,4 +1,4 @@
-"""Login errors, the engine chosen by speed, the history page (table, sort, filter, delete, charts) and the
+"""Login errors, forms that cannot leak a password before their script runs, the engine chosen by speed, the history page (table, sort, filter, delete, charts) and the
 account page (password change, account deletion)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from playwright.sync_api import expect
 from e2e_support import PASSWORD, USERNAME, log_in, unmask_command, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
@@ -22,6 +23,25 @@ def test_login_shows_clear_errors(context, server):
     page.click("button[type=submit]")
     page.locator("#form-message:not(:empty)").wait_for()
     assert page.url.endswith("/login")
+
+
+def test_a_password_never_reaches_a_url_before_the_page_script_runs(browser, server):
+    # Without the script the browser would submit the form itself, as a GET with the password in the
+    # query string (history, server logs). The submit button stays disabled until the handler is attached.
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{server.url}/login")
+    page.fill("#username", USERNAME)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_timeout(500)
+    try:
+        assert page.url == f"{server.url}/login"
+        assert not [url for url in requests if PASSWORD in url]
+    finally:
+        context.close()
 
 
 def test_the_engine_is_chosen_by_speed_and_remembered(context, server):
@@ -68,7 +88,7 @@ def test_account_password_change_and_deletion(context, server):
     unmask_command("users", "add", "bob", "--instance", str(server.instance), input=PASSWORD + "\n")
     page = context.new_page()
     log_in(page, server.url, path="/account", username="bob")
-    assert page.locator("#username").inner_text() == "bob"
+    expect(page.locator("#username")).to_have_text("bob")
 
     page.fill("#current_password", PASSWORD)
     page.fill("#new_password", "a brand new secret")

@@ -289,6 +289,7 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
 
         # The history (reached through the shared navigation) shows the clip's video numbers in its row.
         page.click('nav a[href="/history"]')
+        page.wait_for_url(f"{video_server.url}/history")
         page.wait_for_selector("body[data-ready=true]")
         assert page.locator('nav a[aria-current="page"]').inner_text() == "History"
         summary = page.locator(f'#history-table tr[data-id="{log["id"]}"] .video-summary').inner_text()

@@ -68,15 +68,19 @@ function checkFields(form) {
 /**
  * Sends a form with `send(form)` on submit; errors appear beside the named field or in the form's
  * `.form-message`. The submit button is disabled while the request runs.
+ *
+ * The templates ship the submit button disabled and this enables it: until the handler is attached, a
+ * quick visitor cannot trigger the browser's own submission, which would send the password to the
+ * wrong place.
  * @param {HTMLFormElement} form
  * @param {(form: HTMLFormElement) => Promise<void>} send
  */
 export function handleSubmit(form, send) {
+  const button = form.querySelector('[type="submit"]');
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
     if (!checkFields(form)) return;
-    const button = form.querySelector('[type="submit"]');
     button.disabled = true;
     try {
       await send(form);
@@ -88,4 +92,5 @@ export function handleSubmit(form, send) {
       button.disabled = false;
     }
   });
+  button.disabled = false;
 }

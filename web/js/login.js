@@ -19,9 +19,6 @@ function nextPath(search) {
 async function main() {
   registerServiceWorker();
   const form = document.getElementById('auth-form');
-  const session = await getSession();
-  if (session.authenticated) location.replace(nextPath(location.search));
-  document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
   handleSubmit(form, async () => {
     const body = { username: form.elements.username.value.trim(), password: form.elements.password.value };
     if (form.elements.remember) body.remember = form.elements.remember.checked;
@@ -29,6 +26,9 @@ async function main() {
     await getSession({ refresh: true });
     location.assign(nextPath(location.search));
   });
+  const session = await getSession();
+  if (session.authenticated) location.replace(nextPath(location.search));
+  document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
 }
 
 main();
