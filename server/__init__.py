@@ -32,8 +32,13 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_OPEN": False,  # closed unless the administrator opens it: safe by default
     # Extra origins allowed to post (e.g. the public https origin behind a TLS-terminating proxy).
     "TRUSTED_ORIGINS": [],
+    # Host names (Host header, no port) the server answers to; empty: any. `unmask serve` on a
+    # loopback address defaults to the loopback names, so a DNS-rebinding web page cannot reach it.
+    "ALLOWED_HOSTS": [],
     # No endpoint needs more: the largest body is a verdict log (8 KB limit of its own contract).
     "MAX_CONTENT_LENGTH": 8 * 1024,
+    # Seconds for a whole body to arrive (Quart's setting): a slow sender cannot hold a request open.
+    "BODY_TIMEOUT": 10,
     "VERDICT_THRESHOLD": THRESHOLD,
     # argon2id parameters (argon2-cffi defaults, RFC 9106 "low memory" profile).
     "ARGON2_TIME_COST": 3,

@@ -118,20 +118,22 @@ async def session() -> Response:
 async def register() -> tuple[Response, int]:
     if not current_app.config["REGISTRATION_OPEN"]:
         raise ApiError(403, "registration is closed")
-    # One address cannot mass-create accounts (spam, or probing which usernames exist).
-    if retry_after := math.ceil(get_registration_throttle().retry_after(address_key())):
-        raise _throttled(retry_after, "too many new accounts from this address, try again later")
     body = await read_json_object(required=("username", "password"))
     username, password = string(body, "username"), string(body, "password")
     if problem := accounts.username_problem(username):
         raise ApiError(422, problem, "username")
     if problem := password_problem(password, username):
         raise ApiError(422, problem, "password")
+    # Every well-formed attempt counts, taken names included: one address can neither mass-create
+    # accounts nor probe which usernames exist.
+    if retry_after := math.ceil(get_registration_throttle().charge(address_key())):
+        raise _throttled(retry_after, "too many new accounts from this address, try again later")
+    if await accounts.find_user(get_db(), username) is not None:  # before the costly hash
+        raise ApiError(409, "this username is taken", "username")
     try:
         row = await accounts.create_user(get_db(), username, await get_passwords().hash(password))
-    except accounts.UsernameTaken:
+    except accounts.UsernameTaken:  # taken while the hash was computed
         raise ApiError(409, "this username is taken", "username") from None
-    get_registration_throttle().failure(address_key())
     login_user(User.for_row(row))
     logger.info("account %s registered", row["id"])
     return jsonify(username=row["username"]), 201
@@ -143,12 +145,11 @@ async def login() -> Response:
     username, password = string(body, "username"), string(body, "password")
     remember = boolean(body, "remember", default=False)
     throttles = get_login_throttles()
-    if retry_after := throttles.retry_after(username):
+    if retry_after := throttles.charge(username):
         raise _throttled(retry_after, "too many failed logins, try again later")
     row = await accounts.find_user(get_db(), username) if len(username) <= 64 else None
     # The same argon2 work happens whether or not the account exists (a dummy hash stands in).
     if not await get_passwords().verify(row["password_hash"] if row else None, password):
-        throttles.failure(username)
         logger.info("failed login")  # neither the name (often a mistyped password) nor the password
         raise ApiError(401, INVALID_LOGIN)
     assert row is not None
@@ -204,10 +205,9 @@ async def delete_account() -> Response:
 async def _check_password(row: sqlite3.Row, password: str, field: str) -> None:
     """Re-authentication inside a session, throttled like logins: a stolen cookie is not a free oracle."""
     throttles = get_login_throttles()
-    if retry_after := throttles.retry_after(row["username"]):
+    if retry_after := throttles.charge(row["username"]):
         raise _throttled(retry_after, "too many wrong passwords, try again later", field)
     if not await get_passwords().verify(row["password_hash"], password):
-        throttles.failure(row["username"])
         raise ApiError(403, "the password is wrong", field)
     throttles.success(row["username"])
 

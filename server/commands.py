@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ipaddress
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +15,9 @@ from unmask import UserFacingError
 from server import accounts
 from server.db import Database
 from server.passwords import Passwords, password_problem
+
+LOOPBACK_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]"]
+READ_TIMEOUT_S = 30
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -36,6 +40,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="the site is reached over HTTPS (e.g. behind a TLS proxy): Secure cookies and HSTS",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="a host name the site is reached by (repeat for several); requests naming another host are"
+        " refused. Default: any, or on a loopback address only localhost, 127.0.0.1 and [::1]",
     )
     serve.add_argument(
         "--access-log",
@@ -90,6 +102,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "DATABASE": args.database,
         "HTTPS_COOKIES": getattr(args, "https_cookies", None),
         "REGISTRATION_OPEN": getattr(args, "registration_open", None),
+        "ALLOWED_HOSTS": getattr(args, "allowed_hosts", None),
     }
     return {key: value for key, value in options.items() if value is not None}
 
@@ -101,14 +114,27 @@ def serve_command(args: argparse.Namespace) -> int:
     from server import create_app
 
     app = create_app(_config(args))
+    if not app.config["ALLOWED_HOSTS"] and _is_loopback(args.host):
+        app.config["ALLOWED_HOSTS"] = LOOPBACK_HOST_NAMES
     config = Config()
     host = f"[{args.host}]" if ":" in args.host else args.host
     config.bind = [f"{host}:{args.port}"]
+    # A connection that sends nothing for this long is closed (hypercorn waits forever by default).
+    config.read_timeout = READ_TIMEOUT_S
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
     print(f"Unmask serving on http://{host}:{args.port}/", file=sys.stderr)
     asyncio.run(serve(app, config))
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_password(username: str) -> str:

@@ -158,15 +158,13 @@ class GroupInsert:
             del self._pending[: self.MAX_BATCH]
             try:
                 inserted = await self._insert([row for row, _ in batch])
-            except sqlite3.IntegrityError:
-                # One bad row (say, its account was deleted meanwhile) must not fail the others.
-                for row, future in batch:
-                    await self._settle_alone(row, future)
-                continue
             except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                # One bad row (say, its account was deleted meanwhile) must not fail the others.
+                if len(batch) == 1:
+                    batch[0][1].set_exception(error)
+                else:
+                    for row, future in batch:
+                        await self._settle_alone(row, future)
                 continue
             for row, future in batch:
                 key = row[self._key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from quart import Quart, current_app
 
 MIN_LENGTH = 10
+MIN_DISTINCT_CHARACTERS = 4
 MAX_LENGTH = 1024
 
 
@@ -23,9 +25,26 @@ def password_problem(password: str, username: str) -> str | None:
         return f"password must be at most {MAX_LENGTH} characters long"
     if not password.strip():
         return "password must not be only spaces"
+    if any(unicodedata.category(character) == "Cc" for character in password):
+        return "password must not contain control characters"
+    if len(set(password.casefold())) < MIN_DISTINCT_CHARACTERS or _is_sequence(password.casefold()):
+        return "password must not be a repeated or sequential pattern (like aaaa... or 1234...)"
     if username and username.casefold() in password.casefold():
         return "password must not contain the username"
     return None
+
+
+def _is_sequence(text: str) -> bool:
+    """Every character one step up (or every one step down) from the one before: abcd..., 9876...,
+    also across the keyboard's 9 to 0 (1234567890)."""
+    steps = {_step(before, after) for before, after in zip(text, text[1:])}
+    return steps in ({1}, {-1})
+
+
+def _step(before: str, after: str) -> int:
+    if {before, after} == {"9", "0"}:
+        return 1 if before == "9" else -1
+    return ord(after) - ord(before)
 
 
 class Passwords:

@@ -1,4 +1,4 @@
-"""Response headers, cross-site request forgery checks and failed-login throttling."""
+"""Response headers, request host and size checks, cross-site request forgery checks and throttling."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from quart import Quart, Response, current_app, g, request
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -99,6 +99,24 @@ def _sign(secret: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+async def _check_request_envelope() -> None:
+    """Refuses, before any work: a Host this server does not answer to (DNS rebinding), and a body
+    declared larger than any endpoint accepts (also where the endpoint would not read it)."""
+    allowed_hosts = current_app.config["ALLOWED_HOSTS"]
+    if allowed_hosts and host_name(request.host) not in allowed_hosts:
+        raise BadRequest("unknown host name: this server answers to " + ", ".join(allowed_hosts))
+    if (request.content_length or 0) > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
+
+
+def host_name(host: str) -> str:
+    """The Host header without its port: "localhost", "127.0.0.1", "[::1]"."""
+    host = host.lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
 async def _check_request_forgery() -> None:
     if request.method not in STATE_CHANGING_METHODS:
         return
@@ -133,34 +151,38 @@ async def _add_security_headers(response: Response) -> Response:
 
 
 @dataclass
-class _Failures:
+class _Attempts:
     count: int
     last: float
 
 
 class Throttle:
-    """Exponential backoff after repeated failures for one key, with a cap and a memory limit.
+    """Exponential backoff after repeated attempts for one key, with a cap and a memory limit.
 
-    After `free_failures` failures each further attempt must wait base * 2^n seconds (at most
-    `max_delay`) after the previous failure; the count is forgotten after `forget_after` quiet seconds.
+    After `free_attempts` attempts each further one must wait base * 2^n seconds (at most `max_delay`)
+    after the previous one; the count is forgotten after `forget_after` quiet seconds.
+
+    An attempt counts when it starts (`charge`), before the slow check it guards (a password hash),
+    and is refunded if it turns out not to count: requests sent at the same moment each see the
+    others, so they cannot all slip through together.
     """
 
     def __init__(
         self,
-        free_failures: int,
+        free_attempts: int,
         base_delay: float,
         max_delay: float,
         forget_after: float,
         max_keys: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._free = free_failures
+        self._free = free_attempts
         self._base = base_delay
         self._max = max_delay
         self._forget_after = forget_after
         self._max_keys = max_keys
         self._clock = clock
-        self._failures: OrderedDict[str, _Failures] = OrderedDict()  # oldest failure first
+        self._attempts: OrderedDict[str, _Attempts] = OrderedDict()  # least recent first
 
     def retry_after(self, key: str) -> float:
         """Seconds until `key` may try again; 0 when it may try now."""
@@ -170,40 +192,61 @@ class Throttle:
         delay = min(self._base * 2 ** (entry.count - self._free), self._max)
         return max(0.0, entry.last + delay - self._clock())
 
-    def failure(self, key: str) -> None:
+    def record(self, key: str) -> None:
         entry = self._current(key)
-        self._failures.pop(key, None)
-        self._failures[key] = _Failures((entry.count if entry else 0) + 1, self._clock())
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
+        self._attempts.pop(key, None)
+        self._attempts[key] = _Attempts((entry.count if entry else 0) + 1, self._clock())
+        while len(self._attempts) > self._max_keys:
+            self._attempts.popitem(last=False)
+
+    def charge(self, key: str) -> float:
+        """Records an attempt unless `key` must wait; returns the wait in seconds (0: go ahead)."""
+        wait = self.retry_after(key)
+        if not wait:
+            self.record(key)
+        return wait
+
+    def refund(self, key: str) -> None:
+        """Takes back one charged attempt (it succeeded)."""
+        entry = self._current(key)
+        if entry is not None and entry.count > 1:
+            self._attempts[key] = _Attempts(entry.count - 1, entry.last)
+        elif entry is not None:
+            del self._attempts[key]
 
     def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
+        self._attempts.pop(key, None)
 
-    def _current(self, key: str) -> _Failures | None:
-        entry = self._failures.get(key)
+    def _current(self, key: str) -> _Attempts | None:
+        entry = self._attempts.get(key)
         if entry is not None and self._clock() - entry.last > self._forget_after:
-            del self._failures[key]
+            del self._attempts[key]
             return None
         return entry
 
 
 @dataclass(frozen=True)
 class LoginThrottles:
+    """Password checks, counted per account and per client address."""
+
     account: Throttle
     address: Throttle
 
-    def retry_after(self, username: str) -> int:
-        wait = max(self.account.retry_after(account_key(username)), self.address.retry_after(address_key()))
-        return math.ceil(wait)
-
-    def failure(self, username: str) -> None:
-        self.account.failure(account_key(username))
-        self.address.failure(address_key())
+    def charge(self, username: str) -> int:
+        """Counts a password check about to run; the whole seconds to wait instead (0: go ahead)."""
+        account, address = account_key(username), address_key()
+        wait = max(self.account.retry_after(account), self.address.retry_after(address))
+        if wait:
+            return math.ceil(wait)
+        self.account.record(account)
+        self.address.record(address)
+        return 0
 
     def success(self, username: str) -> None:
-        # The address count is left to decay: otherwise an attacker could clear it with their own account.
         self.account.reset(account_key(username))
+        # Only this attempt is taken back: otherwise an attacker could clear the address count with
+        # their own account.
+        self.address.refund(address_key())
 
 
 def account_key(username: str) -> str:
@@ -255,5 +298,6 @@ def init_app(app: Quart) -> None:
         config["THROTTLE_REGISTRATION_MAX_DELAY_S"],
         config["THROTTLE_FORGET_AFTER_S"],
     )
+    app.before_request(_check_request_envelope)
     app.before_request(_check_request_forgery)
     app.after_request(_add_security_headers)

@@ -32,6 +32,9 @@ async def read_json_object(required: Iterable[str], optional: Iterable[str] = ()
         body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError):
         raise ApiError(400, "malformed JSON") from None
+    if _has_lone_surrogate(body):
+        # JSON may escape half of a UTF-16 pair ("\ud800"), which is no character: no text may hold one.
+        raise ApiError(400, "malformed JSON: text with an unpaired \\u surrogate escape")
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be a JSON object")
     required = tuple(required)
@@ -43,6 +46,24 @@ async def read_json_object(required: Iterable[str], optional: Iterable[str] = ()
         if name not in body:
             raise ApiError(422, "field is required", name)
     return body
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    # An explicit stack, not recursion: a body may nest as deep as the JSON parser allows.
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def string(body: dict[str, Any], name: str) -> str:

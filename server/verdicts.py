@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,12 +24,20 @@ blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 
 MAX_DIMENSION = 100_000
 MAX_INFERENCE_MS = 600_000.0
+MAX_VIDEO_DURATION_S = 7 * 24 * 3600.0
 MAX_FUTURE = timedelta(days=1)
 MAX_PER_PAGE = 200
 VERDICTS = ("real", "deepfake")
 KINDS = ("image", "video")
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# RFC 3339, what the browser's Date.toISOString() writes: a time zone is required.
+TIMESTAMP_PATTERN = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+TIMESTAMP_PROBLEM = "must be an ISO 8601 time with a time zone, like 2026-01-31T12:00:00Z"
+# Embedding, override and isolate controls can make a stored name display as another ("Trojan Source").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
 IMAGE_DATA_PATTERN = re.compile(
@@ -36,7 +45,7 @@ IMAGE_DATA_PATTERN = re.compile(
 )
 VIDEO_FIELDS: dict[str, Callable[[Any, str], float | int]] = {
     "frames": lambda value, name: integer(value, name, 1, MAX_DIMENSION),
-    "duration_s": lambda value, name: number(value, name, 0.0),
+    "duration_s": lambda value, name: number(value, name, 0.0, MAX_VIDEO_DURATION_S),
     "mean_probability": lambda value, name: number(value, name, 0.0, 1.0),
     "max_probability": lambda value, name: number(value, name, 0.0, 1.0),
     "share_flagged": lambda value, name: number(value, name, 0.0, 1.0),
@@ -52,6 +61,7 @@ CONTENT_COLUMNS = (
     "inference_ms", "analysed_at", "kind", "label", "file_name", *(f"video_{name}" for name in VIDEO_FIELDS),
 )
 EXPORT_COLUMNS = (*CONTENT_COLUMNS, "received_at")
+FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 
 
 def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None = None) -> str:
@@ -63,22 +73,23 @@ def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None
         raise ApiError(422, "has characters that are not allowed", name)
     if IMAGE_DATA_PATTERN.search(value):
         raise ApiError(422, "looks like image data, which is never sent to the server", name)
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+    if any(unicodedata.category(character) == "Cc" for character in value):
         raise ApiError(422, "must not contain control characters", name)
+    if any(character in BIDI_CONTROLS for character in value):
+        raise ApiError(422, "must not contain text-direction controls", name)
+    if all(character.isspace() or unicodedata.category(character) == "Cf" for character in value):
+        raise ApiError(422, "must contain visible characters", name)
     return value
 
 
 def timestamp(value: Any, name: str) -> str:
-    """An ISO 8601 time with a time zone, normalised to fixed-width UTC."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise ApiError(422, "must be an ISO 8601 time with a time zone", name)
+    """An RFC 3339 time (ISO 8601 with a time zone), normalised to fixed-width UTC."""
+    if not isinstance(value, str) or not TIMESTAMP_PATTERN.fullmatch(value):
+        raise ApiError(422, TIMESTAMP_PROBLEM, name)
     try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ApiError(422, "must include a time zone (e.g. Z or +02:00)", name)
-        return format_time(moment)
+        return format_time(datetime.fromisoformat(value))
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by the zone
-        raise ApiError(422, "must be an ISO 8601 time with a time zone", name) from None
+        raise ApiError(422, TIMESTAMP_PROBLEM, name) from None
 
 
 def one_of(value: Any, name: str, choices: tuple[str, ...]) -> str:
@@ -94,8 +105,8 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
         verdict_id = str(uuid.UUID(raw_id))
     except ValueError:
         raise ApiError(422, "must be a UUID", "id") from None
-    if verdict_id != raw_id.lower():  # only the canonical 8-4-4-4-12 form
-        raise ApiError(422, "must be a UUID", "id")
+    if verdict_id != raw_id:  # only the canonical lowercase 8-4-4-4-12 form
+        raise ApiError(422, "must be a UUID in lowercase 8-4-4-4-12 form", "id")
     sha256 = body["image_sha256"]
     if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
         raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
@@ -274,7 +285,8 @@ def _csv(rows: list[sqlite3.Row]) -> str:
 
 
 def _spreadsheet_safe(value: Any) -> Any:
-    # A user's label such as "=HYPERLINK(...)" must stay text when the export is opened in a spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # A user's label such as "=HYPERLINK(...)" must stay text when the export is opened in a spreadsheet;
+    # some spreadsheets skip leading spaces and read full-width signs as formula signs.
+    if isinstance(value, str) and value.lstrip()[:1] in FORMULA_SIGNS:
         return "'" + value
     return value

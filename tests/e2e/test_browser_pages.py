@@ -1,5 +1,6 @@
-"""Login errors, forms that cannot leak a password before their script runs, the engine chosen by speed, the history page (table, sort, filter, delete, charts) and the
-account page (password change, account deletion)."""
+"""Login errors, forms that cannot leak a password before their script runs, no redirect off the site,
+the engine chosen by speed, the history page (table, sort, filter, delete, charts) and the account page
+(password change, account deletion)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def test_a_password_never_reaches_a_url_before_the_page_script_runs(browser, ser
         assert not [url for url in requests if PASSWORD in url]
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("next_path", ["/%09/evil.example/x", "https://evil.example/"])
+def test_login_never_sends_the_user_to_another_site(context, server, next_path):
+    page = context.new_page()
+    page.goto(f"{server.url}/login?next={next_path}")
+    page.fill("#username", USERNAME)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/", timeout=10_000)
+    page.goto(f"{server.url}/login?next={next_path}")  # already logged in: sent on at once
+    page.wait_for_url(f"{server.url}/", timeout=10_000)
 
 
 def test_the_engine_is_chosen_by_speed_and_remembered(context, server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -50,6 +51,20 @@ async def test_registration_is_throttled_per_address(app: Quart, auth: AuthActio
     assert "too many new accounts" in (await response.get_json())["error"]
 
 
+async def test_probing_taken_usernames_counts_towards_the_throttle(app: Quart, auth: AuthActions) -> None:
+    await auth.register("alice")
+    await auth.logout()
+    statuses = [(await auth.register("alice")).status_code for _ in range(app.config["THROTTLE_REGISTRATION_FREE"])]
+    assert statuses == [409] * (app.config["THROTTLE_REGISTRATION_FREE"] - 1) + [429]
+
+
+async def test_simultaneous_registrations_are_throttled(app: Quart, auth: AuthActions) -> None:
+    free = app.config["THROTTLE_REGISTRATION_FREE"]
+    await auth.csrf()  # the CSRF cookie first, so that every request shares it
+    responses = await asyncio.gather(*(auth.register(f"user{index}") for index in range(free + 3)))
+    assert sorted(response.status_code for response in responses) == [201] * free + [429] * 3
+
+
 async def test_register_duplicate_username_ignores_case(auth: AuthActions) -> None:
     await auth.register("alice")
     await auth.logout()
@@ -70,6 +85,11 @@ async def test_register_password_messages(auth: AuthActions) -> None:
         "short": "at least 10",
         "x" * 1025: "at most 1024",
         " " * 12: "only spaces",
+        "aaaaaaaaaaaa": "repeated",
+        "abababababab": "repeated",
+        "1234567890": "sequential",
+        "zyxwvutsrqpo": "sequential",
+        "long enough\x00password": "control characters",
         "alice-is-my-password": "username",
     }
     for password, message in cases.items():
@@ -77,6 +97,13 @@ async def test_register_password_messages(auth: AuthActions) -> None:
         body = await response.get_json()
         assert response.status_code == 422
         assert body["field"] == "password" and message in body["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/api/register"])
+async def test_lone_surrogate_in_a_password_is_malformed_json(auth: AuthActions, path: str) -> None:
+    raw = b'{"username": "alice", "password": "long enough \\ud800"}'
+    response = await auth.send("POST", path, None, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
 
 
 async def test_register_wrong_type(auth: AuthActions) -> None:

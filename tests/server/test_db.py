@@ -112,16 +112,21 @@ async def test_group_insert_reports_existing_keys(tmp_path: Path) -> None:
     assert [tuple(row) for row in rows] == [("a", 1), ("b", 1)]
 
 
-async def test_group_insert_isolates_a_failing_row(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("bad_value", "error"),
+    [(-1, sqlite3.IntegrityError), ("\ud800", UnicodeEncodeError)],  # a constraint; text SQLite cannot encode
+)
+async def test_group_insert_isolates_a_failing_row(tmp_path: Path, bad_value: Any, error: type) -> None:
     database = await Database.open(str(tmp_path / "db.sqlite3"))
-    await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value INTEGER CHECK (value > 0))")
+    await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value CHECK (value > 0))")
     inserter = database.group_insert("items", ("key", "value"), "key")
-    good, bad = await asyncio.gather(
-        inserter.insert({"key": "good", "value": 1}),
-        inserter.insert({"key": "bad", "value": -1}),
+    first, bad, last = await asyncio.gather(
+        inserter.insert({"key": "first", "value": 1}),
+        inserter.insert({"key": "bad", "value": bad_value}),
+        inserter.insert({"key": "last", "value": 2}),
         return_exceptions=True,
     )
-    stored = await database.fetch_all("SELECT key FROM items")
+    stored = await database.fetch_all("SELECT key FROM items ORDER BY key")
     await database.close()
-    assert good is True and isinstance(bad, sqlite3.IntegrityError)
-    assert [row[0] for row in stored] == ["good"]
+    assert first is True and last is True and isinstance(bad, error)
+    assert [row[0] for row in stored] == ["first", "last"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -115,15 +116,15 @@ async def test_get_needs_no_token(client: Any) -> None:
 
 
 def throttle(clock: list[float]) -> Throttle:
-    return Throttle(free_failures=2, base_delay=1.0, max_delay=8.0, forget_after=100.0, clock=lambda: clock[0])
+    return Throttle(free_attempts=2, base_delay=1.0, max_delay=8.0, forget_after=100.0, clock=lambda: clock[0])
 
 
-async def test_throttle_allows_free_failures() -> None:
+async def test_throttle_allows_free_attempts() -> None:
     clock = [0.0]
     limiter = throttle(clock)
-    limiter.failure("k")
+    limiter.record("k")
     assert limiter.retry_after("k") == 0
-    limiter.failure("k")
+    limiter.record("k")
     assert limiter.retry_after("k") == 1.0
 
 
@@ -132,7 +133,7 @@ async def test_throttle_backs_off_exponentially_up_to_cap() -> None:
     limiter = throttle(clock)
     waits = []
     for _ in range(8):
-        limiter.failure("k")
+        limiter.record("k")
         waits.append(limiter.retry_after("k"))
     assert waits == [0, 1, 2, 4, 8, 8, 8, 8]
 
@@ -141,7 +142,7 @@ async def test_throttle_releases_after_the_wait() -> None:
     clock = [0.0]
     limiter = throttle(clock)
     for _ in range(4):
-        limiter.failure("k")
+        limiter.record("k")
     clock[0] = 4.0
     assert limiter.retry_after("k") == 0
 
@@ -150,16 +151,30 @@ async def test_throttle_forgets_after_quiet_period() -> None:
     clock = [0.0]
     limiter = throttle(clock)
     for _ in range(10):
-        limiter.failure("k")
+        limiter.record("k")
     clock[0] = 101.0
-    limiter.failure("k")
+    limiter.record("k")
     assert limiter.retry_after("k") == 0
+
+
+async def test_throttle_charge_counts_the_attempt_before_it_runs() -> None:
+    limiter = throttle([0.0])
+    assert [limiter.charge("k") for _ in range(4)] == [0, 0, 1.0, 1.0]
+
+
+async def test_throttle_refund_takes_back_one_attempt() -> None:
+    limiter = throttle([0.0])
+    limiter.charge("k")
+    limiter.charge("k")
+    limiter.refund("k")
+    assert limiter.charge("k") == 0
+    assert limiter.charge("k") == 1.0
 
 
 async def test_throttle_memory_is_bounded() -> None:
     limiter = Throttle(0, 1.0, 1.0, 100.0, max_keys=3, clock=lambda: 0.0)
     for key in "abcde":
-        limiter.failure(key)
+        limiter.record(key)
     assert limiter.retry_after("a") == 0 and limiter.retry_after("e") == 1.0
 
 
@@ -177,6 +192,14 @@ async def test_repeated_failed_logins_are_throttled(strict_throttle: dict[str, A
     response = await auth.login()  # even the right password waits: the guesser learns nothing
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_simultaneous_guesses_are_throttled_too(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
+    await auth.register()
+    await auth.logout()
+    await auth.csrf()  # the CSRF cookie first, so that every request shares it
+    responses = await asyncio.gather(*(auth.login(password=f"wrong guess {n}") for n in range(8)))
+    assert sorted(response.status_code for response in responses) == [401] * 3 + [429] * 5
 
 
 async def test_unknown_account_is_throttled_the_same(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
@@ -210,3 +233,26 @@ async def test_malformed_csrf_cookie_is_replaced(client: Any) -> None:
     client.cookie_jar = None
     response = await client.get("/api/session", headers={"Cookie": "unmask_csrf=chosen-by-attacker"})
     assert "chosen-by-attacker" not in response.headers["Set-Cookie"]
+
+
+@pytest.fixture
+def loopback_only(config: dict[str, Any]) -> dict[str, Any]:
+    config["ALLOWED_HOSTS"] = ["localhost", "127.0.0.1", "[::1]"]
+    return config
+
+
+async def test_a_host_name_the_server_does_not_answer_to_is_refused(loopback_only: dict[str, Any], client: Any) -> None:
+    response = await client.get("/api/session", headers={"Host": "rebound.example"})
+    assert response.status_code == 400
+    assert "unknown host name" in (await response.get_json())["error"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"])
+async def test_allowed_host_names_are_served_on_any_port(loopback_only: dict[str, Any], client: Any, host: str) -> None:
+    assert (await client.get("/api/session", headers={"Host": host})).status_code == 200
+
+
+async def test_a_body_declared_too_large_is_refused_where_it_would_not_be_read(auth: AuthActions) -> None:
+    headers = {"Content-Type": "application/json", "Content-Length": "9000"}  # what a real client declares
+    response = await auth.send("POST", "/api/logout", data=b"x" * 9000, headers=headers)
+    assert response.status_code == 413

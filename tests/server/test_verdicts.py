@@ -101,6 +101,7 @@ INVALID = [
     ("id", "not-a-uuid"),
     ("id", "{" + str(uuid.uuid4()) + "}"),
     ("id", 12),
+    ("id", str(uuid.uuid4()).upper()),
     ("image_sha256", "ABCDEF" + "0" * 58),
     ("image_sha256", "0" * 63),
     ("width", 0),
@@ -125,11 +126,17 @@ INVALID = [
     ("inference_ms", 600_001),
     ("analysed_at", "2024-06-01T12:00:00"),
     ("analysed_at", "yesterday"),
+    ("analysed_at", "2024-W22-6T12:00:00Z"),
+    ("analysed_at", "2024-06-01T12:00:00+23:59:59.999999"),
     ("analysed_at", (datetime.now(UTC) + timedelta(days=2)).isoformat()),
     ("kind", "audio"),
     ("label", "x" * 201),
     ("label", 5),
     ("label", "line\nbreak"),
+    ("label", "c1 control \x85"),
+    ("file_name", "invoice\u202efdp.exe"),
+    ("label", "\u200b\u200b"),
+    ("label", "   "),
     ("file_name", "x" * 256),
     ("video", VIDEO),
 ]
@@ -171,6 +178,7 @@ async def test_video_kind_requires_video_object(alice: AuthActions) -> None:
         ({"frames": 0}, "video.frames"),
         ({"share_flagged": 2}, "video.share_flagged"),
         ({"duration_s": -1}, "video.duration_s"),
+        ({"duration_s": 1e308}, "video.duration_s"),
         ({"extra": 1}, "video.extra"),
     ],
 )
@@ -200,6 +208,13 @@ async def test_malformed_json_is_400(alice: AuthActions) -> None:
     )
     assert response.status_code == 400
     assert await error(response) == {"error": "malformed JSON", "field": None}
+
+
+async def test_lone_surrogate_is_malformed_json(alice: AuthActions) -> None:
+    raw = json.dumps(verdict(label="x")).replace('"label": "x"', '"label": "\\ud800"').encode()
+    response = await alice.send("POST", "/api/verdicts", None, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "surrogate" in (await error(response))["error"]
 
 
 async def test_nan_is_malformed_json(alice: AuthActions) -> None:
@@ -311,6 +326,14 @@ async def test_export_csv_keeps_formulas_as_text(alice: AuthActions) -> None:
     assert 'filename="unmask-verdicts.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO((await response.get_data()).decode())))
     assert rows[0]["label"] == "'=HYPERLINK(1)"
+
+
+@pytest.mark.parametrize("label", [" =1+1", "\uff1dSUM(A1)", "@cmd"])
+async def test_export_csv_keeps_disguised_formulas_as_text(alice: AuthActions, label: str) -> None:
+    await post(alice, verdict(label=label))
+    response = await alice.client.get("/api/verdicts/export?format=csv")
+    rows = list(csv.DictReader(io.StringIO((await response.get_data()).decode())))
+    assert rows[0]["label"] == "'" + label
 
 
 async def test_export_rejects_unknown_format(alice: AuthActions) -> None:

@@ -7,13 +7,22 @@ import { handleSubmit } from './forms.js';
 import { registerServiceWorker } from './page.js';
 
 /**
- * Where to go after logging in: the `next` parameter if it is a path on this site, else the analyser.
+ * Where to go after logging in: the `next` parameter if it leads to this site, else the analyser.
+ * It is resolved exactly as the browser would resolve it (which drops tabs and line breaks, so
+ * "/\t/evil.example" means "//evil.example"), then its origin is compared.
  * @param {string} search location.search
+ * @param {string} origin location.origin
  * @returns {string}
  */
-function nextPath(search) {
+function nextPath(search, origin) {
   const next = new URLSearchParams(search).get('next');
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  if (!next) return '/';
+  try {
+    const target = new URL(next, origin);
+    return target.origin === origin ? `${target.pathname}${target.search}${target.hash}` : '/';
+  } catch {
+    return '/'; // not a URL at all
+  }
 }
 
 async function main() {
@@ -24,10 +33,10 @@ async function main() {
     if (form.elements.remember) body.remember = form.elements.remember.checked;
     await request('POST', form.dataset.endpoint, body);
     await getSession({ refresh: true });
-    location.assign(nextPath(location.search));
+    location.assign(nextPath(location.search, location.origin));
   });
   const session = await getSession();
-  if (session.authenticated) location.replace(nextPath(location.search));
+  if (session.authenticated) location.replace(nextPath(location.search, location.origin));
   document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
 }
 
