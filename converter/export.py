@@ -150,7 +150,7 @@ LIMITATIONS = [
     "diffusion models, face swaps and edited photos may be missed.",
     "Judges faces: on images that are not a face photo the probability means little.",
     "A probability is evidence, not proof: near 0.5 the model does not know, and even far from it the "
-    "error rates in `metrics` apply; they are lower on sources unlike the training data.",
+    "error rates in `metrics` apply, and they are higher on sources unlike the training data.",
     "The model inherits the licence of its training data (training_data.licence).",
 ]
 

@@ -11,7 +11,7 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v3';
+const CACHE_VERSION = 'unmask-v4';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',
@@ -47,6 +47,7 @@ const PRECACHE = [
 ];
 /** Signed-in pages and the model: cached at install when the visitor is already logged in. */
 const SIGNED_IN_PAGES = ['/', '/video', '/history', '/account'];
+const SESSION_URL = '/api/session';
 const MODEL_URL = '/model/model.json';
 const MODEL_METADATA_URL = '/model/metadata.json';
 const CACHE_FIRST_PREFIX = '/vendor/';
@@ -54,12 +55,15 @@ const CACHE_SIGNED_IN_MESSAGE = 'cache-signed-in';
 const NEVER_CACHED_PREFIX = '/api/';
 
 /**
- * Stores a response if it is a real answer (not a redirect to the login page or an error).
+ * The cached copy, else stores a fresh response if it is a real answer (not a redirect to the login page
+ * or an error). Cached copies stay: visiting a page refreshes it (network first).
  * @param {Cache} cache
  * @param {string} url
  * @returns {Promise<Response | null>}
  */
 async function storeIfSignedIn(cache, url) {
+  const cached = await cache.match(url);
+  if (cached) return cached;
   const response = await fetch(url).catch(() => null);
   if (!response || !storable(response)) return null;
   await cache.put(url, response.clone());
@@ -72,6 +76,8 @@ async function storeIfSignedIn(cache, url) {
  * @param {Cache} cache
  */
 async function precacheSignedIn(cache) {
+  const session = await fetch(SESSION_URL).then((response) => response.json()).catch(() => null);
+  if (!session?.authenticated) return; // nothing to fetch but refusals
   await Promise.all([...SIGNED_IN_PAGES, MODEL_METADATA_URL].map((url) => storeIfSignedIn(cache, url)));
   const model = await storeIfSignedIn(cache, MODEL_URL);
   if (!model) return;

@@ -7,7 +7,7 @@ import base64
 import time
 
 import pytest
-from e2e_support import smooth_image, wait_for_results
+from e2e_support import RequestRecorder, smooth_image, wait_for_results
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,7 @@ def bad_files(tmp_path):
         "broken.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
         "report.jpg": b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n",
         "notes.png": b"these are not pixels\n" * 20,
+        "phone.jpg": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64),
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -41,20 +42,34 @@ def bad_files(tmp_path):
 
 def test_a_batch_with_bad_files_reports_each_and_goes_on(page, images, bad_files):
     chosen = [images["photo"], bad_files["empty.jpg"], bad_files["broken.png"], bad_files["report.jpg"],
-              bad_files["notes.png"], images["alpha"]]
+              bad_files["notes.png"], bad_files["phone.jpg"], images["alpha"]]
     page.set_input_files("#files", [str(path) for path in chosen])
     wait_for_results(page, len(chosen))
 
     cards = page.locator(".result-card")
     states = [cards.nth(i).get_attribute("data-state") for i in range(len(chosen))]
-    assert states == ["saved", "failed", "failed", "failed", "failed", "saved"]
-    messages = [cards.nth(i).locator(".result-state").inner_text() for i in range(1, 5)]
+    assert states == ["saved", "failed", "failed", "failed", "failed", "failed", "saved"]
+    messages = [cards.nth(i).locator(".result-state").inner_text() for i in range(1, 6)]
     assert messages[0] == "The file is empty."
     assert "could not be read as an image" in messages[1]
     assert messages[2] == "This file is a PDF document, not an image."
-    assert "could not be read as an image" in messages[3]
-    assert page.locator("#batch-status").inner_text() == "Analysed 6 of 6."
-    assert "Finished: 6 analysed." in page.locator("#announcer").inner_text()
+    assert messages[3] == "This file is text, not an image."
+    assert messages[4].startswith("This is a HEIC/HEIF photo")
+    assert page.locator("#batch-status").inner_text() == "Analysed 7 of 7."
+    assert "Finished: 7 analysed." in page.locator("#announcer").inner_text()
+
+
+def test_a_picture_with_nothing_to_judge_gets_no_verdict_and_no_log(context, page, tmp_path):
+    recorder = RequestRecorder(context)
+    Image.new("RGB", (1, 1), (200, 150, 120)).save(tmp_path / "pixel.png")
+    Image.new("RGB", (800, 800), (120, 90, 60)).save(tmp_path / "flat.jpg", quality=90)
+    page.set_input_files("#files", [str(tmp_path / "pixel.png"), str(tmp_path / "flat.jpg")])
+    wait_for_results(page, 2)
+
+    messages = page.locator(".result-card .result-state").all_inner_texts()
+    assert messages[0] == "No verdict: this picture is 1×1 px; the model needs at least 64 px on the shorter side."
+    assert messages[1] == "No verdict: the centre of this picture is one flat colour, with no face to judge."
+    assert recorder.posts_to("/api/verdicts") == []
 
 
 def test_the_heatmap_toggle_shows_and_hides_the_evidence(page, images):

@@ -50,6 +50,9 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
         while not stored_rows(server.database) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert len(stored_rows(server.database)) == 1
+        card = page.locator(".result-card").first  # the card no longer says the log is waiting
+        page.locator('.result-card[data-state="saved"]').wait_for(state="attached", timeout=5_000)
+        assert card.locator(".sync-state").inner_text() == "Saved to your history."
 
         page.goto(f"{server.url}/history")  # another flush; the same id is not stored twice
         page.locator("body[data-ready=true]").wait_for(state="attached")

@@ -253,7 +253,7 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
         assert float(result["share"]) == pytest.approx(expected["share"])
         assert result["verdict"] == "deepfake"
         verdict_text = page.locator("#verdict").inner_text()
-        assert verdict_text == ("Uncertain (leaning Deepfake)" if expected["uncertain"] else "Deepfake")
+        assert verdict_text == ("Uncertain (leaning deepfake)" if expected["uncertain"] else "Likely deepfake")
 
         # The highest-scoring frame's thumbnail jumps the player there and shows its heatmap.
         top = page.locator(".top-frame").first
@@ -293,7 +293,7 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
         page.wait_for_selector("body[data-ready=true]")
         assert page.locator('nav a[aria-current="page"]').inner_text() == "History"
         summary = page.locator(f'#history-table tr[data-id="{log["id"]}"] .video-summary').inner_text()
-        assert summary == f"Video {SEGMENTS} frames · {round(expected['share'] * 100)}% flagged"
+        assert summary == f"Video {SEGMENTS} frames · {math.floor(expected['share'] * 100 + 1e-9)}% flagged"
 
     rows = video_rows(video_server.database, sha256)
     assert len(rows) == 1

@@ -3,7 +3,7 @@
  * cards out, verdict logs to the history (queued on this device while offline).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
-import { enqueue, sync } from './offline-queue.js';
+import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
 
@@ -53,11 +53,11 @@ async function analyse(file, card, ready) {
       keepFileName: elements.keepNames.checked,
       label: elements.label.value.trim(),
     });
-    await enqueue(log, session.username);
     setSyncState(card, 'Saving…');
-    const saved = await sync(session, log.id);
-    setSyncState(card, saved ? 'Saved to your history.' : 'Kept on this device; it will be sent when you are back online.');
-    card.dataset.state = saved ? 'saved' : 'queued';
+    await saveLog(log, session, (state) => {
+      setSyncState(card, SAVE_STATE_TEXT[state]);
+      card.dataset.state = state;
+    });
   } catch (error) {
     setCardState(card, error.message, true);
     card.dataset.state = 'failed';

@@ -38,10 +38,21 @@ const NOT_IMAGE_SIGNATURES = [
   { bytes: [0x25, 0x50, 0x44, 0x46], name: 'a PDF document' },
   { bytes: [0x50, 0x4b, 0x03, 0x04], name: 'a ZIP archive or office document' },
 ];
+/** ISO base media brands of HEIC/HEIF photos (iPhones' default), which most browsers cannot decode. */
+const HEIF_BRANDS = ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'];
+/**
+ * Below these the model has nothing to judge and would still answer with a confident-looking number, so
+ * a still image gets no verdict at all (and no log). The training faces are 128 px, and a face photo's
+ * pixel values spread far more than a flat fill's (a standard deviation of 40-60 out of 255).
+ */
+const MIN_SHORT_SIDE = 64;
+const MIN_PIXEL_SPREAD = 4;
 const ERROR_CODES = {
   empty: 'The file is empty.',
   'not-image': 'This file is not an image.',
-  undecodable: 'This file could not be read as an image: it may be damaged or in a format this browser cannot open.',
+  'no-verdict': 'No verdict: there is nothing in this picture the model can judge.',
+  undecodable:
+    'This file could not be read as an image: it may be damaged, too large for this browser, or in a format it cannot open.',
   'not-loaded': 'The model is not loaded yet.',
   failed: 'The analysis failed.',
 };
@@ -221,8 +232,25 @@ async function toBitmap(image) {
   try {
     return await decodeImage(image);
   } catch {
-    throw new ClassifierError('undecodable');
+    throw new ClassifierError('undecodable', await describeUndecodable(image));
   }
+}
+
+/**
+ * Why a file did not decode, where its first bytes tell: a HEIC photo, or text.
+ * @param {Blob} blob
+ * @returns {Promise<string>}
+ */
+async function describeUndecodable(blob) {
+  const head = new Uint8Array(await blob.slice(0, 512).arrayBuffer());
+  const text = String.fromCharCode(...head);
+  if (text.slice(4, 8) === 'ftyp' && HEIF_BRANDS.includes(text.slice(8, 12))) {
+    return 'This is a HEIC/HEIF photo, which this browser cannot open: export it as JPEG or PNG and try again.';
+  }
+  if (head.every((byte) => byte === 0x09 || byte === 0x0a || byte === 0x0d || byte >= 0x20)) {
+    return 'This file is text, not an image.';
+  }
+  return ERROR_CODES.undecodable;
 }
 
 /**
@@ -240,7 +268,40 @@ async function prepare(image) {
 }
 
 /**
- * The full analysis of one image.
+ * The largest standard deviation of one colour channel over the 224x224 input: about 0 for a flat fill
+ * of any colour, tens for a photo.
+ * @param {Uint8Array} rgb interleaved R, G, B bytes
+ * @returns {number}
+ */
+function pixelSpread(rgb) {
+  const sums = [0, 0, 0];
+  const squares = [0, 0, 0];
+  for (let i = 0; i < rgb.length; i++) {
+    sums[i % 3] += rgb[i];
+    squares[i % 3] += rgb[i] * rgb[i];
+  }
+  const pixels = rgb.length / 3;
+  return Math.max(...sums.map((sum, c) => Math.sqrt(Math.max(0, squares[c] / pixels - (sum / pixels) ** 2))));
+}
+
+/**
+ * Refuses a still picture the model cannot judge: too small, or one flat colour.
+ * @param {{rgb: Uint8Array, width: number, height: number}} prepared
+ */
+function checkJudgeable({ rgb, width, height }) {
+  if (Math.min(width, height) < MIN_SHORT_SIDE) {
+    throw new ClassifierError(
+      'no-verdict',
+      `No verdict: this picture is ${width}×${height} px; the model needs at least ${MIN_SHORT_SIDE} px on the shorter side.`,
+    );
+  }
+  if (pixelSpread(rgb) < MIN_PIXEL_SPREAD) {
+    throw new ClassifierError('no-verdict', 'No verdict: the centre of this picture is one flat colour, with no face to judge.');
+  }
+}
+
+/**
+ * The full analysis of one image. A file (a still) must be judgeable; video frames are all scored.
  * @param {Blob | ImageBitmap} image
  */
 async function classify(image) {
@@ -248,6 +309,7 @@ async function classify(image) {
   const { model, metadata } = classifier;
   const start = performance.now();
   const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? webCryptoSha256(image) : null]);
+  if (image instanceof Blob) checkJudgeable(prepared);
   const preprocessMs = performance.now() - start;
   const inferenceStart = performance.now();
   const { probability, evidence } = await predict(model, metadata, prepared.input);

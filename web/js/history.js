@@ -154,7 +154,10 @@ async function load(session) {
   const stored = session.offline ? [] : await fetchLogs();
   state.logs = [...waiting, ...stored];
   render();
-  if (session.offline) status.textContent = `Offline: only the ${waiting.length} logs waiting on this device are shown.`;
+  if (session.offline) {
+    const logs = waiting.length === 1 ? 'the 1 log' : `the ${waiting.length} logs`;
+    status.textContent = `Offline: only ${logs} waiting on this device ${waiting.length === 1 ? 'is' : 'are'} shown.`;
+  }
 }
 
 async function main() {

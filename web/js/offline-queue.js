@@ -78,8 +78,40 @@ export async function discardAll(username) {
  * @param {object} log
  * @param {string} username the account it belongs to
  */
-export function enqueue(log, username) {
+function enqueue(log, username) {
   return withStore('readwrite', (store) => store.put({ log, username }));
+}
+
+/** What a page says of a verdict log in each state `saveLog` reports. */
+export const SAVE_STATE_TEXT = Object.freeze({
+  saved: 'Saved to your history.',
+  queued: 'Kept on this device; it will be sent when you are back online.',
+});
+
+/** Resolvers of `whenSent` promises, by log id. */
+const sentWaiters = new Map();
+
+/**
+ * Resolves when this page sends the waiting log `id`.
+ * @param {string} id
+ * @returns {Promise<void>}
+ */
+function whenSent(id) {
+  return new Promise((resolve) => sentWaiters.set(id, resolve));
+}
+
+/**
+ * Keeps a verdict log on this device and sends it; `show` hears 'saved' or 'queued', and 'saved' again
+ * once a queued log is sent later (so the page never keeps saying it is waiting).
+ * @param {object} log
+ * @param {{username: string, csrf_token: string}} session
+ * @param {(state: 'saved'|'queued') => void} show
+ */
+export async function saveLog(log, session, show) {
+  await enqueue(log, session.username);
+  const saved = await sync(session, log.id);
+  show(saved ? 'saved' : 'queued');
+  if (!saved) whenSent(log.id).then(() => show('saved'));
 }
 
 /**
@@ -97,6 +129,8 @@ async function sendPending({ username, csrf_token: csrfToken }) {
     try {
       await request('POST', VERDICTS_URL, entry.log, { csrfToken });
       sent++;
+      sentWaiters.get(entry.log.id)?.();
+      sentWaiters.delete(entry.log.id);
     } catch (error) {
       if (!(error instanceof ApiError && PERMANENT_FAILURES.has(error.status))) break;
       console.warn(`Verdict log ${entry.log.id} was refused: ${error.message}`);

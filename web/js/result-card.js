@@ -3,7 +3,7 @@
  * words, what the number means, the SHA-256 and the engine details.
  */
 import { INPUT_SIZE } from './preprocess.js';
-import { formatPercent, judge, verdictHeadline, verdictWord } from './verdict.js';
+import { formatPercent, judge, verdictHeadline } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
@@ -138,9 +138,7 @@ function drawGauge(gauge, probability, band) {
  * @returns {string}
  */
 export function summarise(name, probability, metadata) {
-  const { verdict, uncertain } = judge(probability, metadata);
-  const word = verdictWord(verdict);
-  return `${name}: ${uncertain ? `uncertain, leaning ${word.toLowerCase()}` : word}, ${formatPercent(probability)} fake probability.`;
+  return `${name}: ${verdictHeadline(judge(probability, metadata))}, ${formatPercent(probability)} fake probability.`;
 }
 
 /**
@@ -168,13 +166,15 @@ export function showResult(card, result, metadata) {
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;
+  card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
   card.querySelector('.meaning-text').textContent =
     `${percent} is the model's estimate that this picture was generated rather than photographed. ` +
-    `It is calibrated: of the validation images that scored about ${percent}, about that share were fakes. ` +
-    `At ${formatPercent(metadata.threshold)} or more the verdict is "Deepfake"; between ` +
-    `${formatPercent(metadata.uncertain_band[0])} and ${formatPercent(metadata.uncertain_band[1])} the model is unsure. ` +
-    'The square shows the centre of the picture, as the model saw it. ' +
-    measuredAccuracy(metadata);
+    `On pictures like its training data (${trainingSource(metadata)}) it is calibrated: of the validation ` +
+    `images that scored about ${percent}, about that share were fakes. On pictures from other cameras or ` +
+    'generators the number is less reliable. ' +
+    `At ${formatPercent(metadata.threshold)} or more the verdict is "deepfake"; from ` +
+    `${formatPercent(metadata.uncertain_band[0])} up to ${formatPercent(metadata.uncertain_band[1])} the model is unsure. ` +
+    'The square shows the centre of the picture, as the model saw it.';
   card.querySelector('.limitations').replaceChildren(
     ...(metadata.limitations ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
   );
@@ -185,8 +185,9 @@ export function showResult(card, result, metadata) {
 }
 
 /**
- * The model card's headline accuracies, e.g. "Measured accuracy: 83% on ffhq-stylegan2/test (900 images),
- * 62% on crossval-stylegan (392 images)." Re-encoded copies of a test set are left out.
+ * The model card's headline accuracies, shown on every card, e.g. "How often this model is right: 83% on
+ * ffhq-stylegan2/test (900 images), 62% on crossval-stylegan (392 images)." Re-encoded copies of a test
+ * set are left out.
  * @param {{metrics?: Object<string, {accuracy?: number, count?: number}>}} metadata
  * @returns {string}
  */
@@ -194,7 +195,19 @@ function measuredAccuracy(metadata) {
   const parts = Object.entries(metadata.metrics ?? {})
     .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
     .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
-  return parts.length ? `Measured accuracy: ${parts.join(', ')}.` : '';
+  return parts.length ? `How often this model is right: ${parts.join(', ')}.` : '';
+}
+
+/**
+ * The training data in a few words: the first sentence of its description, without the data set's name
+ * ("3000 real FFHQ faces (...) and 3000 StyleGAN2 faces (...)").
+ * @param {{training_data?: {description?: string}}} metadata
+ * @returns {string}
+ */
+function trainingSource(metadata) {
+  const description = metadata.training_data?.description;
+  if (!description) return 'described in the model card';
+  return description.slice(description.indexOf(':') + 1).split('. ')[0].trim();
 }
 
 /**

@@ -4,6 +4,8 @@
 
 /** localStorage key of the "Keep file names in my history" preference, shared by the image and video pages. */
 const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
+/** Absorbs binary floating point (0.29 * 100 is 28.999999999999996), far below what is shown. */
+const PERCENT_EPSILON = 1e-9;
 
 /**
  * Restores the "Keep file names" checkbox from the saved preference and saves each change.
@@ -38,17 +40,21 @@ export function verdictWord(verdict) {
 }
 
 /**
- * The verdict line of a result card: "Deepfake", "Real" or "Uncertain (leaning Real)".
+ * The verdict line of a result: "Likely deepfake", "No deepfake signs found" or "Uncertain (leaning real)".
+ * Never a bare "Real": the model finds traces of the generators it knows, so a low score does not prove
+ * that a picture is authentic.
  * @param {{verdict: 'real'|'deepfake', uncertain: boolean}} judgement
  * @returns {string}
  */
 export function verdictHeadline({ verdict, uncertain }) {
-  const word = verdictWord(verdict);
-  return uncertain ? `Uncertain (leaning ${word})` : word;
+  if (uncertain) return `Uncertain (leaning ${verdict === 'deepfake' ? 'deepfake' : 'real'})`;
+  return verdict === 'deepfake' ? 'Likely deepfake' : 'No deepfake signs found';
 }
 
 /**
- * A probability as a whole percentage ("73%"), keeping "<1%" and ">99%" honest at the ends.
+ * A probability as a whole percentage ("73%"), keeping "<1%" and ">99%" honest at the ends. Truncated,
+ * not rounded: the shown number then always falls on the same side of the verdict threshold and the
+ * uncertain band's edges (whole percentages) as the probability itself (0.4951 is "49%", not "50%").
  * @param {number} probability
  * @returns {string}
  */
@@ -56,7 +62,7 @@ export function formatPercent(probability) {
   const percent = probability * 100;
   if (percent > 0 && percent < 1) return '<1%';
   if (percent > 99 && percent < 100) return '>99%';
-  return `${Math.round(percent)}%`;
+  return `${Math.floor(percent + PERCENT_EPSILON)}%`;
 }
 
 /**

@@ -9,7 +9,7 @@
  * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
-import { enqueue, sync } from './offline-queue.js';
+import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
@@ -335,7 +335,7 @@ function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesP
     `${result.needed} needed for the share rule`;
   elements.sha256.textContent = sha256;
   elements.engine.textContent =
-    `${backend}, inference ${meanInferenceMs.toFixed(1)} ms per frame, ${framesPerSecond.toFixed(2)} frames per second overall, ` +
+    `${backend}, inference ${meanInferenceMs.toFixed(1)} ms per frame, ${framesPerSecond.toFixed(1)} frames per second overall, ` +
     `${source.width}×${source.height} px, model ${metadata.version}`;
   Object.assign(elements.result.dataset, {
     score: String(result.score),
@@ -457,14 +457,12 @@ async function analyse(file, ready) {
       max_probability: result.max,
       share_flagged: result.shareFlagged,
     };
-    await enqueue(log, session.username);
     if (clip.controller === controller) elements.syncState.textContent = 'Saving…';
-    const saved = await sync(session, log.id);
-    if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
-    elements.syncState.textContent = saved
-      ? 'Saved to your history.'
-      : 'Kept on this device; it will be sent when you are back online.';
-    setState(saved ? 'saved' : 'queued', `Analysed ${frames} frames.`);
+    await saveLog(log, session, (state) => {
+      if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
+      elements.syncState.textContent = SAVE_STATE_TEXT[state];
+      setState(state, `Analysed ${frames} frames.`);
+    });
   } catch (error) {
     if (signal.aborted) {
       if (clip.controller === controller) {
