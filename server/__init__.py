@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_DURATION_S": 30 * 24 * 3600,
     # How long an account change made by another process (the `unmask users` commands) may take
     # to reach this server's session checks; changes made through the API apply at once.
-    "ACCOUNT_CACHE_TTL_S": 2.0,
+    "SESSION_CACHE_TTL_S": 2.0,
 }
 
 

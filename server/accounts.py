@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
-from server.db import Database, utc_now
+from server.db import Database, format_time, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 # What a session check and a login need of an account.
-ACCOUNT_COLUMNS = "id, username, password_hash, session_key"
+ACCOUNT_COLUMNS = "id, username, password_hash"
+SESSION_TOKEN_BYTES = 32
 
 
 class UsernameTaken(Exception):
@@ -23,16 +26,16 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def new_session_key() -> str:
-    return secrets.token_urlsafe(24)
+def token_digest(token: str) -> str:
+    """What the database keeps of a session token: a copy of the database opens no session."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def create_user(db: Database, username: str, password_hash: str) -> sqlite3.Row:
     try:
         rows = await db.write_returning(
-            "INSERT INTO users (username, password_hash, session_key, created_at) VALUES (?, ?, ?, ?)"
-            " RETURNING id, username, session_key",
-            (username, password_hash, new_session_key(), utc_now()),
+            f"INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) RETURNING {ACCOUNT_COLUMNS}",
+            (username, password_hash, utc_now()),
         )
     except sqlite3.IntegrityError as error:
         raise UsernameTaken(username) from error
@@ -43,17 +46,43 @@ async def find_user(db: Database, username: str) -> sqlite3.Row | None:
     return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = ?", (username,))
 
 
-async def user_by_id(db: Database, user_id: int) -> sqlite3.Row | None:
-    return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?", (user_id,))
+async def start_session(db: Database, user_id: int, lifetime: timedelta) -> str | None:
+    """A new session of the account (one per login, per browser); its token, or None if the account is gone."""
+    now = datetime.now(UTC)
+    await db.write("DELETE FROM sessions WHERE expires_at <= ?", (format_time(now),))
+    token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+    try:
+        await db.write(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (token_digest(token), user_id, format_time(now), format_time(now + lifetime)),
+        )
+    except sqlite3.IntegrityError:  # the account was deleted meanwhile
+        return None
+    return token
 
 
-async def set_password(db: Database, user_id: int, password_hash: str) -> str | None:
-    """Store a new hash and end every session of the account; return the new session key."""
-    session_key = new_session_key()
-    changed = await db.write(
-        "UPDATE users SET password_hash = ?, session_key = ? WHERE id = ?", (password_hash, session_key, user_id)
+async def session_account(db: Database, digest: str) -> sqlite3.Row | None:
+    """The account of an unexpired session, by its token's digest."""
+    return await db.fetch_one(
+        "SELECT u.id, u.username, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_hash = ? AND s.expires_at > ?",
+        (digest, utc_now()),
     )
-    return session_key if changed else None
+
+
+async def end_session(db: Database, digest: str) -> None:
+    await db.write("DELETE FROM sessions WHERE token_hash = ?", (digest,))
+
+
+async def end_all_sessions(db: Database, user_id: int) -> None:
+    await db.write("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+async def set_password(db: Database, user_id: int, password_hash: str) -> bool:
+    """Store a new hash and end every session of the account; False if there is no such account."""
+    # Sessions first: should the second statement never run, the account is only safer.
+    await end_all_sessions(db, user_id)
+    return await db.write("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)) > 0
 
 
 async def rehash_password(db: Database, user_id: int, password_hash: str) -> None:
@@ -61,12 +90,8 @@ async def rehash_password(db: Database, user_id: int, password_hash: str) -> Non
     await db.write("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
-async def end_all_sessions(db: Database, user_id: int) -> None:
-    await db.write("UPDATE users SET session_key = ? WHERE id = ?", (new_session_key(), user_id))
-
-
 async def delete_user(db: Database, user_id: int) -> bool:
-    # ON DELETE CASCADE removes the account's verdicts in the same statement.
+    # ON DELETE CASCADE removes the account's sessions and verdicts in the same statement.
     return await db.write("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
 

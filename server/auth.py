@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
+import re
 import sqlite3
 import time
+from datetime import timedelta
 
 from quart import Blueprint, Quart, Response, current_app, jsonify
 from quart.sessions import SessionInterface, SessionMixin
@@ -25,48 +26,55 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__, url_prefix="/api")
 
 INVALID_LOGIN = "invalid username or password"
+SESSION_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
-class AccountCache:
-    """Recently seen accounts, so that most requests skip a database round trip to check the session.
+class SessionCache:
+    """Recently checked sessions, so that most requests skip a database round trip.
 
-    Every change this server makes to an account evicts it at once; a change made by another process
-    (`unmask users set-password` or `remove`) takes effect within `ttl` seconds.
+    Every change this server makes to a session or an account evicts it at once; a change made by
+    another process (`unmask users set-password` or `remove`) takes effect within `ttl` seconds.
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._max_entries = max_entries
-        self._rows: dict[int, tuple[float, sqlite3.Row]] = {}
+        self._rows: dict[str, tuple[float, sqlite3.Row]] = {}  # by token digest
         self._evictions = 0
 
-    async def get(self, user_id: int) -> sqlite3.Row | None:
-        cached = self._rows.get(user_id)
+    async def get(self, digest: str) -> sqlite3.Row | None:
+        """The account of the session with this token digest, None when there is none."""
+        cached = self._rows.get(digest)
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         evictions = self._evictions
-        row = await accounts.user_by_id(get_db(), user_id)
+        row = await accounts.session_account(get_db(), digest)
         # A row read before an eviction that happened meanwhile may be stale: use it, don't keep it.
         if row is not None and evictions == self._evictions:
             if len(self._rows) >= self._max_entries:
                 self._rows.clear()  # rare; simpler than LRU and only costs re-reads
-            self._rows[user_id] = (time.monotonic(), row)
+            self._rows[digest] = (time.monotonic(), row)
         return row
 
-    def evict(self, user_id: int) -> None:
+    def evict_session(self, digest: str) -> None:
         self._evictions += 1
-        self._rows.pop(user_id, None)
+        self._rows.pop(digest, None)
+
+    def evict_account(self, user_id: int) -> None:
+        self._evictions += 1
+        for digest in [digest for digest, (_, row) in self._rows.items() if row["id"] == user_id]:
+            del self._rows[digest]
 
 
-def get_account_cache() -> AccountCache:
-    return current_app.extensions["unmask.account_cache"]
+def get_session_cache() -> SessionCache:
+    return current_app.extensions["unmask.session_cache"]
 
 
 class User(AuthUser):
-    """A session whose cookie id is "<user id>:<session key>".
+    """A session whose cookie id is a random token of its own (one per login, per browser).
 
-    The session key is stored with the account and replaced on logout, password change and deletion,
-    so every cookie issued before then stops working, on every device.
+    The database keeps the token's SHA-256 with the account; logging out deletes that one session, a
+    password change or an account deletion deletes them all.
     """
 
     def __init__(self, auth_id: str | None, action: Action = Action.PASS) -> None:
@@ -74,24 +82,35 @@ class User(AuthUser):
         self._row: sqlite3.Row | None = None
         self._loaded = False
 
-    @classmethod
-    def for_row(cls, row: sqlite3.Row) -> User:
-        return cls(f"{row['id']}:{row['session_key']}")
-
     async def row(self) -> sqlite3.Row | None:
         """The account of a valid session, looked up once per request; None when logged out."""
         if not self._loaded:
             self._loaded = True
-            user_id, _, session_key = (self.auth_id or "").partition(":")
-            if user_id.isascii() and user_id.isdigit() and session_key:
-                row = await get_account_cache().get(int(user_id))
-                if row is not None and hmac.compare_digest(row["session_key"], session_key):
-                    self._row = row
+            if self.auth_id and SESSION_TOKEN_PATTERN.fullmatch(self.auth_id):
+                self._row = await get_session_cache().get(accounts.token_digest(self.auth_id))
         return self._row
 
     @property
     async def is_authenticated(self) -> bool:
         return await self.row() is not None
+
+
+async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
+    """Logs this browser in to the account with a new session of its own."""
+    lifetime = timedelta(seconds=int(current_app.config["SESSION_DURATION_S"]))
+    token = await accounts.start_session(get_db(), row["id"], lifetime)
+    if token is None:  # the account was deleted meanwhile
+        raise ApiError(401, "login required")
+    login_user(User(token), remember=remember)
+
+
+async def end_session() -> None:
+    """Ends this browser's session (if any) and removes its cookie."""
+    if current_user.auth_id and SESSION_TOKEN_PATTERN.fullmatch(current_user.auth_id):
+        digest = accounts.token_digest(current_user.auth_id)
+        await accounts.end_session(get_db(), digest)
+        get_session_cache().evict_session(digest)
+    logout_user()
 
 
 async def current_account() -> sqlite3.Row:
@@ -134,7 +153,7 @@ async def register() -> tuple[Response, int]:
         row = await accounts.create_user(get_db(), username, await get_passwords().hash(password))
     except accounts.UsernameTaken:  # taken while the hash was computed
         raise ApiError(409, "this username is taken", "username") from None
-    login_user(User.for_row(row))
+    await start_session(row)
     logger.info("account %s registered", row["id"])
     return jsonify(username=row["username"]), 201
 
@@ -155,17 +174,13 @@ async def login() -> Response:
     assert row is not None
     throttles.success(username)
     await _upgrade_hash(row, password)
-    login_user(User.for_row(row), remember=remember)
+    await start_session(row, remember=remember)
     return jsonify(username=row["username"])
 
 
 @blueprint.post("/logout")
 async def logout() -> Response:
-    row = await current_user.row()
-    if row is not None:
-        await accounts.end_all_sessions(get_db(), row["id"])
-        get_account_cache().evict(row["id"])
-    logout_user()
+    await end_session()
     return jsonify(authenticated=False)
 
 
@@ -180,12 +195,12 @@ async def change_password() -> Response:
         raise ApiError(422, problem, "new_password")
     if new == current:
         raise ApiError(422, "the new password must differ from the current one", "new_password")
-    session_key = await accounts.set_password(get_db(), row["id"], await get_passwords().hash(new))
-    get_account_cache().evict(row["id"])
-    if session_key is None:  # the account was deleted meanwhile
+    changed = await accounts.set_password(get_db(), row["id"], await get_passwords().hash(new))
+    get_session_cache().evict_account(row["id"])
+    if not changed:  # the account was deleted meanwhile
         raise ApiError(401, "login required")
-    # Every other session ends; this browser gets a cookie for the new session key.
-    login_user(User(f"{row['id']}:{session_key}"))
+    # Every session ends; this browser goes on in a new one.
+    await start_session(row)
     return jsonify(username=row["username"])
 
 
@@ -196,7 +211,7 @@ async def delete_account() -> Response:
     row = await current_account()
     await _check_password(row, string(body, "password"), "password")
     await accounts.delete_user(get_db(), row["id"])
-    get_account_cache().evict(row["id"])
+    get_session_cache().evict_account(row["id"])
     logout_user()
     logger.info("account %s deleted", row["id"])
     return jsonify(deleted=True)
@@ -220,7 +235,7 @@ async def _upgrade_hash(row: sqlite3.Row, password: str) -> None:
     passwords = get_passwords()
     if passwords.needs_rehash(row["password_hash"]):
         await accounts.rehash_password(get_db(), row["id"], await passwords.hash(password))
-        get_account_cache().evict(row["id"])
+        get_session_cache().evict_account(row["id"])
 
 
 class NoSessions(SessionInterface):
@@ -240,4 +255,4 @@ class NoSessions(SessionInterface):
 def init_app(app: Quart) -> None:
     app.session_interface = NoSessions()
     QuartAuth(app, user_class=User)
-    app.extensions["unmask.account_cache"] = AccountCache(float(app.config["ACCOUNT_CACHE_TTL_S"]))
+    app.extensions["unmask.session_cache"] = SessionCache(float(app.config["SESSION_CACHE_TTL_S"]))

@@ -58,6 +58,21 @@ MIGRATIONS: list[list[str]] = [
         """,
         "CREATE INDEX verdicts_by_user_time ON verdicts (user_id, analysed_at DESC, id)",
     ],
+    [
+        # One row per login (per browser) instead of one key per account: each cookie is its own, logging
+        # out ends only that browser's session, and a password change still ends them all.
+        """
+        CREATE TABLE sessions (
+            -- SHA-256 of the cookie's token: a copy of the database opens no session
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX sessions_by_user ON sessions (user_id)",
+        "ALTER TABLE users DROP COLUMN session_key",
+    ],
 ]
 
 

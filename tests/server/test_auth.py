@@ -198,12 +198,34 @@ async def test_tampered_cookie_is_refused(app: Quart, auth: AuthActions) -> None
     assert (await replayed_session(app, cookie[:-2] + "xx"))["authenticated"] is False
 
 
-async def test_logout_ends_sessions_on_other_devices(app: Quart, auth: AuthActions) -> None:
+async def test_logout_ends_only_this_browsers_session(app: Quart, auth: AuthActions) -> None:
     await auth.register()
     other = AuthActions(app.test_client())
     await other.login()
     await auth.logout()
-    assert (await session(other))["authenticated"] is False
+    assert (await session(auth))["authenticated"] is False
+    assert (await session(other))["authenticated"] is True
+
+
+async def test_each_login_gets_a_cookie_of_its_own(app: Quart, auth: AuthActions) -> None:
+    first = session_cookie(await auth.register())
+    await auth.csrf()
+    second = session_cookie(await auth.login())
+    third = session_cookie(await AuthActions(app.test_client()).login())
+    assert len({first, second, third}) == 3
+
+
+async def test_the_database_holds_no_usable_session_token(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    stored = [row[0] for row in await app.extensions["unmask.db"].fetch_all("SELECT token_hash FROM sessions")]
+    assert len(stored) == 1 and stored[0] not in cookie
+
+
+async def test_an_expired_session_is_refused(app: Quart, auth: AuthActions) -> None:
+    cookie = session_cookie(await auth.register())
+    await app.extensions["unmask.db"].write("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z'")
+    app.extensions["unmask.session_cache"].evict_account(1)
+    assert (await replayed_session(app, cookie))["authenticated"] is False
 
 
 async def test_password_change(auth: AuthActions) -> None:
@@ -266,16 +288,16 @@ async def test_delete_account_needs_password(auth: AuthActions) -> None:
 
 
 @pytest.fixture
-def no_account_cache(config: dict[str, Any]) -> None:
-    config["ACCOUNT_CACHE_TTL_S"] = 0.0
+def no_session_cache(config: dict[str, Any]) -> None:
+    config["SESSION_CACHE_TTL_S"] = 0.0
 
 
 async def test_session_ended_by_another_process_is_refused_after_cache_ttl(
-    no_account_cache: None, app: Quart, auth: AuthActions
+    no_session_cache: None, app: Quart, auth: AuthActions
 ) -> None:
     # `unmask users set-password` runs in its own process: this server learns of it within the TTL.
     cookie = session_cookie(await auth.register())
-    await app.extensions["unmask.db"].write("UPDATE users SET session_key = 'replaced'")
+    await app.extensions["unmask.db"].write("DELETE FROM sessions")
     assert (await replayed_session(app, cookie))["authenticated"] is False
 
 

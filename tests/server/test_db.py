@@ -77,7 +77,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 async def test_foreign_keys_cascade_on_account_delete(tmp_path: Path) -> None:
     database = await Database.open(str(tmp_path / "db.sqlite3"))
     await database.write(
-        "INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')"
+        "INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 't')"
     )
     columns = verdict()
     columns.pop("label")
@@ -130,3 +130,29 @@ async def test_group_insert_isolates_a_failing_row(tmp_path: Path, bad_value: An
     await database.close()
     assert first is True and last is True and isinstance(bad, error)
     assert [row[0] for row in stored] == ["first", "last"]
+
+
+async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) -> None:
+    # Version 2 moved sessions from a key per account to a table of their own: nothing stored is lost.
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO schema_version VALUES (1, 't')")
+        connection.execute(
+            "INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')"
+        )
+        connection.execute(
+            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
+            " VALUES ('v', 1, 's', 1, 1, 0.9, 'deepfake', 0, 'm', 'b', 1, 't', 'image', 't')"
+        )
+    connection.close()
+    database = await Database.open(str(path))
+    users = await database.fetch_all("SELECT * FROM users")
+    verdicts = await database.fetch_one("SELECT count(*) FROM verdicts")
+    await database.close()
+    assert [(row["username"], row["password_hash"]) for row in users] == [("a", "h")]
+    assert "session_key" not in users[0].keys()
+    assert verdicts[0] == 1
