@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from quart import request
 
 from server.errors import ApiError
+
+
+# Where JSON can smuggle in half of a UTF-16 pair: a \uD800-\uDFFF escape (raw UTF-8 cannot encode one).
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -32,7 +37,7 @@ async def read_json_object(required: Iterable[str], optional: Iterable[str] = ()
         body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError):
         raise ApiError(400, "malformed JSON") from None
-    if _has_lone_surrogate(body):
+    if SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
         # JSON may escape half of a UTF-16 pair ("\ud800"), which is no character: no text may hold one.
         raise ApiError(400, "malformed JSON: text with an unpaired \\u surrogate escape")
     if not isinstance(body, dict):

@@ -36,8 +36,11 @@ TIMESTAMP_PATTERN = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
 )
 TIMESTAMP_PROBLEM = "must be an ISO 8601 time with a time zone, like 2026-01-31T12:00:00Z"
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Embedding, override and isolate controls can make a stored name display as another ("Trojan Source").
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+VISIBLE_ASCII = re.compile("[!-~]")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
 IMAGE_DATA_PATTERN = re.compile(
@@ -73,11 +76,13 @@ def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None
         raise ApiError(422, "has characters that are not allowed", name)
     if IMAGE_DATA_PATTERN.search(value):
         raise ApiError(422, "looks like image data, which is never sent to the server", name)
-    if any(unicodedata.category(character) == "Cc" for character in value):
+    if CONTROL_CHARACTERS.search(value):
         raise ApiError(422, "must not contain control characters", name)
-    if any(character in BIDI_CONTROLS for character in value):
+    if BIDI_CONTROLS.search(value):
         raise ApiError(422, "must not contain text-direction controls", name)
-    if all(character.isspace() or unicodedata.category(character) == "Cf" for character in value):
+    if not VISIBLE_ASCII.search(value) and all(
+        character.isspace() or unicodedata.category(character) == "Cf" for character in value
+    ):
         raise ApiError(422, "must contain visible characters", name)
     return value
 
