@@ -22,15 +22,21 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+# Self-contained (no template that could itself be missing), in the app's style, with a way back.
+ERROR_PAGE = (
+    '<!doctype html><html lang="en"><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>{title} · Unmask</title><link rel="icon" href="/img/icon.svg" type="image/svg+xml">'
+    '<link rel="stylesheet" href="/css/app.css">'
+    '<main><h1>{title}</h1><p><a href="/">Back to Unmask</a></p></main></html>'
+)
+
+
 def error_response(status: int, message: str, field: str | None = None) -> Response:
     if request.path.startswith("/api/"):
         response = jsonify({"error": message, "field": field})
     else:
-        title = html.escape(f"{status} {message}")
-        response = Response(
-            f"<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title><h1>{title}</h1></html>",
-            mimetype="text/html",
-        )
+        response = Response(ERROR_PAGE.format(title=html.escape(f"{status} {message}")), mimetype="text/html")
     response.status_code = status
     return response
 

@@ -77,6 +77,10 @@ def test_history_table_sorts_filters_and_deletes(page, server, images):
     page.locator("body[data-ready=true]").wait_for(state="attached")
     rows = page.locator("#history-table tbody tr")
     assert rows.count() == 3
+    with sqlite3.connect(server.database) as database:  # rows are told apart by their file's fingerprint
+        stored = sorted(row[0][:12] for row in database.execute("SELECT image_sha256 FROM verdicts"))
+    fingerprints = page.locator("#history-table .fingerprint").all_inner_texts()
+    assert sorted(text.removeprefix("SHA-256 ").removesuffix("…") for text in fingerprints) == stored
     assert page.locator("#chart-time svg rect").count() >= 1
     assert page.locator("#chart-distribution svg[role=img]").count() == 1
 

@@ -17,10 +17,12 @@ async def test_api_404_is_json(client: Any) -> None:
     assert await response.get_json() == {"error": "not found", "field": None}
 
 
-async def test_page_404_is_plain_html(client: Any) -> None:
+async def test_page_404_is_a_small_page_with_a_way_back(client: Any) -> None:
     response = await client.get("/nothing")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+    page = (await response.get_data()).decode()
+    assert "<h1>404 not found</h1>" in page and '<a href="/">' in page
 
 
 async def test_wrong_method_is_json_405(client: Any) -> None:

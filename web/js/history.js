@@ -52,13 +52,23 @@ function videoSummary(log) {
   return `${frames} ${frames === 1 ? 'frame' : 'frames'} · ${formatPercent(share)} flagged`;
 }
 
+/** Hex digits of the SHA-256 shown in the table (the whole one is in the tooltip and the export). */
+const SHORT_HASH_LENGTH = 12;
+
 /**
- * The "Label / file" cell; a video log also shows a Video badge and its frame numbers.
+ * The "Label / file" cell: the name, the start of the file's SHA-256 (what tells logs apart when no name
+ * was kept), and for a video a Video badge with its frame numbers.
  * @param {object} log
  * @returns {HTMLTableCellElement}
  */
 function nameCell(log) {
   const td = Object.assign(document.createElement('td'), { textContent: nameOf(log) || '—' });
+  const fingerprint = Object.assign(document.createElement('span'), {
+    className: 'fingerprint',
+    textContent: `SHA-256 ${log.image_sha256.slice(0, SHORT_HASH_LENGTH)}…`,
+    title: log.image_sha256,
+  });
+  td.append(fingerprint);
   const summary = videoSummary(log);
   if (summary) {
     const details = Object.assign(document.createElement('span'), { className: 'video-summary' });
