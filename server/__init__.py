@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
 from unmask import MODEL_DIR, THRESHOLD, WEB_ROOT
@@ -32,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_OPEN": False,  # closed unless the administrator opens it: safe by default
     # Extra origins allowed to post (e.g. the public https origin behind a TLS-terminating proxy).
     "TRUSTED_ORIGINS": [],
+    # Reverse proxies in front of the server that set X-Forwarded-For, -Proto and -Host (0: none, and
+    # those headers are ignored, since anyone can send them). The throttles count by the address found.
+    "PROXY_HOPS": 0,
     # Host names (Host header, no port) the server answers to; empty: any. `unmask serve` on a
     # loopback address defaults to the loopback names, so a DNS-rebinding web page cannot reach it.
     "ALLOWED_HOSTS": [],
@@ -96,6 +100,8 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(verdicts.blueprint)
     app.register_blueprint(pages.blueprint)
+    if hops := int(app.config["PROXY_HOPS"]):
+        app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=hops)
     return app
 
 

@@ -50,6 +50,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         " refused. Default: any, or on a loopback address only localhost, 127.0.0.1 and [::1]",
     )
     serve.add_argument(
+        "--proxy-hops",
+        type=int,
+        metavar="N",
+        help="the number of reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host;"
+        " their last N entries are trusted for the client address, scheme and host (default: 0, ignored)",
+    )
+    serve.add_argument(
         "--access-log",
         action="store_true",
         help="log one line per request (address, method, path, status) to standard error; off by default:"
@@ -103,6 +110,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "HTTPS_COOKIES": getattr(args, "https_cookies", None),
         "REGISTRATION_OPEN": getattr(args, "registration_open", None),
         "ALLOWED_HOSTS": getattr(args, "allowed_hosts", None),
+        "PROXY_HOPS": getattr(args, "proxy_hops", None),
     }
     return {key: value for key, value in options.items() if value is not None}
 

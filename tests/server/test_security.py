@@ -9,6 +9,7 @@ import pytest
 from quart import Quart
 
 from server_support import PASSWORD, AuthActions
+from server import create_app
 from server.security import CONTENT_SECURITY_POLICY, Throttle
 
 EXPECTED_HEADERS = {
@@ -256,3 +257,26 @@ async def test_a_body_declared_too_large_is_refused_where_it_would_not_be_read(a
     headers = {"Content-Type": "application/json", "Content-Length": "9000"}  # what a real client declares
     response = await auth.send("POST", "/api/logout", data=b"x" * 9000, headers=headers)
     assert response.status_code == 413
+
+
+async def register_from(app: Quart, address: str, username: str) -> int:
+    """Registers `username` from a fresh browser behind a proxy that names the client `address`."""
+    actions = AuthActions(app.test_client())
+    forwarded = {"X-Forwarded-For": address}
+    await actions.client.get("/api/session", headers=forwarded)
+    response = await actions.send(
+        "POST", "/api/register", {"username": username, "password": PASSWORD}, headers=forwarded
+    )
+    return response.status_code
+
+
+@pytest.mark.parametrize(("hops", "other_address_status"), [(1, 201), (0, 429)])
+async def test_the_client_address_comes_from_a_trusted_proxy_only(
+    config: dict[str, Any], hops: int, other_address_status: int
+) -> None:
+    config.update(PROXY_HOPS=hops, THROTTLE_REGISTRATION_FREE=2)
+    app = create_app(config)
+    async with app.test_app():
+        assert [await register_from(app, "198.51.100.1", f"user{n}") for n in range(3)] == [201, 201, 429]
+        # Behind a trusted proxy another client has its own count; without one the header is ignored.
+        assert await register_from(app, "198.51.100.2", "other") == other_address_status
