@@ -34,7 +34,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     evaluate = subcommands.add_parser(
         "evaluate", help="evaluate a trained model and write a report (JSON, Markdown, PNG plots)",
         description="Evaluate a run's calibrated model (the Keras twin of the browser model) on folders and "
-                    "on the run's recorded test split, as stored and re-encoded as JPEG q75/q95 and PNG.")
+                    "on the run's recorded test split, as stored, re-encoded as JPEG q75/q95 and PNG, and "
+                    "enlarged 4x as JPEG q90.")
     evaluate.add_argument("--model", type=Path, required=True, help="training run folder (holds model.keras)")
     evaluate.add_argument("--data", type=Path, action="append", default=[],
                           help="folder to evaluate (repeatable; one class alone is fine)")

@@ -109,9 +109,12 @@ def equalise_history(image: Image.Image, source_format: str | None) -> Image.Ima
 Recode = Callable[[Image.Image, "str | None"], Image.Image]
 
 
-def reencoder(format_name: str, quality: int | None = None) -> Recode:
-    """A Recode that saves every image once in `format_name` (JPEG at `quality`, or PNG) and decodes it."""
+def reencoder(format_name: str, quality: int | None = None, scale: int = 1) -> Recode:
+    """A Recode that saves every image once in `format_name` (JPEG at `quality`, or PNG) and decodes it;
+    with `scale`, enlarged that many times first (bicubic), as a picture re-published at a higher resolution."""
     def recode(image: Image.Image, _source_format: str | None) -> Image.Image:
+        if scale != 1:
+            image = image.resize((image.width * scale, image.height * scale), Image.Resampling.BICUBIC)
         buffer = io.BytesIO()
         image.save(buffer, format=format_name, **({"quality": quality} if quality else {}))
         return Image.open(buffer).convert("RGB")

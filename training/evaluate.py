@@ -5,7 +5,8 @@ run's Platt calibration); `tests/converter` proves the browser model matches it 
 the shared preprocessing, with no history equalisation: files are judged as they are.
 
 Besides any folders given, the run's own test split is evaluated as stored and re-encoded (JPEG q75, q95,
-PNG): if accuracy moves with the file format, the model has learned the format, not the faces.
+PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the model has learned the format,
+not the faces; the enlarged copy shows how much the score depends on the picture's resolution.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),
     "JPEG q95": reencoder("JPEG", 95),
     "PNG": reencoder("PNG"),
+    "4x larger, JPEG q90": reencoder("JPEG", 90, scale=4),
 }
 
 

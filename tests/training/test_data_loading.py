@@ -208,6 +208,13 @@ def test_decoding_with_equalised_history_recompresses_png_files_but_not_jpeg_fil
                                   np.asarray(Image.open(tmp_path / "Deepfake" / "b.png").convert("RGB")))
 
 
+def test_reencoder_can_enlarge_before_saving() -> None:
+    image = _noise_image(5)
+    out = reencoder("PNG", scale=4)(image, "PNG")
+    assert out.size == (image.width * 4, image.height * 4)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(image.resize(out.size, Image.Resampling.BICUBIC)))
+
+
 @pytest.mark.parametrize("format_name, quality", [("JPEG", 95), ("PNG", None)])
 def test_reencoder_saves_once_in_the_given_format(format_name, quality) -> None:
     image = _noise_image(5)

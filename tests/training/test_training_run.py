@@ -118,7 +118,7 @@ def test_train_writes_the_evaluation_report(trained_run) -> None:
     assert list((run / "report").glob("*.png"))
     folders = report["folders"]
     assert "toyfaces/test" in folders
-    for encoding in ("JPEG q75", "JPEG q95", "PNG"):
+    for encoding in ("JPEG q75", "JPEG q95", "PNG", "4x larger, JPEG q90"):
         assert f"toyfaces/test ({encoding})" in folders
     for folder in folders.values():
         for plot in folder["plots"].values():
