@@ -96,7 +96,9 @@ class User(AuthUser):
 
 
 async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
-    """Logs this browser in to the account with a new session of its own."""
+    """Logs this browser in to the account with a new session of its own, ending the one it had (a
+    browser holds one session: the account it was logged in to before is left)."""
+    await end_session()
     lifetime = timedelta(seconds=int(current_app.config["SESSION_DURATION_S"]))
     token = await accounts.start_session(get_db(), row["id"], lifetime)
     if token is None:  # the account was deleted meanwhile
@@ -117,6 +119,17 @@ async def current_account() -> sqlite3.Row:
     """The logged-in account; only for views behind @login_required."""
     row = await current_user.row()
     assert row is not None
+    return row
+
+
+async def fresh_account() -> sqlite3.Row:
+    """The logged-in account read from the database now, for re-authentication: a password reset a
+    moment ago by another process (`unmask users set-password`) must count, not a cached copy."""
+    digest = accounts.token_digest(current_user.auth_id)
+    get_session_cache().evict_session(digest)
+    row = await accounts.session_account(get_db(), digest)
+    if row is None:
+        raise ApiError(401, "login required")
     return row
 
 
@@ -189,7 +202,7 @@ async def logout() -> Response:
 async def change_password() -> Response:
     body = await read_json_object(required=("current_password", "new_password"))
     current, new = string(body, "current_password"), string(body, "new_password")
-    row = await current_account()
+    row = await fresh_account()
     await _check_password(row, current, "current_password")
     if problem := password_problem(new, row["username"]):
         raise ApiError(422, problem, "new_password")
@@ -208,7 +221,7 @@ async def change_password() -> Response:
 @login_required
 async def delete_account() -> Response:
     body = await read_json_object(required=("password",))
-    row = await current_account()
+    row = await fresh_account()
     await _check_password(row, string(body, "password"), "password")
     await accounts.delete_user(get_db(), row["id"])
     get_session_cache().evict_account(row["id"])

@@ -75,10 +75,18 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
+def is_file(path: Path) -> bool:
+    """Whether `path` is a file; False also for names the file system refuses (too long, say)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 async def send_web_file(directory: Path | str, name: str) -> Response:
     """A file below `directory`, or a clean 404 (also for a path escaping it or a file not written yet)."""
     path = safe_join(str(directory), name)
-    if path is None or not Path(path).is_file():
+    if path is None or not is_file(Path(path)):
         raise NotFound()
     response = await send_file(path, mimetype=content_type(name), conditional=True)
     response.headers["Cache-Control"] = REVALIDATE
@@ -165,7 +173,7 @@ async def model(name: str) -> Response:
     costs a 304 and no body while the model is unchanged; a new model gets a new ETag at once.
     """
     path = Path(current_app.config["MODEL_DIR"]) / name
-    if not MODEL_FILE_PATTERN.fullmatch(name) or not path.is_file():
+    if not MODEL_FILE_PATTERN.fullmatch(name) or not is_file(path):
         raise NotFound()
     etag = await _content_hash(path)
     headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache", "Vary": "Cookie"}

@@ -14,7 +14,7 @@ from server.errors import ApiError
 
 
 # Where JSON can smuggle in half of a UTF-16 pair: a \uD800-\uDFFF escape (raw UTF-8 cannot encode one).
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -34,10 +34,15 @@ async def read_json_object(required: Iterable[str], optional: Iterable[str] = ()
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
     raw = await request.get_data()  # over MAX_CONTENT_LENGTH this raises 413
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+        # Strict UTF-8 as RFC 8259 says: json.loads would also take UTF-16 and encoded lone surrogates.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed JSON: the body must be UTF-8 text") from None
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError):
         raise ApiError(400, "malformed JSON") from None
-    if SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+    if SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(body):
         # JSON may escape half of a UTF-16 pair ("\ud800"), which is no character: no text may hold one.
         raise ApiError(400, "malformed JSON: text with an unpaired \\u surrogate escape")
     if not isinstance(body, dict):
@@ -95,9 +100,15 @@ def integer(value: Any, name: str, low: int, high: int) -> int:
 
 
 def number(value: Any, name: str, low: float, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(422, "must be a finite number", name)
+    try:
+        value = float(value)  # a JSON integer may have hundreds of digits
+    except OverflowError:
+        raise ApiError(422, "must be a finite number", name) from None
+    if not math.isfinite(value):
         raise ApiError(422, "must be a finite number", name)
     if value < low or (high is not None and value > high):
         bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise ApiError(422, f"must be {bounds}", name)
-    return float(value)
+    return value

@@ -25,6 +25,7 @@ blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 MAX_DIMENSION = 100_000
 MAX_INFERENCE_MS = 600_000.0
 MAX_VIDEO_DURATION_S = 7 * 24 * 3600.0
+MEAN_ROUNDING_TOLERANCE = 1e-9
 MAX_FUTURE = timedelta(days=1)
 MAX_PER_PAGE = 200
 VERDICTS = ("real", "deepfake")
@@ -41,6 +42,9 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Embedding, override and isolate controls can make a stored name display as another ("Trojan Source").
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 VISIBLE_ASCII = re.compile("[!-~]")
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+# Letters and symbols that render as nothing: Hangul fillers and the blank Braille pattern.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
 IMAGE_DATA_PATTERN = re.compile(
@@ -80,11 +84,18 @@ def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None
         raise ApiError(422, "must not contain control characters", name)
     if BIDI_CONTROLS.search(value):
         raise ApiError(422, "must not contain text-direction controls", name)
-    if not VISIBLE_ASCII.search(value) and all(
-        character.isspace() or unicodedata.category(character) == "Cf" for character in value
-    ):
+    if not VISIBLE_ASCII.search(value) and all(_invisible(character) for character in value):
         raise ApiError(422, "must contain visible characters", name)
     return value
+
+
+def _invisible(character: str) -> bool:
+    """Spaces, format characters, marks with nothing to sit on, and the blank letters (fillers)."""
+    return (
+        character.isspace()
+        or unicodedata.category(character) in INVISIBLE_CATEGORIES
+        or character in BLANK_CHARACTERS
+    )
 
 
 def timestamp(value: Any, name: str) -> str:
@@ -163,7 +174,11 @@ def _video_columns(video: Any, kind: str) -> dict[str, Any]:
     missing = [name for name in VIDEO_FIELDS if name not in video]
     if missing:
         raise ApiError(422, "field is required", f"video.{missing[0]}")
-    return {f"video_{name}": check(video[name], f"video.{name}") for name, check in VIDEO_FIELDS.items()}
+    columns = {f"video_{name}": check(video[name], f"video.{name}") for name, check in VIDEO_FIELDS.items()}
+    # A mean computed in floating point may exceed the maximum of equal scores by a rounding step.
+    if columns["video_max_probability"] < columns["video_mean_probability"] - MEAN_ROUNDING_TOLERANCE:
+        raise ApiError(422, "must be at least mean_probability", "video.max_probability")
+    return columns
 
 
 def verdict_json(row: Mapping[str, Any] | sqlite3.Row) -> dict[str, Any]:
@@ -184,7 +199,11 @@ async def create() -> tuple[Response, int]:
     columns = verdict_columns(body)
     account = await current_account()
     stored = {**columns, "user_id": account["id"], "received_at": utc_now()}
-    if await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored):
+    try:
+        inserted = await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored)
+    except sqlite3.IntegrityError:  # the account was removed (by `unmask users remove`) a moment ago
+        raise ApiError(401, "login required") from None
+    if inserted:
         return jsonify(verdict_json(stored)), 201
     # The id exists: a retry of the same log is acknowledged again; anything else is a conflict.
     existing = await get_db().fetch_one(
@@ -291,7 +310,9 @@ def _csv(rows: list[sqlite3.Row]) -> str:
 
 def _spreadsheet_safe(value: Any) -> Any:
     # A user's label such as "=HYPERLINK(...)" must stay text when the export is opened in a spreadsheet;
-    # some spreadsheets skip leading spaces and read full-width signs as formula signs.
-    if isinstance(value, str) and value.lstrip()[:1] in FORMULA_SIGNS:
-        return "'" + value
+    # some spreadsheets skip leading spaces and invisible characters and read full-width signs as formula signs.
+    if isinstance(value, str):
+        first = next((character for character in value if not _invisible(character)), "")
+        if first in FORMULA_SIGNS:
+            return "'" + value
     return value

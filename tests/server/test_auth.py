@@ -106,6 +106,18 @@ async def test_lone_surrogate_in_a_password_is_malformed_json(auth: AuthActions,
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"username": "al\xed\xa0\x80", "password": "long enough secret"}',  # a surrogate encoded as UTF-8
+        '{"username": "alice", "password": "long enough secret"}'.encode("utf-16-le"),
+    ],
+)
+async def test_a_body_that_is_not_utf8_is_malformed_json(auth: AuthActions, raw: bytes) -> None:
+    response = await auth.send("POST", "/api/login", None, data=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+
+
 async def test_register_wrong_type(auth: AuthActions) -> None:
     response = await auth.send("POST", "/api/register", {"username": "alice", "password": 1234567890123})
     assert response.status_code == 422
@@ -299,6 +311,33 @@ async def test_session_ended_by_another_process_is_refused_after_cache_ttl(
     cookie = session_cookie(await auth.register())
     await app.extensions["unmask.db"].write("DELETE FROM sessions")
     assert (await replayed_session(app, cookie))["authenticated"] is False
+
+
+async def test_a_password_reset_by_another_process_counts_at_once(app: Quart, auth: AuthActions) -> None:
+    # The session cache still holds the old hash; re-authentication must not accept the old password.
+    await auth.register()
+    await auth.csrf()
+    passwords = app.extensions["unmask.passwords"]
+    await app.extensions["unmask.db"].write("UPDATE users SET password_hash = ?", (await passwords.hash("reset by the admin"),))
+    response = await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "mine again!"})
+    assert response.status_code in (401, 403)
+
+
+async def test_a_log_posted_by_a_removed_account_is_refused_cleanly(
+    app: Quart, auth: AuthActions
+) -> None:
+    await auth.register()
+    await auth.csrf()
+    await app.extensions["unmask.db"].write("DELETE FROM users")  # `unmask users remove`, another process
+    response = await auth.send("POST", "/api/verdicts", verdict())
+    assert response.status_code == 401
+
+
+async def test_logging_in_to_another_account_ends_the_first_session(app: Quart, auth: AuthActions) -> None:
+    first = session_cookie(await auth.register())
+    await auth.csrf()
+    await auth.register("bob")
+    assert (await replayed_session(app, first))["authenticated"] is False
 
 
 async def test_unknown_user_costs_a_password_hash(

@@ -100,7 +100,9 @@ async def test_static_assets(client: Any, path: str, mimetype: str) -> None:
     assert response.headers["Cache-Control"] == "no-cache"
 
 
-@pytest.mark.parametrize("path", ["/css/../index.html", "/css/%2e%2e/index.html", "/js/missing.js", "/img/x.png"])
+@pytest.mark.parametrize(
+    "path", ["/css/../index.html", "/css/%2e%2e/index.html", "/js/missing.js", "/img/x.png", "/js/" + "a" * 5000]
+)
 async def test_asset_outside_folder_or_missing_is_404(client: Any, path: str) -> None:
     assert (await client.get(path)).status_code == 404
 
@@ -163,6 +165,6 @@ async def test_changed_model_gets_new_etag(logged_in: AuthActions, web_root: Pat
     assert response.headers["ETag"] != etag
 
 
-@pytest.mark.parametrize("name", ["missing.json", "secret.txt", "..%2fsw.js"])
+@pytest.mark.parametrize("name", ["missing.json", "secret.txt", "..%2fsw.js", "a" * 3000 + ".json"])
 async def test_model_missing_or_other_file_is_404(logged_in: AuthActions, name: str) -> None:
     assert (await logged_in.client.get(f"/model/{name}")).status_code == 404

@@ -280,3 +280,13 @@ async def test_the_client_address_comes_from_a_trusted_proxy_only(
         assert [await register_from(app, "198.51.100.1", f"user{n}") for n in range(3)] == [201, 201, 429]
         # Behind a trusted proxy another client has its own count; without one the header is ignored.
         assert await register_from(app, "198.51.100.2", "other") == other_address_status
+
+
+async def test_ipv4_clients_of_a_dual_stack_socket_are_counted_apart(config: dict[str, Any]) -> None:
+    # On a dual-stack socket IPv4 peers arrive as ::ffff:a.b.c.d; grouped by /64 they would all share one count.
+    config.update(PROXY_HOPS=1, THROTTLE_REGISTRATION_FREE=1)
+    app = create_app(config)
+    async with app.test_app():
+        assert await register_from(app, "::ffff:198.51.100.1", "first") == 201
+        assert await register_from(app, "::ffff:198.51.100.1", "second") == 429
+        assert await register_from(app, "::ffff:198.51.100.2", "third") == 201

@@ -137,6 +137,7 @@ INVALID = [
     ("file_name", "invoice\u202efdp.exe"),
     ("label", "\u200b\u200b"),
     ("label", "   "),
+    ("label", "\u3164\u2800\u0301"),
     ("file_name", "x" * 256),
     ("video", VIDEO),
 ]
@@ -179,6 +180,8 @@ async def test_video_kind_requires_video_object(alice: AuthActions) -> None:
         ({"share_flagged": 2}, "video.share_flagged"),
         ({"duration_s": -1}, "video.duration_s"),
         ({"duration_s": 1e308}, "video.duration_s"),
+        ({"duration_s": 10**400}, "video.duration_s"),
+        ({"max_probability": 0.3}, "video.max_probability"),
         ({"extra": 1}, "video.extra"),
     ],
 )
@@ -328,7 +331,7 @@ async def test_export_csv_keeps_formulas_as_text(alice: AuthActions) -> None:
     assert rows[0]["label"] == "'=HYPERLINK(1)"
 
 
-@pytest.mark.parametrize("label", [" =1+1", "\uff1dSUM(A1)", "@cmd"])
+@pytest.mark.parametrize("label", [" =1+1", "\uff1dSUM(A1)", "@cmd", "\ufeff\u200b=1+1"])
 async def test_export_csv_keeps_disguised_formulas_as_text(alice: AuthActions, label: str) -> None:
     await post(alice, verdict(label=label))
     response = await alice.client.get("/api/verdicts/export?format=csv")

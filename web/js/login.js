@@ -9,19 +9,22 @@ import { registerServiceWorker } from './page.js';
 /**
  * Where to go after logging in: the `next` parameter if it leads to this site, else the analyser.
  * It is resolved exactly as the browser would resolve it (which drops tabs and line breaks, so
- * "/\t/evil.example" means "//evil.example"), then its origin is compared.
+ * "/\t/evil.example" means "//evil.example"), its origin is compared, and the result is the absolute
+ * URL: a path such as "/.//evil.example" normalises to "//evil.example", which as a relative link would
+ * leave the site.
  * @param {string} search location.search
  * @param {string} origin location.origin
  * @returns {string}
  */
-function nextPath(search, origin) {
+function nextUrl(search, origin) {
+  const home = `${origin}/`;
   const next = new URLSearchParams(search).get('next');
-  if (!next) return '/';
+  if (!next) return home;
   try {
     const target = new URL(next, origin);
-    return target.origin === origin ? `${target.pathname}${target.search}${target.hash}` : '/';
+    return target.origin === origin ? target.href : home;
   } catch {
-    return '/'; // not a URL at all
+    return home; // not a URL at all
   }
 }
 
@@ -33,10 +36,10 @@ async function main() {
     if (form.elements.remember) body.remember = form.elements.remember.checked;
     await request('POST', form.dataset.endpoint, body);
     await getSession({ refresh: true });
-    location.assign(nextPath(location.search, location.origin));
+    location.assign(nextUrl(location.search, location.origin));
   });
   const session = await getSession();
-  if (session.authenticated) location.replace(nextPath(location.search, location.origin));
+  if (session.authenticated) location.replace(nextUrl(location.search, location.origin));
   document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
 }
 
