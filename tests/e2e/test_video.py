@@ -253,6 +253,7 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
         assert float(result["share"]) == pytest.approx(expected["share"])
         assert result["verdict"] == "deepfake"
         verdict_text = page.locator("#verdict").inner_text()
+        assert "Measured on still photos, not on video frames." in page.locator("#reliability").inner_text()
         assert verdict_text == ("Uncertain (leaning deepfake)" if expected["uncertain"] else "Likely deepfake")
 
         # The highest-scoring frame's thumbnail jumps the player there and shows its heatmap.

@@ -4,6 +4,7 @@ row in the database, and no request carries the picture."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sqlite3
 
@@ -51,6 +52,11 @@ def test_log_in_classify_and_store_the_verdict_only(context, page, server, image
     assert abs(shown - expected) <= 0.01
     assert card.locator(".probability").inner_text() == f"Fake probability: {as_percent(shown)}"
     assert card.locator(".verdict").inner_text() in HEADLINES
+    # How often the model is right, from its card, on the result itself (not only in the details).
+    metrics = json.loads((SHIPPED_MODEL / "metadata.json").read_text())["metrics"]
+    for name in ("ffhq-stylegan2/test", "crossval-stylegan"):
+        shown_accuracy = f"{as_percent(metrics[name]['accuracy'])} on {name} ({metrics[name]['count']} images)"
+        assert shown_accuracy in card.locator(".reliability").inner_text()
 
     assert card.locator(".sha256").inner_text() == digest
     rows = stored_verdicts(server.database, digest)

@@ -191,7 +191,7 @@ export function showResult(card, result, metadata) {
  * @param {{metrics?: Object<string, {accuracy?: number, count?: number}>}} metadata
  * @returns {string}
  */
-function measuredAccuracy(metadata) {
+export function measuredAccuracy(metadata) {
   const parts = Object.entries(metadata.metrics ?? {})
     .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
     .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);

@@ -10,7 +10,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
-import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
+import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
@@ -46,6 +46,7 @@ const elements = {
   result: document.getElementById('result'),
   verdict: document.getElementById('verdict'),
   score: document.getElementById('score'),
+  reliability: document.getElementById('reliability'),
   uncertainNote: document.getElementById('uncertain-note'),
   framesAnalysed: document.getElementById('frames-analysed'),
   mean: document.getElementById('mean'),
@@ -326,6 +327,8 @@ function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesP
   elements.result.classList.toggle('is-uncertain', result.uncertain);
   elements.verdict.textContent = verdictHeadline(result);
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
+  const accuracy = measuredAccuracy(metadata);
+  elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
   elements.uncertainNote.hidden = !result.uncertain;
   elements.framesAnalysed.textContent = `${frames} over ${formatTime(source.duration)}`;
   elements.mean.textContent = formatPercent(result.mean);
