@@ -20,9 +20,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SHIPPED_MODEL,
+    launched_chromium,
     log_in,
     running_server,
     smooth_image,
@@ -132,15 +131,11 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["wasm", "webgl", "cpu"])
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory(prefix="unmask-bench-") as scratch:
         jpeg = Path(scratch) / "twelve-megapixels.jpg"
         Image.fromarray(smooth_image(*TWELVE_MEGAPIXELS, seed=12)).save(jpeg, quality=90)
-        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure_backend(browser, server.url, backend, jpeg, args.runs) for backend in args.backends]
-            browser.close()
     print_table(rows)
 
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SHIPPED_MODEL,
+    launched_chromium,
     log_in,
     running_server,
     wait_until_ready,
@@ -105,15 +104,11 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["wasm"])
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory(prefix="unmask-bench-video-") as scratch:
         clip = make_clip(Path(scratch), args.codec)
         size_mb = clip.stat().st_size / 1e6
-        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure(browser, server.url, clip, backend, args.rate, args.runs) for backend in args.backends]
-            browser.close()
     print(f"Clip: {SIZE} {args.codec.upper()} WebM, {DURATION_S} s, {size_mb:.1f} MB; {args.rate:g} frames sampled per second.")
     header = ["backend", "frames", "frames/s (median)", "frames/s (best)", "decode wait ms/frame",
               "classify ms/frame", "file to verdict s"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_support import CHROMIUM, CHROMIUM_ARGS, SHIPPED_MODEL, Server, log_in, running_server, smooth_image, spread_model
+from e2e_support import CHROMIUM, SHIPPED_MODEL, Server, launched_chromium, log_in, running_server, smooth_image, spread_model
 from PIL import Image
 
 
@@ -30,14 +30,10 @@ def spread_server(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (or set UNMASK_CHROMIUM)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -68,6 +68,19 @@ def unmask_command(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
+def launched_chromium() -> Iterator:
+    """Debian's chromium driven by Playwright, with the flags the tests and the benchmarks share."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def running_server(instance: Path, model_dir: Path, port: int | None = None) -> Iterator[Server]:
     """`unmask serve` (on a free port unless given) with one user, alice, created with the instance;
     stopped afterwards. Starting it again on the same instance and port brings back the same site."""
