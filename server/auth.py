@@ -70,6 +70,13 @@ def get_session_cache() -> SessionCache:
     return current_app.extensions["unmask.session_cache"]
 
 
+def session_digest(auth_id: str | None) -> str | None:
+    """The digest of the session token in a cookie; None when the cookie holds no well-formed token."""
+    if auth_id and SESSION_TOKEN_PATTERN.fullmatch(auth_id):
+        return accounts.token_digest(auth_id)
+    return None
+
+
 class User(AuthUser):
     """A session whose cookie id is a random token of its own (one per login, per browser).
 
@@ -86,8 +93,8 @@ class User(AuthUser):
         """The account of a valid session, looked up once per request; None when logged out."""
         if not self._loaded:
             self._loaded = True
-            if self.auth_id and SESSION_TOKEN_PATTERN.fullmatch(self.auth_id):
-                self._row = await get_session_cache().get(accounts.token_digest(self.auth_id))
+            if (digest := session_digest(self.auth_id)) is not None:
+                self._row = await get_session_cache().get(digest)
         return self._row
 
     @property
@@ -108,8 +115,7 @@ async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
 
 async def end_session() -> None:
     """Ends this browser's session (if any) and removes its cookie."""
-    if current_user.auth_id and SESSION_TOKEN_PATTERN.fullmatch(current_user.auth_id):
-        digest = accounts.token_digest(current_user.auth_id)
+    if (digest := session_digest(current_user.auth_id)) is not None:
         await accounts.end_session(get_db(), digest)
         get_session_cache().evict_session(digest)
     logout_user()
@@ -125,9 +131,10 @@ async def current_account() -> sqlite3.Row:
 async def fresh_account() -> sqlite3.Row:
     """The logged-in account read from the database now, for re-authentication: a password reset a
     moment ago by another process (`unmask users set-password`) must count, not a cached copy."""
-    digest = accounts.token_digest(current_user.auth_id)
-    get_session_cache().evict_session(digest)
-    row = await accounts.session_account(get_db(), digest)
+    row = None
+    if (digest := session_digest(current_user.auth_id)) is not None:
+        get_session_cache().evict_session(digest)
+        row = await get_session_cache().get(digest)
     if row is None:
         raise ApiError(401, "login required")
     return row
