@@ -11,21 +11,14 @@
 // The libraries are resolved from the repository's web/node_modules (the very files the server ships), so the
 // script works from any working directory. Install them with `npm ci --prefix web`.
 
-import { createRequire } from "node:module";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { failer, fileHandler, loadTf } from "./tfjs_node.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const WEB_ROOT = path.resolve(HERE, "..", "web");
 const SIZE = 224;
 const CHANNELS = 3;
 const VALUES_PER_IMAGE = SIZE * SIZE * CHANNELS;
-
-function fail(message, code = 2) {
-  process.stderr.write(`tfjs_predict: ${message}\n`);
-  process.exit(code);
-}
+const fail = failer("tfjs_predict");
 
 function parseArgs(argv) {
   const positional = [];
@@ -57,25 +50,6 @@ function parseArgs(argv) {
   return { modelDir: path.resolve(modelDir), inputFile: path.resolve(inputFile), count, backend: options.backend, batch };
 }
 
-function loadLibraries() {
-  const requireFromWeb = createRequire(path.join(WEB_ROOT, "package.json"));
-  const missing = [];
-  for (const name of ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm"]) {
-    try {
-      requireFromWeb.resolve(name);
-    } catch {
-      missing.push(name);
-    }
-  }
-  if (missing.length) {
-    fail(`${missing.join(" and ")} not found in ${path.join(WEB_ROOT, "node_modules")}: run \`npm ci --prefix web\``, 3);
-  }
-  const tf = requireFromWeb("@tensorflow/tfjs");
-  const wasm = requireFromWeb("@tensorflow/tfjs-backend-wasm");
-  const wasmDist = path.dirname(requireFromWeb.resolve("@tensorflow/tfjs-backend-wasm"));
-  return { tf, wasm, wasmDist };
-}
-
 function readJson(file) {
   try {
     return JSON.parse(readFileSync(file, "utf8"));
@@ -84,41 +58,8 @@ function readJson(file) {
   }
 }
 
-/** An IOHandler that loads model.json and its weight shards from the local disk. */
-function fileHandler(modelDir) {
-  return {
-    load: async () => {
-      const modelJson = readJson(path.join(modelDir, "model.json"));
-      const weightSpecs = [];
-      const buffers = [];
-      for (const group of modelJson.weightsManifest ?? []) {
-        weightSpecs.push(...group.weights);
-        for (const shard of group.paths) buffers.push(readFileSync(path.join(modelDir, shard)));
-      }
-      const all = Buffer.concat(buffers);
-      const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-      return {
-        modelTopology: modelJson.modelTopology,
-        weightSpecs,
-        weightData,
-        format: modelJson.format,
-        generatedBy: modelJson.generatedBy,
-        convertedBy: modelJson.convertedBy,
-        signature: modelJson.signature,
-        userDefinedMetadata: modelJson.userDefinedMetadata,
-        modelInitializer: modelJson.modelInitializer,
-      };
-    },
-  };
-}
-
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  // tfjs prints hints ("install tfjs-node ...") with console.log/warn: keep stdout for the JSON result only.
-  console.log = (...values) => process.stderr.write(values.join(" ") + "\n");
-  console.warn = console.log;
-  console.info = console.log;
-
   for (const file of ["model.json", "metadata.json"]) {
     if (!existsSync(path.join(args.modelDir, file))) fail(`${path.join(args.modelDir, file)} not found`);
   }
@@ -139,15 +80,8 @@ async function main() {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   for (let i = 0; i < pixels.length; i++) pixels[i] = view.getFloat32(i * 4, true);
 
-  const { tf, wasm, wasmDist } = loadLibraries();
-  if (args.backend === "wasm") {
-    // In Node, Emscripten reads the .wasm binary with fs: a directory path (with trailing separator) is the prefix.
-    wasm.setWasmPaths(wasmDist + path.sep);
-  }
-  if (!(await tf.setBackend(args.backend))) fail(`could not initialise the ${args.backend} backend`);
-  await tf.ready();
-
-  const model = await tf.loadGraphModel(fileHandler(args.modelDir));
+  const tf = await loadTf(args.backend, fail);
+  const model = await tf.loadGraphModel(fileHandler(path.join(args.modelDir, "model.json"), fail));
   const result = { backend: tf.getBackend() };
   for (const [key] of outputs) result[key] = [];
   const nodes = outputs.map(([, node]) => node);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -10,6 +11,8 @@ import pytest
 # is captured, which fails; TensorFlow's C++ start-up chatter drowns real failures.
 os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Faces found in test pictures are cached for this run only, never in the user's cache.
+os.environ.setdefault("UNMASK_FACE_CACHE", tempfile.mkdtemp(prefix="unmask-faces-"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -53,7 +53,7 @@ def augment(source: np.ndarray, rng: np.random.Generator, config: AugmentConfig 
         image = image.resize((side, side), _random_filter(rng, 1.0))
     if rng.random() < config.jpeg_probability:
         image = _jpeg(image, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)), rng)
-    pixels = to_array(resize_to_input(image, _random_filter(rng, config.other_filter_probability)))
+    pixels = to_array(resize_to_input(image, resample=_random_filter(rng, config.other_filter_probability)))
     if rng.random() < config.noise_probability:
         pixels = np.clip(pixels + rng.normal(0, rng.uniform(*config.noise_sigma), pixels.shape), 0, 1)
     return pixels.astype(np.float32)

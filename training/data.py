@@ -8,7 +8,7 @@ what does not decode is skipped and named in the report, so one bad file never s
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +17,13 @@ import numpy as np
 from PIL import Image
 
 from training.metrics import CLASS_NAMES
-from training.preprocessing import ImageDecodeError, centre_square_box, open_rgb, preprocess
+from training.preprocessing import Box, ImageDecodeError, centre_square_box, open_rgb, preprocess
 from unmask import UserFacingError
 
 REAL, DEEPFAKE = 0, 1  # indices into CLASS_NAMES
 CLASS_FOLDERS = {"real": REAL, "deepfake": DEEPFAKE, "fake": DEEPFAKE}
 
-# Training images are kept in memory as their centre square, at most this many pixels a side: enough for
+# Training images are kept in memory as their face's square crop (or centre square), at most this many pixels a side: enough for
 # augmentation to zoom and rescale, small enough that 6000 photos of any size fit in memory.
 SOURCE_SIZE = 256
 # The training fakes carry one round of JPEG quality 75 (Pillow's default); lossless files get the same
@@ -121,31 +121,39 @@ def reencoder(format_name: str, quality: int | None = None, scale: int = 1) -> R
     return recode
 
 
-def _decode(sample: Sample, recode: Recode | None) -> Image.Image:
+def _decode(sample: Sample, recode: Recode | None, box: Box | None) -> tuple[Image.Image, Box | None]:
+    """The decoded (and recoded) picture, and the face box scaled to it if recoding changed its size."""
     with Image.open(sample.path) as probe:  # the format before decoding says whether it was ever a JPEG
         source_format = probe.format
     image = open_rgb(sample.path)
-    return recode(image, source_format) if recode else image
+    if not recode:
+        return image, box
+    recoded = recode(image, source_format)
+    scale = recoded.width / image.width
+    return recoded, box and tuple(edge * scale for edge in box)
 
 
-def _source_square(image: Image.Image) -> np.ndarray:
-    """The centre square, shrunk to SOURCE_SIZE when larger (never enlarged)."""
-    size = min(*image.size, SOURCE_SIZE)
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=centre_square_box(*image.size)))
+def _source_square(image: Image.Image, box: Box | None) -> np.ndarray:
+    """The face's square `box` (default: the centre square), shrunk to SOURCE_SIZE when larger (never enlarged)."""
+    box = box or centre_square_box(*image.size)
+    size = min(round(box[2] - box[0]), SOURCE_SIZE)
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
 
 
 def decode_images(samples: Iterable[Sample], *, for_training: bool, recode: Recode | None = None,
-                  workers: int = 2) -> DecodedImages:
-    """Decode every sample. Training images become centre squares of at most SOURCE_SIZE (augmentation
-    makes the model input later); evaluation images become model inputs (224x224 float32) right away."""
+                  crops: Mapping[str, Box | None] | None = None, workers: int = 2) -> DecodedImages:
+    """Decode every sample. `crops` gives each file's face crop (training/faces.py; a file without one is
+    judged whole). Training images become squares of at most SOURCE_SIZE (augmentation makes the model input
+    later); evaluation images become model inputs (224x224 float32) right away."""
     samples = list(samples)
+    crops = crops or {}
 
     def load(sample: Sample) -> np.ndarray | str:
         try:
-            image = _decode(sample, recode)
+            image, box = _decode(sample, recode, crops.get(str(sample.path)))
             if min(image.size) < 8:
                 return f"image too small ({image.size[0]}x{image.size[1]})"
-            return _source_square(image) if for_training else preprocess(image)
+            return _source_square(image, box) if for_training else preprocess(image, box)
         except (ImageDecodeError, OSError, ValueError) as error:
             return str(error)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from training.calibration import Calibration
 from training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from training.faces import face_crops
 from training.models import calibrated
 from training.report import summary_line, write_report
 from unmask import THRESHOLD, UserFacingError
@@ -52,19 +53,20 @@ def predict(model: keras.Model, images: list[np.ndarray]) -> np.ndarray:
 def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bool = True) -> dict[str, Any]:
     """Evaluate on each folder of `data_dirs` (and the run's test split), write the report to `out_dir`."""
     model, run = load_browser_twin(run_dir)
-    sets: dict[str, DecodedImages] = {}
-    if test_split:
-        test_samples = recorded_test_split(run_dir)
-        if test_samples:
-            name = f"{Path(run['data']['train_folder']).name}/test"
-            sets[name] = decode_images(test_samples, for_training=False)
-            for label, recode in REENCODINGS.items():
-                sets[f"{name} ({label})"] = decode_images(test_samples, for_training=False, recode=recode)
-    for data_dir in data_dirs:
-        sets[Path(data_dir).name] = decode_images(find_samples(data_dir, require_both_classes=False),
-                                                  for_training=False)
-    if not sets:
+    test_samples = recorded_test_split(run_dir) if test_split else []
+    folders = {Path(data_dir).name: find_samples(data_dir, require_both_classes=False) for data_dir in data_dirs}
+    if not test_samples and not folders:
         raise UserFacingError("nothing to evaluate: give --data folders, or a run with a recorded test split")
+    # Judged as the browser judges them: each picture's face crop (the same detector and crop).
+    crops, faces_found = face_crops(s.path for s in [*test_samples, *(s for f in folders.values() for s in f)])
+    sets: dict[str, DecodedImages] = {}
+    if test_samples:
+        name = f"{Path(run['data']['train_folder']).name}/test"
+        sets[name] = decode_images(test_samples, for_training=False, crops=crops)
+        for label, recode in REENCODINGS.items():
+            sets[f"{name} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
+    for folder, samples in folders.items():
+        sets[folder] = decode_images(samples, for_training=False, crops=crops)
 
     results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
                       "paths": decoded.paths, "skipped": decoded.skipped, "threshold": THRESHOLD}
@@ -72,7 +74,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     report = write_report(out_dir, results, run.get("history"), {
         "run": str(run_dir), "architecture": run["architecture"], "parameters": run.get("parameters"),
         "calibration": run["calibration"],
-        "config": run.get("config"),
+        "config": run.get("config"), "faces_found": faces_found,
     })
     for name, folder_report in report["folders"].items():
         print(summary_line(name, folder_report["metrics"]), flush=True)

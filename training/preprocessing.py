@@ -6,7 +6,8 @@ and require the same tensor within 1/255. Every step is chosen so that TensorFlo
 1. Decode the first frame, apply the EXIF orientation.
 2. Bring any pixel format to 8-bit RGB: greyscale is replicated, CMYK converted, 16-bit scaled down (>> 8),
    and alpha composited over white (how the picture looks on a page).
-3. Take the centre square (faces are usually centred; stretching would distort them).
+3. Take the square crop of a face found by `web/js/faces.js` (see training/faces.py), or the centre square of a
+   picture judged whole (stretching would distort either).
 4. Resize that square to 224x224 with Pillow's BILINEAR filter: a triangle filter whose support widens with
    the reduction factor, so large photos are averaged, not aliased, and small ones are interpolated smoothly.
    Pillow rounds to 8 bits after the horizontal and again after the vertical pass; the browser does the same.
@@ -29,7 +30,8 @@ ALPHA_BACKGROUND = (255, 255, 255)
 PREPROCESSING_SPEC = {
     "orientation": "EXIF orientation applied",
     "colour": "8-bit RGB; greyscale replicated, 16-bit >> 8, alpha composited over white",
-    "crop": "centre square, side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
+    "crop": "the face's square crop from web/js/faces.js (whole pixels); a picture judged without a face: "
+    "centre square, side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
     "resize": "Pillow Image.resize(BILINEAR): separable triangle filter, support = max(1, scale), "
     "horizontal pass then vertical pass, each rounded half-up to uint8",
     "size": [INPUT_SIZE, INPUT_SIZE],
@@ -76,10 +78,14 @@ def centre_square_box(width: int, height: int) -> tuple[float, float, float, flo
     return (left, top, left + side, top + side)
 
 
-def resize_to_input(image: Image.Image, resample: Image.Resampling = RESAMPLE) -> Image.Image:
-    """Step 3-4: the centre square resized to INPUT_SIZE. `resample` is varied only by augmentation."""
-    box = centre_square_box(*image.size)
-    return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box)
+Box = tuple[float, float, float, float]
+
+
+def resize_to_input(image: Image.Image, box: Box | None = None,
+                    resample: Image.Resampling = RESAMPLE) -> Image.Image:
+    """Step 3-4: the face's square `box` (default: the centre square) resized to INPUT_SIZE. `resample` is
+    varied only by augmentation."""
+    return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box or centre_square_box(*image.size))
 
 
 def to_array(image: Image.Image) -> np.ndarray:
@@ -87,7 +93,8 @@ def to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def preprocess(source: str | Path | bytes | Image.Image) -> np.ndarray:
-    """A file, bytes or decoded RGB image to the model's input (224x224x3 float32 in [0, 1])."""
+def preprocess(source: str | Path | bytes | Image.Image, box: Box | None = None) -> np.ndarray:
+    """A file, bytes or decoded RGB image (its face `box`, else its centre square) to the model's input
+    (224x224x3 float32 in [0, 1])."""
     image = source if isinstance(source, Image.Image) else open_rgb(source)
-    return to_array(resize_to_input(image))
+    return to_array(resize_to_input(image, box))

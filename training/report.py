@@ -206,11 +206,23 @@ def _markdown(report: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "n/a: undefined here (AUC needs both classes, FPR real photos, recall deepfakes).", ""]
+    lines += _faces_markdown(report["model"].get("faces_found"))
     for name, folder in report["folders"].items():
         lines += _folder_markdown(name, folder)
     if report["training_curves"]:
         lines += ["## Training curves", "", f"![Training curves]({report['training_curves']})", ""]
     return "\n".join(lines)
+
+
+def _faces_markdown(faces_found: dict[str, dict[str, int]] | None) -> list[str]:
+    """Per folder, how many pictures the face detector found a face in (the others were judged whole)."""
+    if not faces_found:
+        return []
+    lines = ["## Faces found", "", "| folder | pictures | with a face |", "| --- | --- | --- |"]
+    for folder, counts in faces_found.items():
+        lines.append(f"| {folder} | {counts['pictures']} | {counts['with_face']} "
+                     f"({_percent(counts['with_face'] / max(1, counts['pictures']))}) |")
+    return [*lines, "", "A picture without a face is judged whole (its centre square).", ""]
 
 
 def _folder_markdown(name: str, folder: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from training.augment import augment
 from training.calibration import Calibration, fit_platt
 from training.data import (CLASS_NAMES, DecodedImages, Sample, class_counts, decode_images, equalise_history,
                            find_samples, split_samples)
+from training.faces import face_crops
 from training.metrics import binary_metrics
 from training.models import DEFAULT_ARCHITECTURE, build
 from training.preprocessing import INPUT_SIZE
@@ -70,8 +71,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
 
     _log(f"decoding {len(splits['train'])} training and {len(splits['val'])} validation images")
     recode = equalise_history if config.equalise_history else None
-    train_images = decode_images(splits["train"], for_training=True, recode=recode)
-    val_images = decode_images(splits["val"], for_training=False, recode=recode)
+    # The browser judges face crops: training sees the same crops, from the same detector.
+    crops, faces_found = face_crops(s.path for split in splits.values() for s in split)
+    train_images = decode_images(splits["train"], for_training=True, recode=recode, crops=crops)
+    val_images = decode_images(splits["val"], for_training=False, recode=recode, crops=crops)
     for name, decoded in (("train", train_images), ("val", val_images)):
         _require_both_classes(name, decoded)
 
@@ -101,6 +104,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
             "counts": {name: class_counts(samples) for name, samples in splits.items()},
             "skipped": train_images.skipped + val_images.skipped,
             "history_equalised": config.equalise_history,
+            "faces_found": faces_found,
         },
         "training": {"seconds": round(seconds, 1), "epochs_run": len(history.history["loss"]),
                      "backend": keras.backend.backend()},

@@ -44,7 +44,7 @@ function triangle(x) {
 }
 
 /**
- * The centre square of step 3 in Pillow's box convention, as the single-precision floats Pillow receives.
+ * The centre square of step 3 in Pillow's box convention.
  * @param {number} width
  * @param {number} height
  * @returns {{left: number, top: number, right: number, bottom: number}}
@@ -53,12 +53,7 @@ function centreSquareBox(width, height) {
   const side = Math.min(width, height);
   const left = (width - side) / 2;
   const top = (height - side) / 2;
-  return {
-    left: Math.fround(left),
-    top: Math.fround(top),
-    right: Math.fround(left + side),
-    bottom: Math.fround(top + side),
-  };
+  return { left, top, right: left + side, bottom: top + side };
 }
 
 /**
@@ -199,10 +194,12 @@ function accumulateVertical(source, width, stride, sourceY, rows, coefficients, 
  * the width (python-pillow/Pillow#9549); the order matters because each pass rounds to 8 bits.
  * @param {number} width source width
  * @param {number} height source height
+ * @param {number} outWidth
+ * @param {number} outHeight
  * @returns {boolean}
  */
-function verticalFirst(width, height) {
-  return height > INPUT_SIZE && height - INPUT_SIZE > 2 * (width - INPUT_SIZE);
+function verticalFirst(width, height, outWidth, outHeight) {
+  return height > outHeight && height - outHeight > 2 * (width - outWidth);
 }
 
 /**
@@ -215,48 +212,109 @@ export function decodeImage(blob) {
 }
 
 /**
- * Steps 2-4: a decoded image (file bitmap or video frame) to 224x224 RGB bytes, reading the pixels
- * the resize needs in strips of rows composited over white.
- * @param {CanvasImageSource & {width: number, height: number}} image
- * @returns {Uint8Array} INPUT_SIZE * INPUT_SIZE * 3 bytes, row-major RGB
+ * @typedef {{left: number, top: number, right: number, bottom: number}} ResizeBox  Pillow's box convention
+ * @typedef {{width: number, height: number,
+ *   readStrip: (x: number, y: number, width: number, rows: number) => {data: ArrayLike<number>, stride: number}}} PixelSource
+ *   reads `rows` rows of `width` pixels from (x, y): RGB first in each pixel of `stride` bytes
  */
-export function resizeToInput(image) {
-  const { width, height } = image;
-  const box = centreSquareBox(width, height);
-  const horizontal = resampleCoefficients(width, box.left, box.right, INPUT_SIZE);
-  const vertical = resampleCoefficients(height, box.top, box.bottom, INPUT_SIZE);
-  const last = INPUT_SIZE - 1;
+
+/**
+ * A decoded image (file bitmap or video frame) as a pixel source: strips drawn on a canvas over white, so
+ * a huge picture is never copied out whole.
+ * @param {CanvasImageSource & {width: number, height: number}} image
+ * @returns {PixelSource}
+ */
+export function bitmapSource(image) {
+  let canvas = null;
+  let context = null;
+  return {
+    width: image.width,
+    height: image.height,
+    readStrip(x, y, width, rows) {
+      if (!canvas || canvas.width < width || canvas.height < rows) {
+        canvas = new OffscreenCanvas(width, rows);
+        context = canvas.getContext('2d', { alpha: false, willReadFrequently: true });
+        context.imageSmoothingEnabled = false;
+        context.fillStyle = ALPHA_BACKGROUND;
+      }
+      context.fillRect(0, 0, width, rows);
+      context.drawImage(image, x, y, width, rows, 0, 0, width, rows);
+      return { data: context.getImageData(0, 0, width, rows).data, stride: 4 };
+    },
+  };
+}
+
+/**
+ * Packed RGB bytes as a pixel source.
+ * @param {Uint8Array} rgb
+ * @param {number} width
+ * @param {number} height
+ * @returns {PixelSource}
+ */
+export function rgbSource(rgb, width, height) {
+  return {
+    width,
+    height,
+    readStrip(x, y, stripWidth, rows) {
+      if (x === 0 && stripWidth === width) {
+        return { data: rgb.subarray(y * width * CHANNELS, (y + rows) * width * CHANNELS), stride: CHANNELS };
+      }
+      const data = new Uint8Array(stripWidth * rows * CHANNELS);
+      for (let row = 0; row < rows; row++) {
+        const start = ((y + row) * width + x) * CHANNELS;
+        data.set(rgb.subarray(start, start + stripWidth * CHANNELS), row * stripWidth * CHANNELS);
+      }
+      return { data, stride: CHANNELS };
+    },
+  };
+}
+
+/**
+ * Pillow's `Image.resize((outWidth, outHeight), BILINEAR, box)`: reads the pixels the resize needs in
+ * strips of rows, so the vertical pass accumulates strip by strip.
+ * @param {PixelSource} source
+ * @param {ResizeBox} box
+ * @param {number} outWidth
+ * @param {number} outHeight
+ * @returns {Uint8Array} outWidth * outHeight * 3 bytes, row-major RGB
+ */
+export function resizeRegion(source, box, outWidth, outHeight) {
+  const { width, height } = source;
+  const horizontal = resampleCoefficients(width, Math.fround(box.left), Math.fround(box.right), outWidth);
+  const vertical = resampleCoefficients(height, Math.fround(box.top), Math.fround(box.bottom), outHeight);
   const xFirst = horizontal.first[0];
-  const stripWidth = horizontal.first[last] + horizontal.count[last] - xFirst;
+  const stripWidth = horizontal.first[outWidth - 1] + horizontal.count[outWidth - 1] - xFirst;
   const yFirst = vertical.first[0];
-  const yEnd = vertical.first[last] + vertical.count[last];
+  const yEnd = vertical.first[outHeight - 1] + vertical.count[outHeight - 1];
   const stripRows = Math.max(1, Math.min(yEnd - yFirst, Math.floor(STRIP_PIXELS / stripWidth)));
 
-  const canvas = new OffscreenCanvas(stripWidth, stripRows);
-  const context = canvas.getContext('2d', { alpha: false, willReadFrequently: true });
-  context.imageSmoothingEnabled = false;
-  context.fillStyle = ALPHA_BACKGROUND;
-  const readStrip = (y, rows) => {
-    context.fillRect(0, 0, stripWidth, rows);
-    context.drawImage(image, xFirst, y, stripWidth, rows, 0, 0, stripWidth, rows);
-    return context.getImageData(0, 0, stripWidth, rows).data;
-  };
-
-  if (verticalFirst(width, height)) {
-    const sums = newAccumulator(INPUT_SIZE * stripWidth);
+  if (verticalFirst(width, height, outWidth, outHeight)) {
+    const sums = newAccumulator(outHeight * stripWidth);
     for (let y = yFirst; y < yEnd; y += stripRows) {
       const rows = Math.min(stripRows, yEnd - y);
-      accumulateVertical(readStrip(y, rows), stripWidth, 4, y, rows, vertical, sums);
+      const { data, stride } = source.readStrip(xFirst, y, stripWidth, rows);
+      accumulateVertical(data, stripWidth, stride, y, rows, vertical, sums);
     }
-    return resampleHorizontal(clipAll(sums), stripWidth, CHANNELS, xFirst, INPUT_SIZE, horizontal);
+    return resampleHorizontal(clipAll(sums), stripWidth, CHANNELS, xFirst, outHeight, horizontal);
   }
-  const sums = newAccumulator(INPUT_SIZE * INPUT_SIZE);
+  const sums = newAccumulator(outHeight * outWidth);
   for (let y = yFirst; y < yEnd; y += stripRows) {
     const rows = Math.min(stripRows, yEnd - y);
-    const resampled = resampleHorizontal(readStrip(y, rows), stripWidth, 4, xFirst, rows, horizontal);
-    accumulateVertical(resampled, INPUT_SIZE, CHANNELS, y, rows, vertical, sums);
+    const { data, stride } = source.readStrip(xFirst, y, stripWidth, rows);
+    const resampled = resampleHorizontal(data, stripWidth, stride, xFirst, rows, horizontal);
+    accumulateVertical(resampled, outWidth, CHANNELS, y, rows, vertical, sums);
   }
   return clipAll(sums);
+}
+
+/**
+ * Steps 2-4: a region of a decoded image (the centre square unless a face's crop is given) to 224x224 RGB.
+ * @param {CanvasImageSource & {width: number, height: number}} image
+ * @param {ResizeBox} [box]
+ * @returns {Uint8Array} INPUT_SIZE * INPUT_SIZE * 3 bytes, row-major RGB
+ */
+export function resizeToInput(image, box = centreSquareBox(image.width, image.height)) {
+  return resizeRegion(bitmapSource(image), box, INPUT_SIZE, INPUT_SIZE);
 }
 
 /**
