@@ -73,6 +73,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX sessions_by_user ON sessions (user_id)",
         "ALTER TABLE users DROP COLUMN session_key",
     ],
+    [
+        # How many faces the picture's verdict was judged on (0: the whole picture, at the user's request);
+        # NULL for logs from before faces were found, or sent by an older page.
+        "ALTER TABLE verdicts ADD COLUMN faces INTEGER CHECK (faces IS NULL OR faces >= 0)",
+    ],
 ]
 
 

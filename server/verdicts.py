@@ -23,6 +23,7 @@ from server.validation import boolean, integer, number, read_json_object
 blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 
 MAX_DIMENSION = 100_000
+MAX_FACES = 10_000
 MAX_INFERENCE_MS = 600_000.0
 MAX_VIDEO_DURATION_S = 7 * 24 * 3600.0
 MEAN_ROUNDING_TOLERANCE = 1e-9
@@ -61,11 +62,12 @@ REQUIRED_FIELDS = (
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
     "backend", "inference_ms", "analysed_at", "kind",
 )
-OPTIONAL_FIELDS = ("label", "file_name", "video")
+# Optional so that logs queued offline by an older page are still accepted.
+OPTIONAL_FIELDS = ("label", "file_name", "faces", "video")
 # The stored columns a verdict's content is made of (what an idempotent retry must repeat).
 CONTENT_COLUMNS = (
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version", "backend",
-    "inference_ms", "analysed_at", "kind", "label", "file_name", *(f"video_{name}" for name in VIDEO_FIELDS),
+    "inference_ms", "analysed_at", "kind", "label", "file_name", "faces", *(f"video_{name}" for name in VIDEO_FIELDS),
 )
 EXPORT_COLUMNS = (*CONTENT_COLUMNS, "received_at")
 FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
@@ -151,6 +153,7 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
         "kind": kind,
         "label": _optional_text(body, "label", 200),
         "file_name": _optional_text(body, "file_name", 255),
+        "faces": None if body.get("faces") is None else integer(body["faces"], "faces", 0, MAX_FACES),
     }
     columns.update(_video_columns(body.get("video"), kind))
     return columns

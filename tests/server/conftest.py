@@ -37,6 +37,8 @@ WEB_FILES = {
     "node_modules/@tensorflow/tfjs/dist/tf.min.js": "/* tf */",
     "node_modules/@tensorflow/tfjs/dist/tf.js": "/* not whitelisted */",
     "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm": "\0asm",
+    "node_modules/@vladmandic/human/models/blazeface.json": "{}",
+    "node_modules/@vladmandic/human/models/blazeface.bin": "weights",
     "model/model.json": '{"format": "layers-model", "weightsManifest": []}',
     "model/group1-shard1of1.bin": "\1\2\3\4",
 }

@@ -125,6 +125,18 @@ async def test_vendor_serves_whitelisted_script(client: Any) -> None:
     assert (await client.get("/vendor/tfjs/tf.min.js")).status_code == 200
 
 
+async def test_vendor_serves_the_face_detector(client: Any) -> None:
+    response = await client.get("/vendor/faces/blazeface.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert (await client.get("/vendor/faces/blazeface.bin")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/vendor/faces/tf.min.js", "/vendor/tfjs/blazeface.json", "/vendor/human/blazeface.json"])
+async def test_vendor_files_are_served_only_from_their_own_package(client: Any, path: str) -> None:
+    assert (await client.get(path)).status_code == 404
+
+
 @pytest.mark.parametrize("name", ["tf.js", "package.json", "..%2f..%2fpackage.json", "tf-backend-wasm.min.js"])
 async def test_vendor_refuses_other_or_missing_files(client: Any, name: str) -> None:
     assert (await client.get(f"/vendor/tfjs/{name}")).status_code == 404

@@ -55,6 +55,24 @@ async def test_create_returns_stored_row(alice: AuthActions) -> None:
     assert stored["received_at"].endswith("Z")
 
 
+async def test_faces_judged_are_stored(alice: AuthActions) -> None:
+    response = await post(alice, verdict(faces=3))
+    assert response.status_code == 201
+    assert (await response.get_json())["faces"] == 3
+    assert (await history(alice))["items"][0]["faces"] == 3
+
+
+async def test_a_log_without_faces_from_an_older_page_is_kept_as_unknown(alice: AuthActions) -> None:
+    response = await post(alice, verdict())
+    assert response.status_code == 201
+    assert (await response.get_json())["faces"] is None
+
+
+async def test_a_picture_judged_whole_logs_zero_faces(alice: AuthActions) -> None:
+    response = await post(alice, verdict(faces=0))
+    assert (await response.get_json())["faces"] == 0
+
+
 async def test_create_video_summary(alice: AuthActions) -> None:
     response = await post(alice, verdict(kind="video", video=VIDEO))
     assert response.status_code == 201
@@ -140,6 +158,11 @@ INVALID = [
     ("label", "\u3164\u2800\u0301"),
     ("file_name", "x" * 256),
     ("video", VIDEO),
+    ("faces", -1),
+    ("faces", 1.5),
+    ("faces", "3"),
+    ("faces", True),
+    ("faces", 10_001),
 ]
 
 

@@ -6,22 +6,26 @@
  *   {type: 'load', id, backend?, preferred?}  load the model; `backend` forces an engine, `preferred` (the
  *                                          one chosen last time) is used if it starts, otherwise the fastest
  *                                          available is measured and chosen. Sends {type: 'progress'} on the way.
- *   {type: 'classify', id, image}          `image` is a Blob (a file: decoded here, SHA-256 computed) or an
+ *   {type: 'classify', id, image, whole?}  `image` is a Blob (a file: decoded here, SHA-256 computed) or an
  *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
- *                                          transferred). Answers {type: 'result', id, result}.
+ *                                          transferred). Every face is found and judged on its own; `whole`
+ *                                          judges the picture itself instead (the user's choice when there is
+ *                                          no face). Answers {type: 'result', id, result}.
  *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
  * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
  */
 import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
-import { INPUT_SIZE, decodeImage, resizeToInput, toModelInput } from './preprocess.js';
+import { DETECTOR_VERSION, detectorOutputs, findFaces } from './faces.js';
+import { INPUT_SIZE, bitmapSource, decodeImage, resizeRegion, resizeToInput, toModelInput } from './preprocess.js';
 import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
 
 const MODEL_URL = '/model/model.json';
 const METADATA_URL = '/model/metadata.json';
+const DETECTOR_URL = '/vendor/faces/blazeface.json';
 const WASM_PATH = '/vendor/tfjs/';
 /**
  * wasm threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP), and
@@ -47,6 +51,8 @@ const HEIF_BRANDS = ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'ms
  */
 const MIN_SHORT_SIDE = 64;
 const MIN_PIXEL_SPREAD = 4;
+/** A face whose crop is smaller than this (in the picture's pixels) is boxed as "too small to judge". */
+const MIN_FACE_CROP = 64;
 const ERROR_CODES = {
   empty: 'The file is empty.',
   'not-image': 'This file is not an image.',
@@ -57,7 +63,7 @@ const ERROR_CODES = {
   failed: 'The analysis failed.',
 };
 
-/** @type {{model: tf.GraphModel, metadata: object, backend: string} | null} */
+/** @type {{model: tf.GraphModel, detector: tf.GraphModel, metadata: object, backend: string} | null} */
 let classifier = null;
 /** Messages are handled one at a time, in order. */
 let queue = Promise.resolve();
@@ -203,11 +209,15 @@ async function load(choice, onProgress) {
   if (!response.ok) throw new ClassifierError('failed', `The model description could not be loaded (${response.status}).`);
   const metadata = await response.json();
   await trySetBackend(choice.forced ?? 'cpu');
-  const model = await tf.loadGraphModel(MODEL_URL, { onProgress });
+  const [model, detector] = await Promise.all([
+    tf.loadGraphModel(MODEL_URL, { onProgress }),
+    tf.loadGraphModel(DETECTOR_URL),
+  ]);
   const loadMs = performance.now() - start;
   const { backend, warmupMs } = await chooseBackend(model, metadata, choice);
-  classifier = { model, metadata, backend };
-  return { metadata, backendName: backend, backend: describeBackend(), loadMs, warmupMs };
+  await detectorOutputs(tf, detector, new Float32Array(256 * 256 * 3)); // warm-up on the chosen backend
+  classifier = { model, detector, metadata, backend };
+  return { metadata, detector: DETECTOR_VERSION, backendName: backend, backend: describeBackend(), loadMs, warmupMs };
 }
 
 /**
@@ -254,7 +264,7 @@ async function describeUndecodable(blob) {
 }
 
 /**
- * Decodes and preprocesses an image: the exact model input plus the 224x224 RGB bytes it came from.
+ * Decodes and preprocesses an image judged whole: the exact model input plus the 224x224 RGB bytes it came from.
  * @param {Blob | ImageBitmap} image
  */
 async function prepare(image) {
@@ -301,34 +311,101 @@ function checkJudgeable({ rgb, width, height }) {
 }
 
 /**
- * The full analysis of one image. A file (a still) must be judgeable; video frames are all scored.
- * @param {Blob | ImageBitmap} image
+ * One face (or the whole picture) through the model.
+ * @param {Uint8Array} rgb the 224x224 input's bytes
  */
-async function classify(image) {
-  if (!classifier) throw new ClassifierError('not-loaded');
-  const { model, metadata } = classifier;
+async function judge(rgb) {
   const start = performance.now();
-  const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? webCryptoSha256(image) : null]);
-  if (image instanceof Blob) checkJudgeable(prepared);
-  const preprocessMs = performance.now() - start;
-  const inferenceStart = performance.now();
-  const { probability, evidence } = await predict(model, metadata, prepared.input);
+  const { probability, evidence } = await predict(classifier.model, classifier.metadata, toModelInput(rgb));
+  return { probability, evidence, rgb, inferenceMs: performance.now() - start };
+}
+
+/**
+ * Every face in a decoded picture, each judged on its square crop unless too small.
+ * @param {ImageBitmap} bitmap
+ */
+async function judgeFaces(bitmap) {
+  const source = bitmapSource(bitmap);
+  const found = await findFaces(
+    bitmap,
+    (box, width, height) => resizeRegion(source, box, width, height),
+    (input) => detectorOutputs(tf, classifier.detector, input),
+  );
+  const faces = [];
+  for (const { box, score, crop } of found) {
+    const face = { box, score, crop, tooSmall: crop.side < MIN_FACE_CROP };
+    if (!face.tooSmall) {
+      const region = { left: crop.left, top: crop.top, right: crop.left + crop.side, bottom: crop.top + crop.side };
+      Object.assign(face, await judge(resizeRegion(source, region, INPUT_SIZE, INPUT_SIZE)));
+    }
+    faces.push(face);
+  }
+  return faces;
+}
+
+/**
+ * The full analysis of one image: its faces, or (when asked) the picture itself. The picture's probability is
+ * its most suspicious face's; null when nothing was judged (no face, or only faces too small).
+ * A still file judged whole must be judgeable; video frames are all scored.
+ * @param {Blob | ImageBitmap} image
+ * @param {boolean} whole judge the picture itself, not its faces
+ */
+async function classify(image, whole) {
+  if (!classifier) throw new ClassifierError('not-loaded');
+  const start = performance.now();
+  const [bitmap, hash] = await Promise.all([toBitmap(image), image instanceof Blob ? webCryptoSha256(image) : null]);
+  const { width, height } = bitmap;
+  let faces = [];
+  let picture = null;
+  let detectMs = 0;
+  try {
+    if (whole) {
+      const rgb = resizeToInput(bitmap);
+      if (image instanceof Blob) checkJudgeable({ rgb, width, height });
+      picture = await judge(rgb);
+    } else {
+      const detectStart = performance.now();
+      faces = await judgeFaces(bitmap);
+      detectMs = performance.now() - detectStart;
+    }
+  } finally {
+    bitmap.close();
+  }
+  const judged = picture ? [picture] : faces.filter((face) => !face.tooSmall);
+  const top = judged.reduce((best, face) => (!best || face.probability > best.probability ? face : best), null);
   return {
-    probability,
-    evidence,
-    rgb: prepared.rgb,
-    width: prepared.width,
-    height: prepared.height,
+    whole: Boolean(whole),
+    faces,
+    probability: top ? top.probability : null,
+    evidence: top ? top.evidence : null,
+    rgb: top ? top.rgb : null,
+    width,
+    height,
     sha256: hash,
     backend: describeBackend(),
-    preprocessMs,
-    inferenceMs: performance.now() - inferenceStart,
+    detectMs,
+    totalMs: performance.now() - start,
+    inferenceMs: judged.reduce((sum, face) => sum + face.inferenceMs, 0),
   };
 }
 
 /**
+ * The buffers a result can hand over to the page without copying (each face's input and evidence).
+ * @param {Awaited<ReturnType<typeof classify>>} result
+ * @returns {ArrayBuffer[]}
+ */
+function transferables(result) {
+  const buffers = new Set();
+  for (const face of result.faces) {
+    if (face.rgb) buffers.add(face.rgb.buffer).add(face.evidence.buffer);
+  }
+  if (result.rgb) buffers.add(result.rgb.buffer).add(result.evidence.buffer);
+  return [...buffers];
+}
+
+/**
  * Handles one message and posts its answer.
- * @param {{type: string, id: number, backend?: string, preferred?: string, image?: Blob | ImageBitmap}} message
+ * @param {{type: string, id: number, backend?: string, preferred?: string, image?: Blob | ImageBitmap, whole?: boolean}} message
  */
 async function handle(message) {
   const { type, id } = message;
@@ -338,8 +415,8 @@ async function handle(message) {
       const choice = { forced: message.backend, preferred: message.preferred };
       self.postMessage({ type: 'loaded', id, ...(await load(choice, onProgress)) });
     } else if (type === 'classify') {
-      const result = await classify(message.image);
-      self.postMessage({ type: 'result', id, result }, [result.evidence.buffer, result.rgb.buffer]);
+      const result = await classify(message.image, message.whole);
+      self.postMessage({ type: 'result', id, result }, transferables(result));
     } else if (type === 'preprocess') {
       const { input } = await prepare(message.image);
       self.postMessage({ type: 'input', id, input }, [input.buffer]);

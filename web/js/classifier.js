@@ -40,11 +40,13 @@ export class Classifier {
   }
 
   /**
-   * Analyses a file (Blob) or a decoded frame (ImageBitmap, transferred).
+   * Analyses a file (Blob) or a decoded frame (ImageBitmap, transferred): every face in it, or with `whole`
+   * the picture itself.
    * @param {Blob | ImageBitmap} image
+   * @param {{whole?: boolean}} [options]
    */
-  classify(image) {
-    return this.request({ type: 'classify', image }, image instanceof ImageBitmap ? [image] : []);
+  classify(image, { whole = false } = {}) {
+    return this.request({ type: 'classify', image, whole }, image instanceof ImageBitmap ? [image] : []);
   }
 
   /**
