@@ -66,9 +66,19 @@ export function formatPercent(probability) {
 }
 
 /**
+ * How many faces a result's verdict was judged on: 0 when the whole picture was judged instead.
+ * @param {{whole: boolean, faces: {tooSmall: boolean}[]}} result
+ * @returns {number}
+ */
+export function judgedFaces(result) {
+  return result.whole ? 0 : result.faces.filter((face) => !face.tooSmall).length;
+}
+
+/**
  * The verdict log for one analysed image: no pixels, no file content, the file name only if asked.
  * @param {object} analysis
- * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number}} analysis.result
+ * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number,
+ *   whole: boolean, faces: {tooSmall: boolean}[]}} analysis.result  `probability` is the most suspicious face's
  * @param {object} analysis.metadata the model's metadata.json
  * @param {string} analysis.fileName
  * @param {boolean} analysis.keepFileName
@@ -90,6 +100,7 @@ export function verdictLog({ result, metadata, fileName, keepFileName, label }) 
     backend: result.backend,
     inference_ms: Math.round(result.inferenceMs * 10) / 10,
     analysed_at: new Date().toISOString(),
+    faces: judgedFaces(result),
   };
   if (label) log.label = label;
   if (keepFileName) log.file_name = fileName;
