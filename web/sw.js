@@ -11,7 +11,7 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v4';
+const CACHE_VERSION = 'unmask-v5';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',
@@ -22,6 +22,7 @@ const PRECACHE = [
   '/js/api.js',
   '/js/classifier.js',
   '/js/classifier-worker.js',
+  '/js/faces.js',
   '/js/forms.js',
   '/js/history.js',
   '/js/account.js',
@@ -44,6 +45,8 @@ const PRECACHE = [
   '/vendor/tfjs/tfjs-backend-wasm.wasm',
   '/vendor/tfjs/tfjs-backend-wasm-simd.wasm',
   '/vendor/tfjs/tfjs-backend-wasm-threaded-simd.wasm',
+  '/vendor/faces/blazeface.json',
+  '/vendor/faces/blazeface.bin',
 ];
 /** Signed-in pages and the model: cached at install when the visitor is already logged in. */
 const SIGNED_IN_PAGES = ['/', '/video', '/history', '/account'];

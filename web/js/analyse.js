@@ -4,7 +4,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
-import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
+import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
 
 const elements = {
@@ -34,35 +34,67 @@ function showBatchProgress() {
 }
 
 /**
- * Analyses one file end to end and fills its card.
+ * Shows a finished analysis and sends its verdict log (queued on this device while offline).
+ * @param {File} file
+ * @param {HTMLElement} card
+ * @param {object} result from the classifier, with at least one judged face (or the whole picture)
+ * @param {{metadata: object, session: object}} context
+ */
+async function report(file, card, result, { metadata, session }) {
+  await showResult(card, file, result, metadata);
+  announce(summarise(file.name, result.probability, metadata));
+  const log = verdictLog({
+    result,
+    metadata,
+    fileName: file.name,
+    keepFileName: elements.keepNames.checked,
+    label: elements.label.value.trim(),
+  });
+  setSyncState(card, 'Saving…');
+  await saveLog(log, session, (state) => {
+    setSyncState(card, SAVE_STATE_TEXT[state]);
+    card.dataset.state = state;
+  });
+}
+
+/**
+ * Runs one step of a card's analysis, showing its failure on the card.
+ * @param {File} file
+ * @param {HTMLElement} card
+ * @param {() => Promise<void>} step
+ */
+async function onCard(file, card, step) {
+  try {
+    await step();
+  } catch (error) {
+    setCardState(card, error.message, true);
+    card.dataset.state = 'failed';
+    announce(`${file.name}: ${error.message}`);
+  }
+}
+
+/**
+ * Analyses one file end to end and fills its card: every face is judged; a picture without one gets no
+ * verdict and no log unless the user asks for the whole picture to be judged.
  * @param {File} file
  * @param {HTMLElement} card
  * @param {Promise<{classifier: Classifier, metadata: object, session: object}>} ready
  */
 async function analyse(file, card, ready) {
   setCardState(card, 'Analysing…');
-  try {
-    const { classifier, metadata, session } = await ready;
-    const result = await classifier.classify(file);
-    showResult(card, result, metadata);
-    announce(summarise(file.name, result.probability, metadata));
-    const log = verdictLog({
-      result,
-      metadata,
-      fileName: file.name,
-      keepFileName: elements.keepNames.checked,
-      label: elements.label.value.trim(),
+  await onCard(file, card, async () => {
+    const context = await ready;
+    const result = await context.classifier.classify(file);
+    if (result.probability !== null) {
+      await report(file, card, result, context);
+      return;
+    }
+    announce(`${file.name}: no face found, nothing to judge.`);
+    await showNoFace(card, file, result, context.metadata, () => {
+      setCardState(card, 'Analysing the whole picture…');
+      onCard(file, card, async () => report(file, card, await context.classifier.classify(file, { whole: true }), context));
     });
-    setSyncState(card, 'Saving…');
-    await saveLog(log, session, (state) => {
-      setSyncState(card, SAVE_STATE_TEXT[state]);
-      card.dataset.state = state;
-    });
-  } catch (error) {
-    setCardState(card, error.message, true);
-    card.dataset.state = 'failed';
-    announce(`${file.name}: ${error.message}`);
-  }
+  });
 }
 
 /**

@@ -1,14 +1,19 @@
 /**
- * One result card: the picture the model saw, the heatmap of its evidence, the gauge, the verdict in
- * words, what the number means, the SHA-256 and the engine details.
+ * One result card: the picture with a numbered box on every face, one row per face (its crop as the model saw
+ * it, its heatmap, its probability and verdict), the picture's verdict (its most suspicious face's) with the
+ * gauge, what the number means, the SHA-256 and the engine details. A picture with no face to judge gets no
+ * verdict, and a button to judge the whole picture anyway.
  */
 import { INPUT_SIZE } from './preprocess.js';
-import { formatPercent, judge, verdictHeadline } from './verdict.js';
+import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
 const TOWARDS_FAKE = [214, 40, 40];
 const TOWARDS_REAL = [29, 78, 216];
+/** The overview of the picture with its face boxes, at most this many pixels wide (drawn on this device). */
+const OVERVIEW_WIDTH = 640;
+const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#1b7a3d', tooSmall: '#6b7280' };
 
 /**
  * A new, empty card for a file, appended to `list`.
@@ -33,6 +38,7 @@ export function createCard(list, template, name) {
 export function setCardState(card, text, isError = false) {
   const state = card.querySelector('.result-state');
   state.textContent = text;
+  state.hidden = false;
   state.classList.toggle('error', isError);
   card.classList.toggle('failed', isError);
 }
@@ -101,7 +107,7 @@ export function setHeatmapShown({ button, overlay, legend }, show) {
 }
 
 /**
- * Makes the heatmap button show and hide the overlay.
+ * Makes the heatmap button show and hide the overlays.
  * @param {HTMLElement} card
  */
 function wireHeatmapToggle(card) {
@@ -111,7 +117,9 @@ function wireHeatmapToggle(card) {
     legend: card.querySelector('.heatmap-legend'),
   };
   heatmap.button.addEventListener('click', () => {
-    setHeatmapShown(heatmap, heatmap.button.getAttribute('aria-pressed') !== 'true');
+    const show = heatmap.button.getAttribute('aria-pressed') !== 'true';
+    // The picture's own overlay and every face's.
+    for (const overlay of card.querySelectorAll('.preview-heatmap')) setHeatmapShown({ ...heatmap, overlay }, show);
   });
 }
 
@@ -142,12 +150,159 @@ export function summarise(name, probability, metadata) {
 }
 
 /**
+ * Faces in reading order (left to right, then top to bottom), each with its number as shown on the picture.
+ * @param {{box: {left: number, top: number}}[]} faces
+ * @returns {{face: object, number: number}[]}
+ */
+function numberedFaces(faces) {
+  return [...faces]
+    .sort((a, b) => a.box.left - b.box.left || a.box.top - b.box.top)
+    .map((face, index) => ({ face, number: index + 1 }));
+}
+
+/**
+ * The colour of a face's box: its verdict, or grey when it was too small to judge.
+ * @param {{tooSmall: boolean, probability?: number}} face
+ * @param {object} metadata
+ * @returns {string}
+ */
+function boxColour(face, metadata) {
+  if (face.tooSmall) return BOX_COLOURS.tooSmall;
+  const { verdict, uncertain } = judge(face.probability, metadata);
+  return uncertain ? BOX_COLOURS.uncertain : BOX_COLOURS[verdict];
+}
+
+/**
+ * Draws the picture (decoded again here, shrunk, never sent anywhere) with a numbered box on every face.
+ * @param {HTMLCanvasElement} canvas
+ * @param {Blob} file
+ * @param {{width: number, height: number, faces: object[]}} result
+ * @param {object} metadata
+ */
+async function drawOverview(canvas, file, result, metadata) {
+  const scale = Math.min(1, OVERVIEW_WIDTH / result.width);
+  const width = Math.max(1, Math.round(result.width * scale));
+  const height = Math.max(1, Math.round(result.height * scale));
+  const bitmap = await createImageBitmap(file, {
+    imageOrientation: 'from-image', resizeWidth: width, resizeHeight: height, resizeQuality: 'medium',
+  });
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d');
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const line = Math.max(2, Math.round(width / 240));
+  context.lineWidth = line;
+  context.font = `bold ${Math.max(12, line * 6)}px system-ui, sans-serif`;
+  context.textBaseline = 'top';
+  for (const { face, number } of numberedFaces(result.faces)) {
+    const x = face.box.left * scale;
+    const y = face.box.top * scale;
+    const colour = boxColour(face, metadata);
+    context.strokeStyle = colour;
+    context.setLineDash(face.tooSmall ? [line * 2, line * 2] : []);
+    context.strokeRect(x, y, face.box.width * scale, face.box.height * scale);
+    const label = String(number);
+    const labelWidth = context.measureText(label).width + line * 3;
+    const labelHeight = line * 6 + line * 2;
+    const labelY = y >= labelHeight ? y - labelHeight : y;
+    context.fillStyle = colour;
+    context.fillRect(x, labelY, labelWidth, labelHeight);
+    context.fillStyle = '#ffffff';
+    context.fillText(label, x + line * 1.5, labelY + line);
+  }
+  canvas.setAttribute('aria-label', `The picture with ${result.faces.length} numbered face box${result.faces.length === 1 ? '' : 'es'}`);
+}
+
+/**
+ * One row per face: its crop as the model saw it (with its own heatmap), its number, probability and verdict.
+ * @param {HTMLOListElement} list
+ * @param {object[]} faces
+ * @param {object} metadata
+ */
+function fillFaceRows(list, faces, metadata) {
+  list.replaceChildren(...numberedFaces(faces).map(({ face, number }) => {
+    const row = document.createElement('li');
+    row.className = 'face-row';
+    row.dataset.face = String(number);
+    row.dataset.crop = [face.crop.left, face.crop.top, face.crop.side].join(',');
+    const preview = document.createElement('div');
+    preview.className = 'preview';
+    const text = document.createElement('p');
+    text.innerHTML = '<span class="face-number"></span> <span class="face-verdict"></span>';
+    text.querySelector('.face-number').textContent = `Face ${number}:`;
+    if (face.tooSmall) {
+      row.classList.add('too-small');
+      text.querySelector('.face-verdict').textContent =
+        `too small to judge (${face.crop.side} px; the model needs faces of at least 64 px)`;
+    } else {
+      const judgement = judge(face.probability, metadata);
+      row.classList.add(`verdict-${judgement.verdict}`);
+      row.dataset.probability = String(face.probability);
+      text.querySelector('.face-verdict').textContent =
+        `${formatPercent(face.probability)}, ${verdictHeadline(judgement).toLowerCase()}`;
+      const image = Object.assign(document.createElement('canvas'), { width: INPUT_SIZE, height: INPUT_SIZE });
+      image.className = 'preview-image';
+      const heatmap = Object.assign(document.createElement('canvas'), { width: INPUT_SIZE, height: INPUT_SIZE });
+      heatmap.className = 'preview-heatmap face-heatmap';
+      heatmap.hidden = true;
+      drawInput(image, face.rgb);
+      drawHeatmap(heatmap, face.evidence);
+      preview.append(image, heatmap);
+    }
+    row.append(preview, text);
+    return row;
+  }));
+}
+
+/**
+ * The sentence under the verdict that says what it was judged on.
+ * @param {{whole: boolean, faces: {tooSmall: boolean}[]}} result
+ * @returns {string}
+ */
+function facesSummary(result) {
+  if (result.whole) return 'The whole picture was judged: no face was found in it.';
+  const judged = judgedFaces(result);
+  const small = result.faces.length - judged;
+  const parts = [judged === 1 ? '1 face judged' : `${judged} faces judged`];
+  if (small) parts.push(`${small} too small to judge`);
+  const verdictOf = judged > 1 ? ' The verdict is the most suspicious face\'s.' : '';
+  return `${parts.join(', ')}.${verdictOf}`;
+}
+
+/**
+ * Shows that a picture has no face to judge (and so gets no verdict and no log), with the faces too small
+ * to judge boxed, and wires the button that has the whole picture judged instead.
+ * @param {HTMLElement} card
+ * @param {Blob} file
+ * @param {object} result from the classifier worker, with no judged face
+ * @param {object} metadata
+ * @param {() => void} onJudgeWhole
+ */
+export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
+  card.querySelector('.result-state').hidden = true;
+  card.dataset.state = 'no-face';
+  const section = card.querySelector('.no-face');
+  section.hidden = false;
+  section.querySelector('.no-face-message').textContent = result.faces.length
+    ? `No face large enough to judge: ${result.faces.length} found, all under 64 px. Nothing to judge here.`
+    : 'No face found: nothing to judge here.';
+  const button = section.querySelector('.judge-whole');
+  button.addEventListener('click', () => {
+    section.hidden = true;
+    onJudgeWhole();
+  }, { once: true });
+  await drawOverview(section.querySelector('.faces-overview'), file, result, metadata);
+}
+
+/**
  * Fills a card with a finished analysis.
  * @param {HTMLElement} card
+ * @param {Blob} file the picture, decoded again here for the overview (it never leaves this device)
  * @param {object} result from the classifier worker
  * @param {object} metadata the model's metadata.json
  */
-export function showResult(card, result, metadata) {
+export async function showResult(card, file, result, metadata) {
   const { probability } = result;
   const judgement = judge(probability, metadata);
   const { verdict, uncertain } = judgement;
@@ -156,11 +311,18 @@ export function showResult(card, result, metadata) {
   card.classList.toggle('is-uncertain', uncertain);
   card.querySelector('.result-state').hidden = true;
   card.querySelector('.result-body').hidden = false;
+  card.dataset.faces = String(judgedFaces(result));
 
+  const overview = card.querySelector('.result-figure .faces-overview');
+  overview.hidden = result.whole;
+  card.querySelector('.whole-note').hidden = !result.whole;
+  card.querySelector('.preview').hidden = !result.whole;
   drawInput(card.querySelector('.preview-image'), result.rgb);
   drawHeatmap(card.querySelector('.preview-heatmap'), result.evidence);
   wireHeatmapToggle(card);
   drawGauge(card.querySelector('.gauge'), probability, metadata.uncertain_band);
+  fillFaceRows(card.querySelector('.face-list'), result.faces, metadata);
+  card.querySelector('.faces-summary').textContent = facesSummary(result);
 
   card.querySelector('.verdict').textContent = verdictHeadline(judgement);
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
@@ -168,20 +330,23 @@ export function showResult(card, result, metadata) {
   card.querySelector('.uncertain-note').hidden = !uncertain;
   card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
   card.querySelector('.meaning-text').textContent =
-    `${percent} is the model's estimate that this picture was generated rather than photographed. ` +
+    `${percent} is the model's estimate that this ${result.whole ? 'picture' : 'face'} was generated rather than photographed. ` +
     `On pictures like its training data (${trainingSource(metadata)}) it is calibrated: of the validation ` +
     `images that scored about ${percent}, about that share were fakes. On pictures from other cameras or ` +
     'generators the number is less reliable. ' +
     `At ${formatPercent(metadata.threshold)} or more the verdict is "deepfake"; from ` +
     `${formatPercent(metadata.uncertain_band[0])} up to ${formatPercent(metadata.uncertain_band[1])} the model is unsure. ` +
-    'The square shows the centre of the picture, as the model saw it.';
+    (result.whole
+      ? 'The square shows the centre of the picture, as the model saw it.'
+      : 'Each face is judged on a square around it, shown beside its number.');
   card.querySelector('.limitations').replaceChildren(
     ...(metadata.limitations ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
   );
   card.querySelector('.sha256').textContent = result.sha256;
   card.querySelector('.engine').textContent =
-    `${result.backend}, inference ${result.inferenceMs.toFixed(1)} ms, preparation ${result.preprocessMs.toFixed(0)} ms, ` +
-    `${result.width}×${result.height} px, model ${metadata.version}`;
+    `${result.backend}, finding faces ${result.detectMs.toFixed(0)} ms, inference ${result.inferenceMs.toFixed(1)} ms, ` +
+    `in all ${result.totalMs.toFixed(0)} ms, ${result.width}×${result.height} px, model ${metadata.version}`;
+  if (!result.whole) await drawOverview(overview, file, result, metadata);
 }
 
 /**
