@@ -11,6 +11,8 @@ import pytest
 from e2e_support import CHROMIUM, SHIPPED_MODEL, Server, launched_chromium, log_in, running_server, smooth_image, spread_model
 from PIL import Image
 
+from tests.faces_support import with_face
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
@@ -53,7 +55,8 @@ def page(context, server):
 
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> dict[str, Path]:
-    """The test pictures, by case: small, large, odd aspect ratios, PNG with alpha, greyscale, JPEG, ..."""
+    """The test pictures, by case: small, large, odd aspect ratios, PNG with alpha, greyscale, JPEG, ...; each
+    with a drawn face in its middle (the page judges faces), over photo-like smooth colour."""
     folder = tmp_path_factory.mktemp("images")
     files: dict[str, Path] = {}
 
@@ -61,13 +64,13 @@ def images(tmp_path_factory) -> dict[str, Path]:
         files[name.split(".")[0]] = folder / name
         image.save(folder / name, **options)
 
-    save("small.png", Image.fromarray(smooth_image(160, 120, 1)))
-    save("photo.jpg", Image.fromarray(smooth_image(640, 480, 2)), quality=92)
-    save("large.png", Image.fromarray(smooth_image(3000, 2000, 3)))
-    save("tall.png", Image.fromarray(smooth_image(301, 1000, 4)))
-    save("wide.png", Image.fromarray(smooth_image(1500, 333, 5)))
-    rgba = np.dstack([smooth_image(400, 300, 6), np.linspace(0, 255, 400 * 300).reshape(300, 400).astype(np.uint8)])
+    save("small.png", Image.fromarray(with_face(smooth_image(160, 120, 1))))
+    save("photo.jpg", Image.fromarray(with_face(smooth_image(640, 480, 2))), quality=92)
+    save("large.png", Image.fromarray(with_face(smooth_image(3000, 2000, 3))))
+    save("tall.png", Image.fromarray(with_face(smooth_image(301, 1000, 4))))
+    save("wide.png", Image.fromarray(with_face(smooth_image(1500, 333, 5))))
+    rgba = np.dstack([with_face(smooth_image(400, 300, 6)), np.linspace(0, 255, 400 * 300).reshape(300, 400).astype(np.uint8)])
     save("alpha.png", Image.fromarray(rgba, "RGBA"))
-    save("grey.png", Image.fromarray(smooth_image(350, 350, 7)[:, :, 0], "L"))
-    save("odd.webp", Image.fromarray(smooth_image(257, 223, 8)), lossless=True)
+    save("grey.png", Image.fromarray(with_face(smooth_image(350, 350, 7))[:, :, 0], "L"))
+    save("odd.webp", Image.fromarray(with_face(smooth_image(257, 223, 8))), lossless=True)
     return files

@@ -10,6 +10,8 @@ import pytest
 from e2e_support import RequestRecorder, smooth_image, wait_for_results
 from PIL import Image
 
+from tests.faces_support import with_face
+
 pytestmark = pytest.mark.slow
 
 # Creates File objects in the page from base64 and hands them over as a drop or a paste.
@@ -65,7 +67,13 @@ def test_a_picture_with_nothing_to_judge_gets_no_verdict_and_no_log(context, pag
     Image.new("RGB", (800, 800), (120, 90, 60)).save(tmp_path / "flat.jpg", quality=90)
     page.set_input_files("#files", [str(tmp_path / "pixel.png"), str(tmp_path / "flat.jpg")])
     wait_for_results(page, 2)
+    cards = page.locator(".result-card")
+    assert [cards.nth(i).get_attribute("data-state") for i in range(2)] == ["no-face", "no-face"]
 
+    # Even judged whole, as the user may ask, there is nothing a verdict could be about.
+    for i in range(2):
+        cards.nth(i).locator(".judge-whole").click()
+        cards.nth(i).and_(page.locator("[data-state=failed]")).wait_for()
     messages = page.locator(".result-card .result-state").all_inner_texts()
     assert messages[0] == "No verdict: this picture is 1×1 px; the model needs at least 64 px on the shorter side."
     assert messages[1] == "No verdict: the centre of this picture is one flat colour, with no face to judge."
@@ -76,14 +84,14 @@ def test_the_heatmap_toggle_shows_and_hides_the_evidence(page, images):
     page.set_input_files("#files", str(images["photo"]))
     wait_for_results(page, 1)
     toggle = page.locator(".heatmap-toggle")
-    overlay = page.locator(".preview-heatmap")
+    overlay = page.locator(".face-heatmap")  # the face's own
 
     assert toggle.get_attribute("aria-pressed") == "false" and overlay.is_hidden()
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "true" and overlay.is_visible()
     assert toggle.inner_text() == "Hide heatmap"
     painted = page.evaluate(
-        "() => document.querySelector('.preview-heatmap').getContext('2d').getImageData(0, 0, 224, 224).data.some((v, i) => i % 4 === 3 && v > 0)"
+        "() => document.querySelector('.face-heatmap').getContext('2d').getImageData(0, 0, 224, 224).data.some((v, i) => i % 4 === 3 && v > 0)"
     )
     assert painted
     toggle.press("Enter")
@@ -101,7 +109,7 @@ def test_drop_and_paste_add_pictures(page, images, kind):
 
 def test_a_huge_picture_keeps_the_page_responsive(page, tmp_path):
     huge = tmp_path / "huge.jpg"
-    tile = Image.fromarray(smooth_image(1000, 1000, 9))
+    tile = Image.fromarray(with_face(smooth_image(1000, 1000, 9)))
     canvas = Image.new("RGB", (8000, 8000))
     for x in range(0, 8000, 1000):
         for y in range(0, 8000, 1000):

@@ -1,5 +1,7 @@
 """The page computes the same model input as `training.preprocessing.preprocess` (within 1/255) and the same
-probability as the served model run by TensorFlow in Python (within 0.01), for the same files."""
+probability as the served model run by TensorFlow in Python (within 0.01), for the same files: for the picture
+judged whole, and for each face on the crop the page chose (tests/e2e/test_faces.py checks that Python chooses
+the same crops)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,13 @@ RUN = """async ({ data, type }) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
   const blob = new Blob([bytes], { type });
   const input = await window.parityClassifier.preprocess(blob);
-  const result = await window.parityClassifier.classify(blob);
-  return { input: Array.from(input), probability: result.probability };
+  const whole = await window.parityClassifier.classify(blob, { whole: true });
+  const { faces } = await window.parityClassifier.classify(blob);
+  return {
+    input: Array.from(input),
+    probability: whole.probability,
+    faces: faces.filter((face) => !face.tooSmall).map(({ crop, probability }) => ({ crop, probability })),
+  };
 }"""
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
@@ -53,18 +60,24 @@ def reference(spread_server) -> ReferenceModel:
 def browser_pipeline(page, path):
     data = base64.b64encode(path.read_bytes()).decode()
     answer = page.evaluate(RUN, {"data": data, "type": MIME[path.suffix]})
-    return np.asarray(answer["input"], np.float32).reshape(224, 224, 3), answer["probability"]
+    return np.asarray(answer["input"], np.float32).reshape(224, 224, 3), answer["probability"], answer["faces"]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_same_input_and_probability_as_python(case, images, parity_page, reference):
     expected_input = preprocess(images[case])
-    browser_input, browser_probability = browser_pipeline(parity_page, images[case])
+    browser_input, browser_probability, faces = browser_pipeline(parity_page, images[case])
 
     assert browser_input.shape == expected_input.shape
     assert np.abs(browser_input - expected_input).max() <= TENSOR_TOLERANCE
     expected_probability = reference.predict(expected_input[None])[0][0]
     assert abs(browser_probability - expected_probability) <= PROBABILITY_TOLERANCE
+    assert faces, "every test picture has a face"
+    for face in faces:
+        crop = face["crop"]
+        box = (crop["left"], crop["top"], crop["left"] + crop["side"], crop["top"] + crop["side"])
+        expected = reference.predict(preprocess(images[case], box)[None])[0][0]
+        assert abs(face["probability"] - expected) <= PROBABILITY_TOLERANCE
 
 
 def test_the_probabilities_compared_spread_away_from_one_half(images, reference):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 BATCH = ["photo", "alpha", "grey", "odd"]
 LOG_FIELDS = {
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind",
+    "backend", "inference_ms", "analysed_at", "kind", "faces",
 }
 
 
