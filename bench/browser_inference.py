@@ -2,7 +2,9 @@
 
 - model load time, cold (fresh browser profile) and from cache (second load in the same profile),
 - model inference per image, median and p95 over RUNS predictions after warm-up,
-- end to end: from choosing a 12-megapixel JPEG to the verdict on screen (median of E2E_RUNS).
+- finding faces in a 12-megapixel JPEG with 1 and with 5 faces (drawn faces the detector finds): detector
+  time and the worker's whole analysis (decode, detect, judge every face), median of E2E_RUNS,
+- end to end: from choosing that JPEG to the verdict on screen (median of E2E_RUNS).
 
 Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
 It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
@@ -11,6 +13,7 @@ It starts the real server (`unmask serve`) with the shipped model on a free port
 from __future__ import annotations
 
 import argparse
+import base64
 import statistics
 import sys
 import tempfile
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT / "tests" / "e2e"), str(REPO_ROOT)]
 from e2e_support import (  # noqa: E402  (the end-to-end tests' server and browser helpers)
     SHIPPED_MODEL,
     launched_chromium,
@@ -27,10 +31,12 @@ from e2e_support import (  # noqa: E402  (the end-to-end tests' server and brows
     smooth_image,
     wait_until_ready,
 )
+from tests.faces_support import drawn_face  # noqa: E402
 
 RUNS = 50
 E2E_RUNS = 3
 TWELVE_MEGAPIXELS = (4000, 3000)
+FACE_COUNTS = (1, 5)
 
 LOAD = """async (backend) => {
   const { Classifier } = await import('/js/classifier.js');
@@ -54,9 +60,23 @@ INFERENCE = """async ({ backend, runs }) => {
   canvas.getContext('2d').fillRect(0, 0, 112, 112);
   const image = await canvas.convertToBlob({ type: 'image/png' });
   const times = [];
-  for (let i = 0; i < runs; i++) times.push((await classifier.classify(image)).inferenceMs);
+  for (let i = 0; i < runs; i++) times.push((await classifier.classify(image, { whole: true })).inferenceMs);
   classifier.worker.terminate();
   return times;
+}"""
+
+FACES = """async ({ backend, data, runs }) => {
+  const { Classifier } = await import('/js/classifier.js');
+  const classifier = new Classifier();
+  await classifier.load({ backend });
+  const image = new Blob([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], { type: 'image/jpeg' });
+  const results = [];
+  for (let i = 0; i < runs; i++) {
+    const { faces, detectMs, detectTiming, totalMs } = await classifier.classify(image);
+    results.push({ faces: faces.length, detectMs, totalMs, ...detectTiming });
+  }
+  classifier.worker.terminate();
+  return results;
 }"""
 
 # Starts the clock when the file input changes and stops it when the verdict text appears.
@@ -83,7 +103,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def measure_backend(browser, url: str, backend: str, jpeg: Path, runs: int) -> dict:
+def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], runs: int) -> dict:
     context = browser.new_context()
     page = context.new_page()
     try:
@@ -93,13 +113,25 @@ def measure_backend(browser, url: str, backend: str, jpeg: Path, runs: int) -> d
             return {"backend": backend, "error": cold["error"]}
         cached = page.evaluate(LOAD, backend)
         times = page.evaluate(INFERENCE, {"backend": backend, "runs": runs + 1})[1:]  # first = warm-up check
+        faces = {}
+        for count, jpeg in jpegs.items():
+            data = base64.b64encode(jpeg.read_bytes()).decode()
+            found = page.evaluate(FACES, {"backend": backend, "data": data, "runs": E2E_RUNS})
+            last = found[-1]
+            print(f"{backend}, {count} face(s): finding and judging faces {last['detectMs']:.0f} ms, of which "
+                  f"{last['windows']} detector windows {last['detectorMs']:.0f} ms", flush=True)
+            faces[count] = {"found": found[0]["faces"],
+                            "detect_ms": statistics.median(r["detectMs"] for r in found),
+                            "analysis_ms": statistics.median(r["totalMs"] for r in found)}
         page.goto(f"{url}/?backend={backend}")
         wait_until_ready(page)
-        end_to_end = []
-        for _ in range(E2E_RUNS):
-            page.evaluate(ARM_TIMER)
-            page.set_input_files("#files", str(jpeg))
-            end_to_end.append(page.evaluate("() => window.benchDone"))
+        for count, jpeg in jpegs.items():
+            end_to_end = []
+            for _ in range(E2E_RUNS):
+                page.evaluate(ARM_TIMER)
+                page.set_input_files("#files", str(jpeg))
+                end_to_end.append(page.evaluate("() => window.benchDone"))
+            faces[count]["end_to_end_ms"] = statistics.median(end_to_end)
         return {
             "backend": cold["backend"],
             "load_cold_ms": cold["ms"],
@@ -107,14 +139,16 @@ def measure_backend(browser, url: str, backend: str, jpeg: Path, runs: int) -> d
             "inference_median_ms": statistics.median(times),
             "inference_p95_ms": percentile(times, 0.95),
             "runs": len(times),
-            "end_to_end_ms": statistics.median(end_to_end),
+            "faces": faces,
         }
     finally:
         context.close()
 
 
 def print_table(rows: list[dict]) -> None:
-    header = ["backend", "load cold ms", "load cached ms", "inference median ms", "inference p95 ms", "runs", "12 MP JPEG to verdict ms"]
+    header = ["backend", "load cold ms", "load cached ms", "inference median ms", "inference p95 ms", "runs"]
+    for count in FACE_COUNTS:
+        header += [f"{count} face(s): found", "detector ms", "analysis ms", "choice to verdict ms"]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
@@ -122,8 +156,20 @@ def print_table(rows: list[dict]) -> None:
             print(f"| {row['backend']} | unavailable: {row['error']} |" + " |" * (len(header) - 2))
             continue
         cells = [row["backend"], row["load_cold_ms"], row["load_cached_ms"], row["inference_median_ms"],
-                 row["inference_p95_ms"], row["runs"], row["end_to_end_ms"]]
+                 row["inference_p95_ms"], row["runs"]]
+        for count in FACE_COUNTS:
+            faces = row["faces"][count]
+            cells += [faces["found"], faces["detect_ms"], faces["analysis_ms"], faces["end_to_end_ms"]]
         print("| " + " | ".join(f"{cell:.1f}" if isinstance(cell, float) else str(cell) for cell in cells) + " |")
+
+
+def twelve_megapixel_photo(path: Path, faces: int) -> Path:
+    """A 12-megapixel JPEG with `faces` drawn faces of 500 px spread across it."""
+    picture = Image.fromarray(smooth_image(*TWELVE_MEGAPIXELS, seed=12))
+    for index in range(faces):
+        picture.paste(drawn_face(500, seed=index), (200 + 750 * index, 400 + 300 * (index % 2)))
+    picture.save(path, quality=90)
+    return path
 
 
 def main() -> None:
@@ -132,10 +178,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unmask-bench-") as scratch:
-        jpeg = Path(scratch) / "twelve-megapixels.jpg"
-        Image.fromarray(smooth_image(*TWELVE_MEGAPIXELS, seed=12)).save(jpeg, quality=90)
+        jpegs = {count: twelve_megapixel_photo(Path(scratch) / f"twelve-megapixels-{count}.jpg", count)
+                 for count in FACE_COUNTS}
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
-            rows = [measure_backend(browser, server.url, backend, jpeg, args.runs) for backend in args.backends]
+            rows = [measure_backend(browser, server.url, backend, jpegs, args.runs) for backend in args.backends]
     print_table(rows)
 
 

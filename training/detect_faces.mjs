@@ -13,7 +13,7 @@ const HEADER_BYTES = 8;
 const DETECTOR_JSON = path.join(WEB_ROOT, "node_modules", "@vladmandic", "human", "models", "blazeface.json");
 
 const { findFaces, detectorOutputs } = await import(path.join(WEB_ROOT, "js", "faces.js"));
-const { resizeRegion, rgbSource } = await import(path.join(WEB_ROOT, "js", "preprocess.js"));
+const { rgbSource } = await import(path.join(WEB_ROOT, "js", "preprocess.js"));
 
 /** Yields each picture from stdin as {width, height, rgb}. */
 async function* pictures(stream) {
@@ -35,11 +35,8 @@ async function* pictures(stream) {
 const tf = await loadTf("wasm", fail);
 const model = await tf.loadGraphModel(fileHandler(DETECTOR_JSON, fail));
 for await (const picture of pictures(process.stdin)) {
-  const source = rgbSource(picture.rgb, picture.width, picture.height);
-  const faces = await findFaces(
-    picture,
-    (box, width, height) => resizeRegion(source, box, width, height),
-    (input) => detectorOutputs(tf, model, input),
+  const faces = await findFaces(rgbSource(picture.rgb, picture.width, picture.height), (input) =>
+    detectorOutputs(tf, model, input),
   );
   process.stdout.write(JSON.stringify({ faces }) + "\n");
 }

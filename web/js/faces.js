@@ -7,8 +7,9 @@
  * own server under /vendor/faces/.
  *
  *  1. A pyramid of the picture, each level half the size of the one before, the finest one at most
- *     FINEST_LEVEL_SIDE on its long side (every level is a Pillow-bilinear resize of the one before, the finest
- *     of the picture itself, so Python and the browser build identical pixels). Each level is scanned with
+ *     FINEST_LEVEL_SIDE on its long side (every level is a Pillow-bilinear resize of the one before; the finest
+ *     one of the picture itself, first box-reduced by a whole factor when it is more than twice as large, as
+ *     Pillow's `reducing_gap` does: a 12-megapixel photo costs one cheap pass). Each level is scanned with
  *     256x256 windows that overlap by a quarter; one more level shows the whole picture shrunk into the middle
  *     of a window, for faces that fill the frame.
  *  2. BlazeFace scores its 896 anchors per window; detections that touch a window's inner edge are cut faces
@@ -18,11 +19,11 @@
  *  3. Each face's crop (what the classifier judges) is a square FACE_CROP_SCALE times the detector's box,
  *     centred on it, moved inside the picture, and shrunk only when the picture is smaller than the square.
  */
-import { rgbSource, resizeRegion } from './preprocess.js';
+import { reduceByFactor, rgbSource, resizeRegion } from './preprocess.js';
 
 export const DETECTOR_SIZE = 256;
 /** Which detector, for the model card and caches: change it whenever detection or cropping changes. */
-export const DETECTOR_VERSION = 'blazeface-back-256/pyramid-1024/crop-1.8';
+export const DETECTOR_VERSION = 'blazeface-back-256/score-0.8/pyramid-1024/crop-1.8';
 export const FINEST_LEVEL_SIDE = 1024;
 /** The whole picture, shrunk to this long side inside one window, for faces that fill the frame. */
 const WHOLE_PICTURE_SIDE = 160;
@@ -33,7 +34,7 @@ const WHOLE_PICTURE_SIDE = 160;
 const WINDOW_STRIDE = (DETECTOR_SIZE * 3) / 4;
 /** A detection closer than this to an inner window edge was cut by it. */
 const EDGE_MARGIN = 2;
-export const MIN_SCORE = 0.75;
+export const MIN_SCORE = 0.8;
 /** Most of a box's area inside another: the same face (or a part of it). */
 const MAX_OVERLAP = 0.5;
 /** Crop side over the detector box's longer side: the box covers brows to chin, the crop the whole head. */
@@ -220,16 +221,30 @@ export function faceCrop(box, width, height) {
 }
 
 /**
+ * The finest pyramid level: the picture itself, or shrunk (box-reduced first when over twice as large).
+ * @param {import('./preprocess.js').PixelSource} picture
+ * @param {{width: number, height: number}} size
+ * @returns {Uint8Array}
+ */
+function finestLevel(picture, size) {
+  const { width, height } = picture;
+  if (size.width === width && size.height === height) {
+    return resizeRegion(picture, { left: 0, top: 0, right: width, bottom: height }, width, height);
+  }
+  const factor = Math.floor(width / size.width);
+  const reduced = factor >= 2 ? reduceByFactor(picture, factor) : null;
+  const source = reduced ? rgbSource(reduced.rgb, reduced.width, reduced.height) : picture;
+  return resizeRegion(source, { left: 0, top: 0, right: source.width, bottom: source.height }, size.width, size.height);
+}
+
+/**
  * The pyramid levels' pixels, finest first (step 1).
- * @param {{width: number, height: number}} picture
- * @param {(box: {left: number, top: number, right: number, bottom: number}, width: number, height: number) => Uint8Array} resizePicture
- *   Pillow-bilinear resize of the picture (a region of it) to RGB bytes
+ * @param {import('./preprocess.js').PixelSource} picture
  * @returns {RgbImage[]}
  */
-function pyramid(picture, resizePicture) {
+function pyramid(picture) {
   const [finest, ...coarser] = pyramidSizes(picture.width, picture.height);
-  const whole = { left: 0, top: 0, right: picture.width, bottom: picture.height };
-  const levels = [{ ...finest, rgb: resizePicture(whole, finest.width, finest.height) }];
+  const levels = [{ ...finest, rgb: finestLevel(picture, finest) }];
   for (const size of coarser) {
     const previous = levels[levels.length - 1];
     const rgb = resizeRegion(rgbSource(previous.rgb, previous.width, previous.height),
@@ -248,15 +263,14 @@ function pyramid(picture, resizePicture) {
 
 /**
  * Every face in a picture, most confident first.
- * @param {{width: number, height: number}} picture
- * @param {Parameters<typeof pyramid>[1]} resizePicture
+ * @param {import('./preprocess.js').PixelSource} picture
  * @param {(input: Float32Array) => Promise<{scores: Float32Array, boxes: Float32Array}>} runDetector
  *   one window through BlazeFace (see `detectorOutputs`)
  * @returns {Promise<Face[]>}
  */
-export async function findFaces(picture, resizePicture, runDetector) {
+export async function findFaces(picture, runDetector) {
   const detections = [];
-  for (const level of pyramid(picture, resizePicture)) {
+  for (const level of pyramid(picture)) {
     const small = level.width <= DETECTOR_SIZE && level.height <= DETECTOR_SIZE;
     const xs = small ? [-Math.floor((DETECTOR_SIZE - level.width) / 2)] : windowOffsets(level.width);
     const ys = small ? [-Math.floor((DETECTOR_SIZE - level.height) / 2)] : windowOffsets(level.height);
