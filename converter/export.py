@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from training.metrics import CLASS_NAMES
+from training.faces import detector_version
 from training.preprocessing import PREPROCESSING_SPEC
 from unmask import THRESHOLD, UserFacingError
 
@@ -133,6 +134,7 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
                if "evidence" in outputs else {}),
         },
         "preprocessing": PREPROCESSING_SPEC,
+        "face_detector": face_detector_card(),
         "threshold": THRESHOLD,
         "uncertain_band": list(UNCERTAIN_BAND),
         "classes": {str(label): name for label, name in enumerate(CLASS_NAMES)},
@@ -142,6 +144,19 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "metrics": {**run.get("metrics", {}), **_report_metrics(run_dir)},
         "limitations": LIMITATIONS,
         "files": {path.name: _sha256(path) for path in sorted(converted.iterdir()) if path.is_file()},
+    }
+
+
+def face_detector_card() -> dict[str, str]:
+    """What finds the faces the model judges, in training and in the browser alike."""
+    return {
+        "version": detector_version(),
+        "model": "MediaPipe BlazeFace, back-camera (256x256) model, converted to TensorFlow.js",
+        "weights_licence": "Apache-2.0 (Google MediaPipe)",
+        "package": "@vladmandic/human (MIT), models/blazeface.json, installed from web/package-lock.json",
+        "definition": "web/js/faces.js (also run by training through Node)",
+        "crop": "a square 1.8 times the detector's box, centred on it, moved inside the picture; faces whose "
+                "crop is under 64 px are not judged",
     }
 
 
