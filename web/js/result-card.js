@@ -238,6 +238,7 @@ function fillFaceRows(list, faces, metadata) {
     } else {
       const judgement = judge(face.probability, metadata);
       row.classList.add(`verdict-${judgement.verdict}`);
+      row.classList.toggle('is-uncertain', judgement.uncertain);
       row.dataset.probability = String(face.probability);
       text.querySelector('.face-verdict').textContent =
         `${formatPercent(face.probability)}, ${verdictHeadline(judgement).toLowerCase()}`;
@@ -313,7 +314,7 @@ export async function showResult(card, file, result, metadata) {
   card.querySelector('.result-body').hidden = false;
   card.dataset.faces = String(judgedFaces(result));
 
-  const overview = card.querySelector('.result-figure .faces-overview');
+  const overview = card.querySelector('.result-body > .faces-overview');
   overview.hidden = result.whole;
   card.querySelector('.whole-note').hidden = !result.whole;
   card.querySelector('.preview').hidden = !result.whole;
