@@ -7,6 +7,7 @@ import sqlite3
 import time
 
 import pytest
+from playwright.sync_api import expect
 from e2e_support import SHIPPED_MODEL, free_port, log_in, running_server, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
@@ -60,3 +61,28 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
         assert page.locator(".badge.pending").count() == 0
         assert len(stored_rows(server.database)) == 1
     context.close()
+
+
+def test_a_log_the_server_refuses_is_kept_shown_and_can_be_discarded(page, server, images):
+    # A label with a text-direction override is refused by the server (422), not by the page.
+    page.fill("#label", "case \u202e17")
+    page.set_input_files("#files", str(images["photo"]))
+    wait_for_results(page, 1)
+    card = page.locator(".result-card").first
+    assert card.get_attribute("data-state") == "refused"
+    assert "Not accepted by the server" in card.locator(".sync-state").inner_text()
+
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    row = page.locator("#history-table tbody tr", has=page.locator(".badge.refused"))
+    assert row.count() == 1
+    assert "label: must not contain text-direction controls" in row.inner_text()
+
+    row.get_by_role("button", name="Retry").first.click()
+    expect(page.locator("#table-status")).to_have_text("Still not accepted; the log stays on this device.")
+    assert page.locator(".badge.refused").count() == 1
+
+    row = page.locator("#history-table tbody tr", has=page.locator(".badge.refused"))
+    row.get_by_role("button", name="Discard").first.click()
+    expect(page.locator(".badge.refused")).to_have_count(0)
+    assert page.evaluate("async () => (await import('/js/offline-queue.js')).pendingLogs('alice')") == []

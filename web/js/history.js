@@ -4,7 +4,7 @@
  */
 import { request } from './api.js';
 import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
-import { discard, discardAll, flush, pendingLogs } from './offline-queue.js';
+import { discard, discardAll, flush, pendingLogs, retry } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
 import { formatPercent, verdictWord } from './verdict.js';
 
@@ -16,7 +16,7 @@ const table = document.getElementById('history-table');
 const body = table.querySelector('tbody');
 const status = document.getElementById('table-status');
 const filter = document.getElementById('filter-verdict');
-const state = { logs: [], sortKey: 'analysed_at', ascending: false };
+const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null };
 
 /**
  * All verdict logs on the server, newest first (up to MAX_LOGS).
@@ -113,11 +113,20 @@ function row(log) {
     textContent: `${verdictWord(log.verdict)}${log.uncertain ? ' (uncertain)' : ''}`,
   });
   verdict.append(badge);
-  if (log.pending) verdict.append(' ', Object.assign(document.createElement('span'), { className: 'badge pending', textContent: 'waiting to sync' }));
-  const remove = Object.assign(document.createElement('button'), { type: 'button', className: 'link-button', textContent: 'Delete' });
-  remove.setAttribute('aria-label', `Delete the log of ${when.textContent}`);
-  remove.addEventListener('click', () => deleteLog(log));
   const actions = document.createElement('td');
+  if (log.refused) {
+    verdict.append(' ', Object.assign(document.createElement('span'), { className: 'badge refused', textContent: 'not accepted' }),
+      Object.assign(document.createElement('span'), { className: 'refusal', textContent: ` The server refused this log (${log.refused.reason}); it is kept on this device only.` }));
+    const again = Object.assign(document.createElement('button'), { type: 'button', className: 'link-button', textContent: 'Retry' });
+    again.setAttribute('aria-label', `Retry sending the log of ${when.textContent}`);
+    again.addEventListener('click', () => retryLog(log));
+    actions.append(again, ' ');
+  } else if (log.pending) {
+    verdict.append(' ', Object.assign(document.createElement('span'), { className: 'badge pending', textContent: 'waiting to sync' }));
+  }
+  const remove = Object.assign(document.createElement('button'), { type: 'button', className: 'link-button', textContent: log.refused ? 'Discard' : 'Delete' });
+  remove.setAttribute('aria-label', `${remove.textContent} the log of ${when.textContent}`);
+  remove.addEventListener('click', () => deleteLog(log));
   actions.append(remove);
   tr.append(when, verdict, cell(formatPercent(log.probability)), nameCell(log), cell(log.model_version), actions);
   tr.dataset.id = log.id;
@@ -155,6 +164,16 @@ async function deleteLog(log) {
 }
 
 /**
+ * Sends a refused log again; the table then shows where it stands.
+ * @param {object} log
+ */
+async function retryLog(log) {
+  const accepted = await retry(log, state.session);
+  await load(state.session);
+  status.textContent = accepted ? 'Sent: the log is in your history now.' : 'Still not accepted; the log stays on this device.';
+}
+
+/**
  * Loads the server's logs and the ones waiting on this device.
  * @param {{username: string, csrf_token: string, offline: boolean}} session
  */
@@ -172,6 +191,7 @@ async function load(session) {
 
 async function main() {
   const session = await startSignedInPage();
+  state.session = session;
   for (const header of table.querySelectorAll('th[data-key]')) {
     header.querySelector('button').addEventListener('click', () => {
       state.ascending = header.dataset.key === state.sortKey ? !state.ascending : header.dataset.key !== 'analysed_at';

@@ -2,6 +2,9 @@
  * Verdict logs waiting to be sent, kept in IndexedDB so that analyses made offline reach the history
  * once the connection returns. Each log carries its client-generated id, so a retry after a lost answer
  * is acknowledged by the server without creating a second row: every log is stored exactly once.
+ *
+ * A log the server refuses (an answer that will not change by retrying) is never silently dropped: it stays
+ * on this device marked "not accepted", with the server's reason, until the user retries or discards it.
  */
 import { ApiError, request } from './api.js';
 
@@ -9,7 +12,7 @@ const DB_NAME = 'unmask';
 const DB_VERSION = 1;
 const STORE = 'pending-verdicts';
 const VERDICTS_URL = '/api/verdicts';
-/** Answers after which a log can never be accepted; it is dropped rather than retried forever. */
+/** Answers that retrying the same log cannot change: it is kept as refused, not retried on its own. */
 const PERMANENT_FAILURES = new Set([400, 409, 413, 422]);
 
 let database = null;
@@ -45,7 +48,7 @@ async function withStore(mode, operation) {
 }
 
 /**
- * Logs waiting for `username`, oldest first.
+ * Logs kept on this device for `username`, oldest first; a refused one carries `refused: {status, reason}`.
  * @param {string} username
  * @returns {Promise<object[]>} verdict logs
  */
@@ -53,7 +56,7 @@ export async function pendingLogs(username) {
   const entries = await withStore('readonly', (store) => store.getAll());
   return entries
     .filter((entry) => entry.username === username)
-    .map((entry) => entry.log)
+    .map((entry) => (entry.refused ? { ...entry.log, refused: entry.refused } : entry.log))
     .sort((a, b) => a.analysed_at.localeCompare(b.analysed_at));
 }
 
@@ -74,77 +77,109 @@ export async function discardAll(username) {
 }
 
 /**
- * Keeps a log until the server has it.
+ * Keeps a log until the server has it (or, with `refused`, as refused by the server).
  * @param {object} log
  * @param {string} username the account it belongs to
+ * @param {{status: number, reason: string}} [refused]
  */
-function enqueue(log, username) {
-  return withStore('readwrite', (store) => store.put({ log, username }));
+function enqueue(log, username, refused = undefined) {
+  return withStore('readwrite', (store) => store.put(refused ? { log, username, refused } : { log, username }));
 }
 
 /** What a page says of a verdict log in each state `saveLog` reports. */
 export const SAVE_STATE_TEXT = Object.freeze({
   saved: 'Saved to your history.',
   queued: 'Kept on this device; it will be sent when you are back online.',
+  refused: 'Not accepted by the server; kept on this device. Retry or discard it in your history.',
 });
 
-/** Resolvers of `whenSent` promises, by log id. */
-const sentWaiters = new Map();
+/** Listeners of `whenSettled` promises, by log id. */
+const settleWaiters = new Map();
 
 /**
- * Resolves when this page sends the waiting log `id`.
+ * Resolves when this page sends the waiting log `id` ('saved') or the server refuses it ('refused').
  * @param {string} id
- * @returns {Promise<void>}
+ * @returns {Promise<'saved'|'refused'>}
  */
-function whenSent(id) {
-  return new Promise((resolve) => sentWaiters.set(id, resolve));
+function whenSettled(id) {
+  return new Promise((resolve) => settleWaiters.set(id, resolve));
 }
 
 /**
- * Keeps a verdict log on this device and sends it; `show` hears 'saved' or 'queued', and 'saved' again
- * once a queued log is sent later (so the page never keeps saying it is waiting).
+ * Tells the page that waits for log `id` how it ended.
+ * @param {string} id
+ * @param {'saved'|'refused'} state
+ */
+function settle(id, state) {
+  settleWaiters.get(id)?.(state);
+  settleWaiters.delete(id);
+}
+
+/**
+ * Keeps a verdict log on this device and sends it; `show` hears 'saved', 'queued' or 'refused', and how a
+ * queued log ends once it is sent later (so the page never keeps saying it is waiting).
  * @param {object} log
  * @param {{username: string, csrf_token: string}} session
- * @param {(state: 'saved'|'queued') => void} show
+ * @param {(state: 'saved'|'queued'|'refused') => void} show
  */
 export async function saveLog(log, session, show) {
   await enqueue(log, session.username);
+  const ending = whenSettled(log.id);
   const saved = await sync(session, log.id);
-  show(saved ? 'saved' : 'queued');
-  if (!saved) whenSent(log.id).then(() => show('saved'));
+  if (saved) {
+    show('saved');
+    return;
+  }
+  const refused = (await pendingLogs(session.username)).some((kept) => kept.id === log.id && kept.refused);
+  show(refused ? 'refused' : 'queued');
+  if (!refused) ending.then(show);
 }
 
 /**
- * Sends the waiting logs of `owner`; stops at the first network failure or server error.
+ * Sends a refused log again (after the user asked): true if the server took it this time.
+ * @param {object} log a log from `pendingLogs`, with its `refused` mark
+ * @param {{username: string, csrf_token: string}} session
+ * @returns {Promise<boolean>}
+ */
+export async function retry(log, session) {
+  const { refused, ...unmarked } = log;
+  await enqueue(unmarked, session.username);
+  return sync(session, log.id);
+}
+
+/**
+ * Sends the waiting logs of `owner` (not the refused ones); stops at the first network failure or server error.
  * @param {{username: string, csrf_token: string}} owner
- * @returns {Promise<{sent: number, dropped: number, remaining: number}>}
+ * @returns {Promise<{sent: number, refused: number, remaining: number}>}
  */
 async function sendPending({ username, csrf_token: csrfToken }) {
   const entries = (await withStore('readonly', (store) => store.getAll())).filter(
-    (entry) => entry.username === username,
+    (entry) => entry.username === username && !entry.refused,
   );
   let sent = 0;
-  let dropped = 0;
+  let refused = 0;
   for (const entry of entries) {
     try {
       await request('POST', VERDICTS_URL, entry.log, { csrfToken });
-      sent++;
-      sentWaiters.get(entry.log.id)?.();
-      sentWaiters.delete(entry.log.id);
     } catch (error) {
       if (!(error instanceof ApiError && PERMANENT_FAILURES.has(error.status))) break;
-      console.warn(`Verdict log ${entry.log.id} was refused: ${error.message}`);
-      dropped++;
+      const reason = error.field ? `${error.field}: ${error.message}` : error.message;
+      await enqueue(entry.log, username, { status: error.status, reason });
+      refused++;
+      settle(entry.log.id, 'refused');
+      continue;
     }
     await discard(entry.log.id);
+    sent++;
+    settle(entry.log.id, 'saved');
   }
-  return { sent, dropped, remaining: entries.length - sent - dropped };
+  return { sent, refused, remaining: entries.length - sent - refused };
 }
 
 /**
  * Sends the waiting logs of the signed-in user, one flush at a time per page.
  * @param {{username: string, csrf_token: string}} owner the (possibly remembered) session
- * @returns {Promise<{sent: number, dropped: number, remaining: number}>}
+ * @returns {Promise<{sent: number, refused: number, remaining: number}>}
  */
 export function flush(owner) {
   flushing ??= sendPending(owner).finally(() => {
@@ -166,12 +201,13 @@ let retryTimer = null;
  */
 export async function sync(session, id) {
   if (navigator.onLine) await flush(session);
-  const pending = await pendingLogs(session.username);
+  const kept = await pendingLogs(session.username);
+  const pending = kept.filter((log) => !log.refused);
   if (pending.length && !retryTimer) {
     retryTimer = setTimeout(() => {
       retryTimer = null;
       sync(session);
     }, RETRY_INTERVAL_MS);
   }
-  return !pending.some((log) => log.id === id);
+  return !kept.some((log) => log.id === id);
 }
