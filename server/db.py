@@ -176,7 +176,7 @@ class GroupInsert:
             except Exception as error:
                 # One bad row (say, its account was deleted meanwhile) must not fail the others.
                 if len(batch) == 1:
-                    batch[0][1].set_exception(error)
+                    _settle(batch[0][1], error=error)
                 else:
                     for row, future in batch:
                         await self._settle_alone(row, future)
@@ -184,19 +184,30 @@ class GroupInsert:
             for row, future in batch:
                 key = row[self._key]
                 # Of two rows with one key in a batch only the first was inserted.
-                future.set_result(key in inserted)
+                _settle(future, key in inserted)
                 inserted.discard(key)
 
     async def _settle_alone(self, row: dict[str, Any], future: asyncio.Future[bool]) -> None:
         try:
-            future.set_result(bool(await self._insert([row])))
+            _settle(future, bool(await self._insert([row])))
         except Exception as error:
-            future.set_exception(error)
+            _settle(future, error=error)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[Any]:
         sql = self._sql.format(values=", ".join([self._placeholders] * len(rows)))
         params = [row[column] for row in rows for column in self._columns]
         return {returned[0] for returned in await self._db.write_returning(sql, params)}
+
+
+def _settle(future: asyncio.Future[bool], result: bool = False, error: Exception | None = None) -> None:
+    """Answer a waiting caller, unless it is gone: a client that disconnects has its handler (and the
+    await on this future) cancelled, and the rows of the others in its batch must still be answered."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:

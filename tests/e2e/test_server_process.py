@@ -3,19 +3,74 @@ loopback host names (a DNS-rebinding page cannot reach it), and a body trickled 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import sqlite3
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
+from e2e_support import PASSWORD, USERNAME
 
 from server import DEFAULTS
 
 pytestmark = pytest.mark.slow
 
 BODY_TIMEOUT_S = DEFAULTS["BODY_TIMEOUT"]
+HONEST_POSTS = 60
+ABORTED_POSTS = 60
+ANSWER_TIMEOUT_S = 15
+
+
+def logged_in_headers(url: str) -> dict[str, str]:
+    """Cookie and CSRF headers of a fresh API session of alice (as the browser would send them)."""
+    session = urllib.request.urlopen(f"{url}/api/session", timeout=10)
+    csrf_cookie = session.headers["Set-Cookie"].split(";")[0]
+    token = json.loads(session.read())["csrf_token"]
+    login = urllib.request.Request(
+        f"{url}/api/login",
+        data=json.dumps({"username": USERNAME, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json", "X-CSRF-Token": token, "Cookie": csrf_cookie},
+    )
+    with urllib.request.urlopen(login, timeout=30) as answer:
+        session_cookie = answer.headers["Set-Cookie"].split(";")[0]
+    return {"Cookie": f"{csrf_cookie}; {session_cookie}", "X-CSRF-Token": token}
+
+
+def verdict_post(url: str, headers: dict[str, str], verdict_id: str) -> bytes:
+    body = json.dumps({
+        "id": verdict_id, "image_sha256": "ab" * 32, "width": 10, "height": 10, "probability": 0.2,
+        "verdict": "real", "uncertain": False, "model_version": "fault-test", "backend": "wasm",
+        "inference_ms": 1.0, "analysed_at": "2024-06-01T12:00:00Z", "kind": "image",
+    }).encode()
+    host = urllib.parse.urlsplit(url).netloc
+    lines = [
+        "POST /api/verdicts HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
+        f"Content-Length: {len(body)}", *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def post_and_read_status(url: str, request: bytes) -> int:
+    address = urllib.parse.urlsplit(url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    writer.write(request)
+    status = int((await reader.readline()).split()[1])
+    writer.close()
+    return status
+
+
+async def post_and_hang_up(url: str, request: bytes, delay: float) -> None:
+    """Sends a whole post and disconnects at once, like a closed tab or a phone losing its network."""
+    address = urllib.parse.urlsplit(url)
+    _, writer = await asyncio.open_connection(address.hostname, address.port)
+    writer.write(request)
+    await writer.drain()
+    await asyncio.sleep(delay)  # spread over the honest posts' commits
+    writer.close()
 
 
 def status_for_host(url: str, host: str) -> int:
@@ -58,3 +113,25 @@ def test_a_trickled_body_is_cut_off(server) -> None:
     connection.close()
     assert response.status == 408
     assert waited < BODY_TIMEOUT_S + 5
+
+
+def test_clients_that_hang_up_mid_post_cost_the_others_nothing(server) -> None:
+    headers = logged_in_headers(server.url)
+    honest_ids = [str(uuid.uuid4()) for _ in range(HONEST_POSTS)]
+
+    async def load() -> list[int]:
+        aborted = [post_and_hang_up(server.url, verdict_post(server.url, headers, str(uuid.uuid4())), number / 200)
+                   for number in range(ABORTED_POSTS)]
+        honest = [post_and_read_status(server.url, verdict_post(server.url, headers, verdict_id))
+                  for verdict_id in honest_ids]
+        # Interleaved, so that hang-ups land in the middle of the honest posts' batches.
+        mixed = [task for pair in zip(aborted, honest) for task in pair]
+        results = await asyncio.wait_for(asyncio.gather(*mixed), timeout=ANSWER_TIMEOUT_S)
+        return results[1::2]
+
+    statuses = asyncio.run(load())
+    with sqlite3.connect(server.database) as database:
+        stored = {row[0] for row in database.execute("SELECT id FROM verdicts WHERE model_version = 'fault-test'")}
+    assert statuses == [201] * HONEST_POSTS
+    assert set(honest_ids) <= stored
+    assert "Traceback" not in (server.instance / "server.log").read_text()
