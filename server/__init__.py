@@ -48,9 +48,12 @@ DEFAULTS: dict[str, Any] = {
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,
     "ARGON2_PARALLELISM": 4,
-    # Login throttling: per account a low cap, so an attacker cannot keep a real user out for long;
-    # per client address a high cap, which is what stops a single source guessing.
+    # Login throttling: per account a low cap (a browser that has logged in to the account before has
+    # its own, so guessers cannot lock the owner out); per client address a high cap, which is what stops
+    # a single source guessing; successful logins per account, so the right password cannot be used to
+    # keep the password hasher busy.
     "THROTTLE_ACCOUNT_FREE_FAILURES": 5,
+    "THROTTLE_ACCOUNT_FREE_LOGINS": 10,
     "THROTTLE_ACCOUNT_MAX_DELAY_S": 60.0,
     "THROTTLE_ADDRESS_FREE_FAILURES": 20,
     "THROTTLE_ADDRESS_MAX_DELAY_S": 900.0,
@@ -118,6 +121,7 @@ def _configure_cookies(app: Quart) -> None:
         QUART_AUTH_DURATION=int(app.config["SESSION_DURATION_S"]),
         QUART_AUTH_SALT="unmask auth cookie",
         CSRF_COOKIE_NAME=f"{prefix}unmask_csrf",
+        KNOWN_BROWSER_COOKIE_NAME=f"{prefix}unmask_known_browser",
     )
 
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from quart import Quart, Response, current_app, g, request
+from quart import Quart, Response, after_this_request, current_app, g, request
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -23,6 +23,7 @@ CSRF_SECRET_BYTES = 32
 CSRF_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 # Chrome caps cookie lifetimes at 400 days; the token outlives any offline period shorter than that.
 CSRF_COOKIE_MAX_AGE_S = 400 * 24 * 3600
+KNOWN_BROWSER_KEY = "unmask.known_browser_key"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
@@ -94,9 +95,39 @@ def _cookie_secret() -> str | None:
     return secret if CSRF_SECRET_PATTERN.fullmatch(secret) else None
 
 
-def _sign(secret: str) -> str:
-    digest = hmac.new(current_app.extensions["unmask.csrf_key"], secret.encode(), hashlib.sha256).digest()
+def _sign(secret: str, key: str = "unmask.csrf_key") -> str:
+    digest = hmac.new(current_app.extensions[key], secret.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def remember_known_browser(username: str) -> None:
+    """After a successful login: this browser gets a password-check allowance of its own for the account
+    (a signed cookie naming the account and a random id), which guesses from elsewhere cannot use up."""
+    value = f"{account_key(username)}:{secrets.token_urlsafe(16)}"
+    signed = f"{value}:{_sign(value, KNOWN_BROWSER_KEY)}"
+
+    @after_this_request
+    async def set_cookie(response: Response) -> Response:
+        response.set_cookie(
+            current_app.config["KNOWN_BROWSER_COOKIE_NAME"],
+            signed,
+            max_age=CSRF_COOKIE_MAX_AGE_S,
+            path="/",
+            secure=bool(current_app.config["HTTPS_COOKIES"]),
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+
+def _known_browser_id(username: str) -> str | None:
+    """The id in this browser's known-browser cookie when the cookie is genuine and names this account."""
+    name, _, rest = request.cookies.get(current_app.config["KNOWN_BROWSER_COOKIE_NAME"], "").partition(":")
+    browser_id, _, signature = rest.partition(":")
+    if name != account_key(username) or not browser_id:
+        return None
+    genuine = hmac.compare_digest(signature.encode(), _sign(f"{name}:{browser_id}", KNOWN_BROWSER_KEY).encode())
+    return browser_id if genuine else None
 
 
 async def _check_request_envelope() -> None:
@@ -227,26 +258,48 @@ class Throttle:
 
 @dataclass(frozen=True)
 class LoginThrottles:
-    """Password checks, counted per account and per client address."""
+    """Password checks, counted per client address and per account, and successful logins per account.
+
+    A browser that has logged in to the account before (its known-browser cookie) has an allowance of its
+    own; every other browser shares the account's. Guesses from anywhere else, however many addresses
+    they come from, therefore never lock the owner's usual browsers out.
+    """
 
     account: Throttle
     address: Throttle
+    logins: Throttle
 
-    def charge(self, username: str) -> int:
-        """Counts a password check about to run; the whole seconds to wait instead (0: go ahead)."""
-        account, address = account_key(username), address_key()
-        wait = max(self.account.retry_after(account), self.address.retry_after(address))
+    def charge(self, username: str, login: bool = False) -> int:
+        """Counts a password check about to run (and, for a login, a login); the whole seconds to wait
+        instead (0: go ahead)."""
+        checks = self._checks(username, login)
+        wait = max(throttle.retry_after(key) for throttle, key in checks)
         if wait:
             return math.ceil(wait)
-        self.account.record(account)
-        self.address.record(address)
+        for throttle, key in checks:
+            throttle.record(key)
         return 0
 
+    def failure(self, username: str) -> None:
+        """A login whose password was wrong: it counts as a failure, not as a login."""
+        self.logins.refund(account_key(username))
+
     def success(self, username: str) -> None:
-        self.account.reset(account_key(username))
+        self.account.reset(self._account_key(username))
         # Only this attempt is taken back: otherwise an attacker could clear the address count with
         # their own account.
         self.address.refund(address_key())
+
+    def _checks(self, username: str, login: bool) -> list[tuple[Throttle, str]]:
+        checks = [(self.account, self._account_key(username)), (self.address, address_key())]
+        if login:
+            checks.append((self.logins, account_key(username)))
+        return checks
+
+    @staticmethod
+    def _account_key(username: str) -> str:
+        browser_id = _known_browser_id(username)
+        return f"browser:{browser_id}" if browser_id else f"account:{account_key(username)}"
 
 
 def account_key(username: str) -> str:
@@ -280,6 +333,7 @@ def init_app(app: Quart) -> None:
     config = app.config
     # A key of its own, derived from the secret key, so CSRF tokens can never be confused with cookies.
     app.extensions["unmask.csrf_key"] = hashlib.sha256(b"unmask csrf\0" + app.secret_key.encode()).digest()
+    app.extensions[KNOWN_BROWSER_KEY] = hashlib.sha256(b"unmask known browser\0" + app.secret_key.encode()).digest()
     app.extensions["unmask.login_throttles"] = LoginThrottles(
         account=Throttle(
             config["THROTTLE_ACCOUNT_FREE_FAILURES"],
@@ -291,6 +345,12 @@ def init_app(app: Quart) -> None:
             config["THROTTLE_ADDRESS_FREE_FAILURES"],
             config["THROTTLE_BASE_DELAY_S"],
             config["THROTTLE_ADDRESS_MAX_DELAY_S"],
+            config["THROTTLE_FORGET_AFTER_S"],
+        ),
+        logins=Throttle(
+            config["THROTTLE_ACCOUNT_FREE_LOGINS"],
+            config["THROTTLE_BASE_DELAY_S"],
+            config["THROTTLE_ACCOUNT_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
     )

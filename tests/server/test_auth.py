@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from quart import session as quart_session
 
-from server_support import PASSWORD, AuthActions, verdict
+from server_support import PASSWORD, AuthActions, set_cookie, verdict
 from server import create_app
 
 
@@ -136,7 +136,7 @@ async def test_login(auth: AuthActions) -> None:
 async def test_login_cookie_flags(auth: AuthActions) -> None:
     await auth.register()
     await auth.logout()
-    cookie = (await auth.login()).headers["Set-Cookie"]
+    cookie = set_cookie(await auth.login())
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Max-Age" not in cookie  # without "remember" it ends with the browser session
 
@@ -144,7 +144,7 @@ async def test_login_cookie_flags(auth: AuthActions) -> None:
 async def test_login_remember_sets_lasting_cookie(auth: AuthActions) -> None:
     await auth.register()
     await auth.logout()
-    cookie = (await auth.login(remember=True)).headers["Set-Cookie"]
+    cookie = set_cookie(await auth.login(remember=True))
     assert "Max-Age=2592000" in cookie
 
 
@@ -153,8 +153,8 @@ async def test_https_cookie_mode(config: dict[str, Any]) -> None:
     async with app.test_app():
         actions = AuthActions(app.test_client(), scheme="https")
         response = await actions.register()
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-unmask_session=") and "Secure" in cookie
+    cookie = set_cookie(response, "__Host-unmask_session")
+    assert "Secure" in cookie and "Secure" in set_cookie(response, "__Host-unmask_known_browser")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
@@ -178,7 +178,7 @@ async def test_logout_ends_session(auth: AuthActions) -> None:
 
 
 def session_cookie(response: Any) -> str:
-    return response.headers["Set-Cookie"].split(";")[0]
+    return set_cookie(response).split(";")[0]
 
 
 async def replayed_session(app: Quart, cookie: str) -> dict[str, Any]:
