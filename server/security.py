@@ -103,7 +103,8 @@ def _sign(secret: str, key: str = "unmask.csrf_key") -> str:
 def remember_known_browser(username: str) -> None:
     """After a successful login: this browser gets a password-check allowance of its own for the account
     (a signed cookie naming the account and a random id), which guesses from elsewhere cannot use up."""
-    value = f"{account_key(username)}:{secrets.token_urlsafe(16)}"
+    browser_id = _known_browser_id(username) or secrets.token_urlsafe(16)  # one id per browser and account
+    value = f"{account_key(username)}:{browser_id}"
     signed = f"{value}:{_sign(value, KNOWN_BROWSER_KEY)}"
 
     @after_this_request
@@ -258,7 +259,7 @@ class Throttle:
 
 @dataclass(frozen=True)
 class LoginThrottles:
-    """Password checks, counted per client address and per account, and successful logins per account.
+    """Password checks, counted per client address and per account; logins (right passwords) per account.
 
     A browser that has logged in to the account before (its known-browser cookie) has an allowance of its
     own; every other browser shares the account's. Guesses from anywhere else, however many addresses
@@ -282,7 +283,7 @@ class LoginThrottles:
 
     def failure(self, username: str) -> None:
         """A login whose password was wrong: it counts as a failure, not as a login."""
-        self.logins.refund(account_key(username))
+        self.logins.refund(self._account_key(username))
 
     def success(self, username: str) -> None:
         self.account.reset(self._account_key(username))
@@ -291,9 +292,10 @@ class LoginThrottles:
         self.address.refund(address_key())
 
     def _checks(self, username: str, login: bool) -> list[tuple[Throttle, str]]:
-        checks = [(self.account, self._account_key(username)), (self.address, address_key())]
+        account = self._account_key(username)
+        checks = [(self.account, account), (self.address, address_key())]
         if login:
-            checks.append((self.logins, account_key(username)))
+            checks.append((self.logins, account))
         return checks
 
     @staticmethod
