@@ -103,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(verdicts.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.asgi_app = security.RefuseWebSockets(app.asgi_app)
     if hops := int(app.config["PROXY_HOPS"]):
         app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=hops)
     return app

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import math
 import re
 import secrets
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart, Response, after_this_request, current_app, g, request
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
@@ -180,6 +182,35 @@ async def _add_security_headers(response: Response) -> Response:
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+class RefuseWebSockets:
+    """This server has no WebSocket endpoint: a handshake on any path gets a plain 400 with the usual
+    headers, before Quart (whose websocket handling would fail with a 500 and a traceback in the log)."""
+
+    REFUSAL = json.dumps({"error": "WebSocket connections are not supported", "field": None}).encode()
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1003})  # the server answers 403
+            return None
+        headers = {
+            **SECURITY_HEADERS, "Content-Type": "application/json", "Content-Length": str(len(self.REFUSAL)),
+            "Cache-Control": "no-store",
+        }
+        await send({
+            "type": "websocket.http.response.start",
+            "status": 400,
+            "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        })
+        await send({"type": "websocket.http.response.body", "body": self.REFUSAL})
+        return None
 
 
 @dataclass

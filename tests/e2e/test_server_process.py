@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import sqlite3
 import time
 import urllib.parse
@@ -135,3 +136,33 @@ def test_clients_that_hang_up_mid_post_cost_the_others_nothing(server) -> None:
     assert statuses == [201] * HONEST_POSTS
     assert set(honest_ids) <= stored
     assert "Traceback" not in (server.instance / "server.log").read_text()
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """Sends `request` as is and reads until the server closes the connection (or 5 s pass)."""
+    address = urllib.parse.urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(request)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+@pytest.mark.parametrize("path", ["/api/session", "/", "/no/such/path"])
+def test_a_websocket_handshake_is_refused_cleanly(server, path: str) -> None:
+    log = server.instance / "server.log"
+    log_size = log.stat().st_size
+    host = urllib.parse.urlsplit(server.url).netloc
+    answer = raw_exchange(server.url, (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-security-policy: default-src 'self'" in head.lower()
+    assert json.loads(body)["error"] == "WebSocket connections are not supported"
+    assert log.stat().st_size == log_size
