@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart, Response, after_this_request, current_app, g, request
-from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge, RequestTimeout
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -170,6 +170,20 @@ def _allowed_origins() -> set[str]:
     # Behind a TLS-terminating proxy the request arrives as http, but the browser's origin is https.
     scheme = "https" if current_app.config["HTTPS_COOKIES"] else request.scheme
     return {f"{scheme}://{request.host}", *current_app.config["TRUSTED_ORIGINS"]}
+
+
+async def _finish_reading_body(response: Response) -> Response:
+    """A refusal sent before the body arrived (401, 403, 415 ...) still reads it, at most
+    MAX_CONTENT_LENGTH bytes: otherwise the server drops the keep-alive connection after the answer
+    without saying so, and the client's next request on it is lost. A body it will not read (too large,
+    or too slow to arrive) gets `Connection: close` instead."""
+    has_body = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if has_body:
+        try:
+            await request.get_data()  # at once when the view has read it already
+        except (RequestEntityTooLarge, RequestTimeout):
+            response.headers["Connection"] = "close"
+    return response
 
 
 async def _add_security_headers(response: Response) -> Response:
@@ -396,3 +410,4 @@ def init_app(app: Quart) -> None:
     app.before_request(_check_request_envelope)
     app.before_request(_check_request_forgery)
     app.after_request(_add_security_headers)
+    app.after_request(_finish_reading_body)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 import socket
 import sqlite3
 import time
@@ -166,3 +167,36 @@ def test_a_websocket_handshake_is_refused_cleanly(server, path: str) -> None:
     assert b"content-security-policy: default-src 'self'" in head.lower()
     assert json.loads(body)["error"] == "WebSocket connections are not supported"
     assert log.stat().st_size == log_size
+
+
+def request_bytes(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    host = urllib.parse.urlsplit(url).netloc
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_an_early_refusal_keeps_the_connection_usable(server, content_type: str) -> None:
+    """The 403 (no CSRF token) is decided before the body arrives; the next request on the connection
+    is still answered."""
+    body = json.dumps({"username": "alice", "password": "not the password"}).encode()
+    first = request_bytes(server.url, "POST", "/api/login", {"Content-Type": content_type, "Content-Length": str(len(body))})
+    second = request_bytes(server.url, "GET", "/api/session", {"Connection": "close"})
+    address = urllib.parse.urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(first)
+        time.sleep(0.3)
+        connection.sendall(body)
+        time.sleep(0.2)
+        connection.sendall(second)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", received) == [b"403", b"200"]
+
+
+def test_a_body_too_large_to_read_closes_the_connection_explicitly(server) -> None:
+    declared = DEFAULTS["MAX_CONTENT_LENGTH"] + 1
+    request = request_bytes(server.url, "POST", "/api/login", {"Content-Length": str(declared)}, b"x" * declared)
+    head = raw_exchange(server.url, request).partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 413") and b"\r\nconnection: close" in head
