@@ -12,7 +12,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
 from unmask import MODEL_DIR, THRESHOLD, WEB_ROOT
@@ -36,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # Reverse proxies in front of the server that set X-Forwarded-For, -Proto and -Host (0: none, and
     # those headers are ignored, since anyone can send them). The throttles count by the address found.
     "PROXY_HOPS": 0,
+    # The addresses (networks) those proxies connect from; a direct client elsewhere cannot name its own
+    # address or host in those headers.
+    "TRUSTED_PROXIES": ["127.0.0.0/8", "::1/128"],
     # Host names (Host header, no port) the server answers to; empty: any. `unmask serve` on a
     # loopback address defaults to the loopback names, so a DNS-rebinding web page cannot reach it.
     "ALLOWED_HOSTS": [],
@@ -105,7 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(pages.blueprint)
     app.asgi_app = security.RefuseWebSockets(app.asgi_app)
     if hops := int(app.config["PROXY_HOPS"]):
-        app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=hops)
+        app.asgi_app = security.TrustedProxies(app.asgi_app, hops, app.config["TRUSTED_PROXIES"])
     return app
 
 

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart, Response, after_this_request, current_app, g, request
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge, RequestTimeout
@@ -225,6 +226,33 @@ class RefuseWebSockets:
         })
         await send({"type": "websocket.http.response.body", "body": self.REFUSAL})
         return None
+
+
+class TrustedProxies:
+    """X-Forwarded-For, -Proto and -Host (the last `hops` entries) are taken into account only on
+    connections from the proxies' own addresses: a client reaching the server directly could otherwise
+    name its own address (escaping the throttles) and host (passing the DNS-rebinding check)."""
+
+    def __init__(self, app: Callable, hops: int, networks: list[str]) -> None:
+        self.app = app
+        self.behind_proxy = ProxyFixMiddleware(app, mode="legacy", trusted_hops=hops)
+        self.networks = [ipaddress.ip_network(network) for network in networks]
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        peer = scope.get("client")
+        # No peer address: a Unix socket, reachable only on this machine.
+        trusted = peer is None or _in_networks(peer[0], self.networks)
+        await (self.behind_proxy if trusted else self.app)(scope, receive, send)
+
+
+def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if parsed.version == 6 and parsed.ipv4_mapped:
+        parsed = parsed.ipv4_mapped
+    return any(parsed in network for network in networks)
 
 
 @dataclass

@@ -9,13 +9,15 @@ import json
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 import uuid
 
 import pytest
-from e2e_support import PASSWORD, USERNAME
+from e2e_support import PASSWORD, REPO_ROOT, USERNAME, free_port
 
 from server import DEFAULTS
 
@@ -200,3 +202,78 @@ def test_a_body_too_large_to_read_closes_the_connection_explicitly(server) -> No
     request = request_bytes(server.url, "POST", "/api/login", {"Content-Length": str(declared)}, b"x" * declared)
     head = raw_exchange(server.url, request).partition(b"\r\n\r\n")[0].lower()
     assert head.startswith(b"http/1.1 413") and b"\r\nconnection: close" in head
+
+
+def unmask(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "unmask.cli", *args], cwd=REPO_ROOT, input=stdin,
+                          capture_output=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, words: str) -> None:
+    errors = result.stderr.decode().strip().splitlines()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr.decode()
+    assert words in errors[-1] and errors[-1].startswith("unmask ")
+
+
+def test_a_busy_port_ends_serve_with_one_line(tmp_path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = unmask("serve", "--instance", str(tmp_path), "--port", str(port))
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_a_public_address_without_allowed_host_is_warned_about(tmp_path) -> None:
+    # The port is taken, so the server never listens on the public address.
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        port = busy.getsockname()[1]
+        result = unmask("serve", "--instance", str(tmp_path), "--host", "0.0.0.0", "--port", str(port))
+    assert "warning: 0.0.0.0 is reachable from other machines" in result.stderr.decode()
+    assert_one_line_error(result, "cannot listen on")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["serve", "--instance", "{instance}", "--proxy-hops", "-1"], "--proxy-hops: must be 0 to 16"),
+        (["serve", "--instance", "{instance}", "--port", "70000"], "--port: must be 0 to 65535"),
+        (["serve", "--instance", "{instance}", "--host", "localhost."], "cannot listen on 'localhost.'"),
+        (["serve", "--instance", "{instance}", "--database", "{folder}"], "cannot open the database"),
+        (["users", "list", "--instance", "{instance}", "--database", "{folder}"], "cannot open the database"),
+        (["serve", "--instance", "{file}"], "cannot use the instance folder"),
+    ],
+)
+def test_bad_command_lines_end_with_one_line(tmp_path, args: list[str], words: str) -> None:
+    (tmp_path / "file").write_text("")
+    paths = {"instance": str(tmp_path / "instance"), "folder": str(tmp_path), "file": str(tmp_path / "file")}
+    assert_one_line_error(unmask(*(arg.format(**paths) for arg in args)), words)
+
+
+def test_a_password_that_is_not_utf8_is_refused_with_one_line(tmp_path) -> None:
+    result = unmask("users", "add", "carol", "--instance", str(tmp_path), stdin=b"caf\xe9 au lait 12\n")
+    assert_one_line_error(result, "standard input is not UTF-8 text")
+
+
+@pytest.mark.parametrize("host", ["127.1", "::ffff:127.0.0.1"])
+def test_loopback_however_written_answers_only_loopback_names(tmp_path, host: str) -> None:
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "unmask.cli", "serve", "--instance", str(tmp_path),
+                                "--host", host, "--port", str(port)], cwd=REPO_ROOT, stdout=log, stderr=log)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status = status_for_host(url, "rebound.example")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.2)
+        assert status == 400
+        assert status_for_host(url, f"localhost:{port}") == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

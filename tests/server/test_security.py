@@ -338,3 +338,19 @@ async def test_ipv4_clients_of_a_dual_stack_socket_are_counted_apart(config: dic
         assert await register_from(app, "::ffff:198.51.100.1", "first") == 201
         assert await register_from(app, "::ffff:198.51.100.1", "second") == 429
         assert await register_from(app, "::ffff:198.51.100.2", "third") == 201
+
+
+@pytest.mark.parametrize(("peer", "status"), [("127.0.0.1", 200), ("203.0.113.9", 400)])
+async def test_a_forwarded_host_counts_only_from_a_trusted_proxy(
+    config: dict[str, Any], peer: str, status: int
+) -> None:
+    """A client reaching the server directly cannot pass the DNS-rebinding check by naming the host itself."""
+    config.update(PROXY_HOPS=1, ALLOWED_HOSTS=["unmask.example.org"])
+    app = create_app(config)
+    async with app.test_app():
+        response = await app.test_client().get(
+            "/api/session",
+            headers={"Host": "rebound.example", "X-Forwarded-Host": "unmask.example.org"},
+            scope_base={"client": (peer, 40000)},
+        )
+    assert response.status_code == status
