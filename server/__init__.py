@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_REGISTRATION_MAX_DELAY_S": 3600.0,
     "THROTTLE_FORGET_AFTER_S": 3600.0,
     "SESSION_DURATION_S": 30 * 24 * 3600,
+    # Logged-in browsers per account; a new login beyond it ends the oldest session.
+    "MAX_SESSIONS_PER_ACCOUNT": 100,
     # How long an account change made by another process (the `unmask users` commands) may take
     # to reach this server's session checks; changes made through the API apply at once.
     "SESSION_CACHE_TTL_S": 2.0,

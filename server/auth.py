@@ -107,7 +107,9 @@ async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
     browser holds one session: the account it was logged in to before is left)."""
     await end_session()
     lifetime = timedelta(seconds=int(current_app.config["SESSION_DURATION_S"]))
-    token = await accounts.start_session(get_db(), row["id"], lifetime)
+    token = await accounts.start_session(
+        get_db(), row["id"], lifetime, int(current_app.config["MAX_SESSIONS_PER_ACCOUNT"])
+    )
     if token is None:  # the account was deleted meanwhile
         raise ApiError(401, "login required")
     login_user(User(token), remember=remember)

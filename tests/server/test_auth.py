@@ -91,6 +91,10 @@ async def test_register_password_messages(auth: AuthActions) -> None:
         "zyxwvutsrqpo": "sequential",
         "long enough\x00password": "control characters",
         "alice-is-my-password": "username",
+        "password12": "most common passwords",
+        "QwertyUiop": "most common passwords",
+        "1q2w3e4r5t": "most common passwords",
+        "iloveyou12": "most common passwords",
     }
     for password, message in cases.items():
         response = await auth.register("alice", password)
@@ -376,3 +380,19 @@ async def test_quart_session_is_unused(app: Quart) -> None:
     async with app.test_request_context("/"):
         with pytest.raises(RuntimeError):
             quart_session["x"] = 1
+
+
+async def test_sessions_per_account_are_capped(config: dict[str, Any], auth: AuthActions) -> None:
+    """A script logging in over and over (without keeping cookies) cannot pile up session rows."""
+    config.update(MAX_SESSIONS_PER_ACCOUNT=3, THROTTLE_ACCOUNT_FREE_LOGINS=100)
+    app = create_app(config)
+    async with app.test_app():
+        await AuthActions(app.test_client()).register()
+        cookies = []
+        for _ in range(5):
+            actions = AuthActions(app.test_client())
+            cookies.append(session_cookie(await actions.login()))
+        count = (await app.extensions["unmask.db"].fetch_one("SELECT count(*) FROM sessions"))[0]
+        newest_still_works = (await replayed_session(app, cookies[-1]))["authenticated"]
+        oldest_ended = not (await replayed_session(app, cookies[0]))["authenticated"]
+    assert count == 3 and newest_still_works and oldest_ended
