@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # FULL: a commit returns only after the WAL is on disk, so an acknowledged row survives kill -9
     # and power loss; it costs ~0.4 ms per commit here, well inside the load target.
     "DATABASE_SYNCHRONOUS": "FULL",
+    # Connections for reads: a slow read occupies one, the others go on serving.
+    "DATABASE_READERS": 4,
     "WEB_ROOT": str(WEB_ROOT),
     "MODEL_DIR": str(MODEL_DIR),
     "HTTPS_COOKIES": False,
@@ -46,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds for a whole body to arrive (Quart's setting): a slow sender cannot hold a request open.
     "BODY_TIMEOUT": 10,
     "VERDICT_THRESHOLD": THRESHOLD,
+    # Per account: verdict logs kept (a post beyond: 413) and posted a minute (beyond: 429 + Retry-After).
+    "MAX_VERDICTS_PER_ACCOUNT": 100_000,
+    "VERDICT_POSTS_PER_MINUTE": 600,
     # argon2id parameters (argon2-cffi defaults, RFC 9106 "low memory" profile).
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,

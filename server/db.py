@@ -73,45 +73,74 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX sessions_by_user ON sessions (user_id)",
         "ALTER TABLE users DROP COLUMN session_key",
     ],
+    [
+        # Each account's number of verdict logs, kept by triggers: the per-account limit and the history's
+        # total read it instead of counting a long history on every request.
+        "ALTER TABLE users ADD COLUMN verdict_count INTEGER NOT NULL DEFAULT 0",
+        "UPDATE users SET verdict_count = (SELECT count(*) FROM verdicts WHERE verdicts.user_id = users.id)",
+        """
+        CREATE TRIGGER verdicts_count_insert AFTER INSERT ON verdicts BEGIN
+            UPDATE users SET verdict_count = verdict_count + 1 WHERE id = new.user_id;
+        END
+        """,
+        """
+        CREATE TRIGGER verdicts_count_delete AFTER DELETE ON verdicts BEGIN
+            UPDATE users SET verdict_count = verdict_count - 1 WHERE id = old.user_id;
+        END
+        """,
+    ],
 ]
 
 
 class Database:
-    """One connection for writes and one for reads.
+    """One connection for writes and a few for reads.
 
     Every write is a single autocommit statement, so writes sharing a connection never interleave
-    inside a transaction; in WAL mode the reader sees each commit at once and never waits on a writer.
+    inside a transaction; in WAL mode the readers see each commit at once and never wait on a writer.
+    Each read takes whichever reader is free, so one slow read (a long history) never holds up the
+    others, session checks included.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle_readers.put_nowait(reader)
         self._group_inserts: dict[tuple[str, tuple[str, ...], str], GroupInsert] = {}
 
     @classmethod
-    async def open(cls, path: str, synchronous: str = "FULL") -> Database:
+    async def open(cls, path: str, synchronous: str = "FULL", readers: int = 4) -> Database:
         if synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ValueError(f"unsupported DATABASE_SYNCHRONOUS {synchronous!r}")
         # Created owner-only: it holds password hashes and what people checked (SQLite gives the
         # -wal and -shm files the same mode).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         writer = await _connect(path, synchronous)
+        opened: list[aiosqlite.Connection] = []
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
             await migrate(writer)
-            reader = await _connect(path, synchronous)
-            await reader.execute("PRAGMA query_only = ON")
+            for _ in range(readers):
+                opened.append(await _connect(path, synchronous))
+                await opened[-1].execute("PRAGMA query_only = ON")
         except BaseException:
-            await writer.close()
+            for connection in (*opened, writer):
+                await connection.close()
             raise
-        return cls(writer, reader)
+        return cls(writer, opened)
 
     async def close(self) -> None:
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return list(await self._reader.execute_fetchall(sql, params))
+        reader = await self._idle_readers.get()
+        try:
+            return list(await reader.execute_fetchall(sql, params))
+        finally:
+            self._idle_readers.put_nowait(reader)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetch_all(sql, params)
@@ -258,7 +287,7 @@ def init_app(app: Quart) -> None:
     @app.before_serving
     async def open_database() -> None:
         app.extensions["unmask.db"] = await Database.open(
-            app.config["DATABASE"], app.config["DATABASE_SYNCHRONOUS"]
+            app.config["DATABASE"], app.config["DATABASE_SYNCHRONOUS"], int(app.config["DATABASE_READERS"])
         )
 
     @app.after_serving

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -330,6 +331,29 @@ class Throttle:
         return entry
 
 
+class RateLimit:
+    """At most `per_minute` actions a minute per key, in bursts of up to that many (a token bucket): an
+    offline queue may send what it kept at once, a script cannot post without end."""
+
+    def __init__(self, per_minute: int, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = float(per_minute)
+        self._per_second = per_minute / 60
+        self._max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
+
+    def take(self, key: Any) -> int:
+        """Takes one action's token; 0, or the whole seconds to wait when none is left (nothing taken)."""
+        now = self._clock()
+        tokens, when = self._buckets.pop(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - when) * self._per_second)
+        wait = 0 if tokens >= 1 else math.ceil((1 - tokens) / self._per_second)
+        self._buckets[key] = (tokens - 1 if not wait else tokens, now)
+        while len(self._buckets) > self._max_keys:  # a forgotten key starts full: only generous
+            self._buckets.popitem(last=False)
+        return wait
+
+
 @dataclass(frozen=True)
 class LoginThrottles:
     """Password checks, counted per client address and per account; logins (right passwords) per account.
@@ -395,6 +419,11 @@ def address_key() -> str:
     return str(parsed)
 
 
+def get_post_rate() -> RateLimit:
+    """Verdict-log posts per account (keyed by the account's id)."""
+    return current_app.extensions["unmask.post_rate"]
+
+
 def get_login_throttles() -> LoginThrottles:
     return current_app.extensions["unmask.login_throttles"]
 
@@ -429,6 +458,7 @@ def init_app(app: Quart) -> None:
             config["THROTTLE_FORGET_AFTER_S"],
         ),
     )
+    app.extensions["unmask.post_rate"] = RateLimit(int(config["VERDICT_POSTS_PER_MINUTE"]))
     app.extensions["unmask.registration_throttle"] = Throttle(
         config["THROTTLE_REGISTRATION_FREE"],
         config["THROTTLE_BASE_DELAY_S"],

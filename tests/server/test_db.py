@@ -155,7 +155,7 @@ async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) 
     await database.close()
     assert [(row["username"], row["password_hash"]) for row in users] == [("a", "h")]
     assert "session_key" not in users[0].keys()
-    assert verdicts[0] == 1
+    assert verdicts[0] == 1 and users[0]["verdict_count"] == 1  # counted by the migration that added it
 
 
 async def test_group_insert_answers_everyone_when_callers_are_cancelled(tmp_path: Path) -> None:
