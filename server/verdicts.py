@@ -53,6 +53,7 @@ INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
+# A guard against mistakes, not against a hostile client (other encodings pass): see API.md.
 IMAGE_DATA_PATTERN = re.compile(
     r"(?i:\bdata:[a-z]+/[a-z0-9.+-]+[;,])|[A-Za-z0-9+/_-]{100,}|/9j/4|iVBORw0KGgo|R0lGOD[dl]h|UklGR"
 )
