@@ -12,7 +12,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
 from unmask import MODEL_DIR, THRESHOLD, WEB_ROOT
@@ -27,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     # FULL: a commit returns only after the WAL is on disk, so an acknowledged row survives kill -9
     # and power loss; it costs ~0.4 ms per commit here, well inside the load target.
     "DATABASE_SYNCHRONOUS": "FULL",
+    # Connections for reads: a slow read occupies one, the others go on serving.
+    "DATABASE_READERS": 4,
     "WEB_ROOT": str(WEB_ROOT),
     "MODEL_DIR": str(MODEL_DIR),
     "HTTPS_COOKIES": False,
@@ -36,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # Reverse proxies in front of the server that set X-Forwarded-For, -Proto and -Host (0: none, and
     # those headers are ignored, since anyone can send them). The throttles count by the address found.
     "PROXY_HOPS": 0,
+    # The addresses (networks) those proxies connect from; a direct client elsewhere cannot name its own
+    # address or host in those headers.
+    "TRUSTED_PROXIES": ["127.0.0.0/8", "::1/128"],
     # Host names (Host header, no port) the server answers to; empty: any. `unmask serve` on a
     # loopback address defaults to the loopback names, so a DNS-rebinding web page cannot reach it.
     "ALLOWED_HOSTS": [],
@@ -44,13 +48,19 @@ DEFAULTS: dict[str, Any] = {
     # Seconds for a whole body to arrive (Quart's setting): a slow sender cannot hold a request open.
     "BODY_TIMEOUT": 10,
     "VERDICT_THRESHOLD": THRESHOLD,
+    # Per account: verdict logs kept (a post beyond: 413) and posted a minute (beyond: 429 + Retry-After).
+    "MAX_VERDICTS_PER_ACCOUNT": 100_000,
+    "VERDICT_POSTS_PER_MINUTE": 600,
     # argon2id parameters (argon2-cffi defaults, RFC 9106 "low memory" profile).
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_COST_KIB": 64 * 1024,
     "ARGON2_PARALLELISM": 4,
-    # Login throttling: per account a low cap, so an attacker cannot keep a real user out for long;
-    # per client address a high cap, which is what stops a single source guessing.
+    # Login throttling: per account a low cap (a browser that has logged in to the account before has
+    # its own, so guessers cannot lock the owner out); per client address a high cap, which is what stops
+    # a single source guessing; successful logins per account, so the right password cannot be used to
+    # keep the password hasher busy.
     "THROTTLE_ACCOUNT_FREE_FAILURES": 5,
+    "THROTTLE_ACCOUNT_FREE_LOGINS": 10,
     "THROTTLE_ACCOUNT_MAX_DELAY_S": 60.0,
     "THROTTLE_ADDRESS_FREE_FAILURES": 20,
     "THROTTLE_ADDRESS_MAX_DELAY_S": 900.0,
@@ -60,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_REGISTRATION_MAX_DELAY_S": 3600.0,
     "THROTTLE_FORGET_AFTER_S": 3600.0,
     "SESSION_DURATION_S": 30 * 24 * 3600,
+    # Logged-in browsers per account; a new login beyond it ends the oldest session.
+    "MAX_SESSIONS_PER_ACCOUNT": 100,
     # How long an account change made by another process (the `unmask users` commands) may take
     # to reach this server's session checks; changes made through the API apply at once.
     "SESSION_CACHE_TTL_S": 2.0,
@@ -100,8 +112,9 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(verdicts.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.asgi_app = security.RefuseWebSockets(app.asgi_app)
     if hops := int(app.config["PROXY_HOPS"]):
-        app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=hops)
+        app.asgi_app = security.TrustedProxies(app.asgi_app, hops, app.config["TRUSTED_PROXIES"])
     return app
 
 
@@ -118,6 +131,7 @@ def _configure_cookies(app: Quart) -> None:
         QUART_AUTH_DURATION=int(app.config["SESSION_DURATION_S"]),
         QUART_AUTH_SALT="unmask auth cookie",
         CSRF_COOKIE_NAME=f"{prefix}unmask_csrf",
+        KNOWN_BROWSER_COOKIE_NAME=f"{prefix}unmask_known_browser",
     )
 
 

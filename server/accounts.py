@@ -46,8 +46,9 @@ async def find_user(db: Database, username: str) -> sqlite3.Row | None:
     return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = ?", (username,))
 
 
-async def start_session(db: Database, user_id: int, lifetime: timedelta) -> str | None:
-    """A new session of the account (one per login, per browser); its token, or None if the account is gone."""
+async def start_session(db: Database, user_id: int, lifetime: timedelta, max_sessions: int) -> str | None:
+    """A new session of the account (one per login, per browser); its token, or None if the account is gone.
+    Beyond `max_sessions` the oldest end, so repeated logins cannot pile up rows."""
     now = datetime.now(UTC)
     await db.write("DELETE FROM sessions WHERE expires_at <= ?", (format_time(now),))
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
@@ -58,6 +59,11 @@ async def start_session(db: Database, user_id: int, lifetime: timedelta) -> str 
         )
     except sqlite3.IntegrityError:  # the account was deleted meanwhile
         return None
+    await db.write(
+        "DELETE FROM sessions WHERE user_id = ? AND token_hash NOT IN"
+        " (SELECT token_hash FROM sessions WHERE user_id = ? ORDER BY created_at DESC LIMIT ?)",
+        (user_id, user_id, max_sessions),
+    )
     return token
 
 

@@ -19,7 +19,7 @@ from server.db import get_db
 from server.errors import ApiError
 from server.passwords import get_passwords, password_problem
 from server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
-                             refresh_csrf_cookie)
+                             refresh_csrf_cookie, remember_known_browser)
 from server.validation import boolean, read_json_object, string
 
 logger = logging.getLogger(__name__)
@@ -107,10 +107,13 @@ async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
     browser holds one session: the account it was logged in to before is left)."""
     await end_session()
     lifetime = timedelta(seconds=int(current_app.config["SESSION_DURATION_S"]))
-    token = await accounts.start_session(get_db(), row["id"], lifetime)
+    token = await accounts.start_session(
+        get_db(), row["id"], lifetime, int(current_app.config["MAX_SESSIONS_PER_ACCOUNT"])
+    )
     if token is None:  # the account was deleted meanwhile
         raise ApiError(401, "login required")
     login_user(User(token), remember=remember)
+    remember_known_browser(row["username"])
 
 
 async def end_session() -> None:
@@ -183,12 +186,15 @@ async def login() -> Response:
     body = await read_json_object(required=("username", "password"), optional=("remember",))
     username, password = string(body, "username"), string(body, "password")
     remember = boolean(body, "remember", default=False)
+    if accounts.username_problem(username):  # no such account can exist: nothing to count or hash
+        raise ApiError(401, INVALID_LOGIN)
     throttles = get_login_throttles()
-    if retry_after := throttles.charge(username):
-        raise _throttled(retry_after, "too many failed logins, try again later")
-    row = await accounts.find_user(get_db(), username) if len(username) <= 64 else None
+    if retry_after := throttles.charge(username, login=True):
+        raise _throttled(retry_after, "too many logins to this account, try again later")
+    row = await accounts.find_user(get_db(), username)
     # The same argon2 work happens whether or not the account exists (a dummy hash stands in).
     if not await get_passwords().verify(row["password_hash"] if row else None, password):
+        throttles.failure(username)
         logger.info("failed login")  # neither the name (often a mistyped password) nor the password
         raise ApiError(401, INVALID_LOGIN)
     assert row is not None

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
+import socket
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,7 +36,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         description="Serve the browser app and the accounts/verdict-log API with hypercorn.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=_bounded_integer(0, 65535), default=8000, help="port to listen on (default: %(default)s)"
+    )
     serve.add_argument(
         "--https-cookies",
         action="store_true",
@@ -51,10 +55,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--proxy-hops",
-        type=int,
+        type=_bounded_integer(0, 16),
         metavar="N",
         help="the number of reverse proxies in front of the server that set X-Forwarded-For/-Proto/-Host;"
-        " their last N entries are trusted for the client address, scheme and host (default: 0, ignored)",
+        " their last N entries are trusted for the client address, scheme and host, on connections from"
+        " TRUSTED_PROXIES (default: loopback) only (default: 0, ignored)",
     )
     serve.add_argument(
         "--access-log",
@@ -102,6 +107,19 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     set_password.set_defaults(handler=users_set_password)
 
 
+def _bounded_integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low} to {high}, not {value}")
+        return value
+
+    return parse
+
+
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     """Only the options given on the command line, so the instance config and environment still apply."""
     options = {
@@ -119,30 +137,78 @@ def serve_command(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from server import create_app
-
-    app = create_app(_config(args))
-    if not app.config["ALLOWED_HOSTS"] and _is_loopback(args.host):
-        app.config["ALLOWED_HOSTS"] = LOOPBACK_HOST_NAMES
-    config = Config()
+    app = _app(args)
     host = f"[{args.host}]" if ":" in args.host else args.host
+    if not app.config["ALLOWED_HOSTS"]:
+        if _is_loopback(args.host):
+            app.config["ALLOWED_HOSTS"] = list(dict.fromkeys([*LOOPBACK_HOST_NAMES, host.lower()]))
+        else:
+            print(
+                f"unmask serve: warning: {args.host} is reachable from other machines and answers any Host name"
+                " (a DNS-rebinding page could reach it): name the site with --allowed-host NAME",
+                file=sys.stderr,
+            )
+    _check_database(app.config)
+    config = Config()
     config.bind = [f"{host}:{args.port}"]
     # A connection that sends nothing for this long is closed (hypercorn waits forever by default).
     config.read_timeout = READ_TIMEOUT_S
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
+    _check_port(config, f"{host}:{args.port}")
     print(f"Unmask serving on http://{host}:{args.port}/", file=sys.stderr)
     asyncio.run(serve(app, config))
     return 0
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _app(args: argparse.Namespace) -> Any:
+    from server import create_app
+
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return create_app(_config(args))
+    except OSError as error:  # the instance folder cannot be made or read
+        raise UserFacingError(f"cannot use the instance folder: {error.strerror or error}: {error.filename}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether every address `host` stands for is a loopback one, however written (127.1, ::ffff:127.0.0.1,
+    localhost.)."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise UserFacingError(f"cannot listen on {host!r}: not an address or a known host name ({error})") from None
+    return all(_loopback_address(address[4][0]) for address in found)
+
+
+def _loopback_address(text: str) -> bool:
+    address = ipaddress.ip_address(text.partition("%")[0])  # an IPv6 zone (fe80::1%eth0) is no part of it
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _check_port(config: Any, where: str) -> None:
+    """Binds the listening sockets once, so that a busy port or a refused address ends the command with one
+    line instead of a traceback from inside the server (hypercorn binds them again at once)."""
+    try:
+        sockets = config.create_sockets()
+    except OSError as error:
+        raise UserFacingError(f"cannot listen on {where}: {error.strerror or error}") from None
+    for bound in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
+        bound.close()
+
+
+def _check_database(config: Any) -> None:
+    """Opens (and migrates) the database before serving, so a bad path is one clear line."""
+
+    async def open_and_close() -> None:
+        await (await Database.open(config["DATABASE"], config["DATABASE_SYNCHRONOUS"])).close()
+
+    try:
+        asyncio.run(open_and_close())
+    except (OSError, sqlite3.Error) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise UserFacingError(f"cannot open the database {config['DATABASE']}: {reason}") from None
 
 
 def _read_password(username: str) -> str:
@@ -152,7 +218,12 @@ def _read_password(username: str) -> str:
         if password != getpass.getpass("Repeat it: "):
             raise UserFacingError("the two passwords differ")
     else:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            # Under a C locale Python reads undecodable bytes as lone surrogates instead of failing.
+            password = sys.stdin.readline().rstrip("\r\n")
+            password.encode("utf-8")
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            raise UserFacingError("standard input is not UTF-8 text") from None
     if not password:
         raise UserFacingError("no password on standard input (give it as the first line)")
     if problem := password_problem(password, username):
@@ -161,9 +232,8 @@ def _read_password(username: str) -> str:
 
 
 def _with_database(args: argparse.Namespace, action: Callable[[Database, Passwords], Awaitable[int]]) -> int:
-    from server import create_app
-
-    config = create_app(_config(args)).config
+    config = _app(args).config
+    _check_database(config)
 
     async def run() -> int:
         database = await Database.open(config["DATABASE"], config["DATABASE_SYNCHRONOUS"])

@@ -78,45 +78,74 @@ MIGRATIONS: list[list[str]] = [
         # NULL for logs from before faces were found, or sent by an older page.
         "ALTER TABLE verdicts ADD COLUMN faces INTEGER CHECK (faces IS NULL OR faces >= 0)",
     ],
+    [
+        # Each account's number of verdict logs, kept by triggers: the per-account limit and the history's
+        # total read it instead of counting a long history on every request.
+        "ALTER TABLE users ADD COLUMN verdict_count INTEGER NOT NULL DEFAULT 0",
+        "UPDATE users SET verdict_count = (SELECT count(*) FROM verdicts WHERE verdicts.user_id = users.id)",
+        """
+        CREATE TRIGGER verdicts_count_insert AFTER INSERT ON verdicts BEGIN
+            UPDATE users SET verdict_count = verdict_count + 1 WHERE id = new.user_id;
+        END
+        """,
+        """
+        CREATE TRIGGER verdicts_count_delete AFTER DELETE ON verdicts BEGIN
+            UPDATE users SET verdict_count = verdict_count - 1 WHERE id = old.user_id;
+        END
+        """,
+    ],
 ]
 
 
 class Database:
-    """One connection for writes and one for reads.
+    """One connection for writes and a few for reads.
 
     Every write is a single autocommit statement, so writes sharing a connection never interleave
-    inside a transaction; in WAL mode the reader sees each commit at once and never waits on a writer.
+    inside a transaction; in WAL mode the readers see each commit at once and never wait on a writer.
+    Each read takes whichever reader is free, so one slow read (a long history) never holds up the
+    others, session checks included.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle_readers.put_nowait(reader)
         self._group_inserts: dict[tuple[str, tuple[str, ...], str], GroupInsert] = {}
 
     @classmethod
-    async def open(cls, path: str, synchronous: str = "FULL") -> Database:
+    async def open(cls, path: str, synchronous: str = "FULL", readers: int = 4) -> Database:
         if synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
             raise ValueError(f"unsupported DATABASE_SYNCHRONOUS {synchronous!r}")
         # Created owner-only: it holds password hashes and what people checked (SQLite gives the
         # -wal and -shm files the same mode).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         writer = await _connect(path, synchronous)
+        opened: list[aiosqlite.Connection] = []
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
             await migrate(writer)
-            reader = await _connect(path, synchronous)
-            await reader.execute("PRAGMA query_only = ON")
+            for _ in range(readers):
+                opened.append(await _connect(path, synchronous))
+                await opened[-1].execute("PRAGMA query_only = ON")
         except BaseException:
-            await writer.close()
+            for connection in (*opened, writer):
+                await connection.close()
             raise
-        return cls(writer, reader)
+        return cls(writer, opened)
 
     async def close(self) -> None:
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return list(await self._reader.execute_fetchall(sql, params))
+        reader = await self._idle_readers.get()
+        try:
+            return list(await reader.execute_fetchall(sql, params))
+        finally:
+            self._idle_readers.put_nowait(reader)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetch_all(sql, params)
@@ -181,7 +210,7 @@ class GroupInsert:
             except Exception as error:
                 # One bad row (say, its account was deleted meanwhile) must not fail the others.
                 if len(batch) == 1:
-                    batch[0][1].set_exception(error)
+                    _settle(batch[0][1], error=error)
                 else:
                     for row, future in batch:
                         await self._settle_alone(row, future)
@@ -189,19 +218,30 @@ class GroupInsert:
             for row, future in batch:
                 key = row[self._key]
                 # Of two rows with one key in a batch only the first was inserted.
-                future.set_result(key in inserted)
+                _settle(future, key in inserted)
                 inserted.discard(key)
 
     async def _settle_alone(self, row: dict[str, Any], future: asyncio.Future[bool]) -> None:
         try:
-            future.set_result(bool(await self._insert([row])))
+            _settle(future, bool(await self._insert([row])))
         except Exception as error:
-            future.set_exception(error)
+            _settle(future, error=error)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[Any]:
         sql = self._sql.format(values=", ".join([self._placeholders] * len(rows)))
         params = [row[column] for row in rows for column in self._columns]
         return {returned[0] for returned in await self._db.write_returning(sql, params)}
+
+
+def _settle(future: asyncio.Future[bool], result: bool = False, error: Exception | None = None) -> None:
+    """Answer a waiting caller, unless it is gone: a client that disconnects has its handler (and the
+    await on this future) cancelled, and the rows of the others in its batch must still be answered."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
@@ -252,7 +292,7 @@ def init_app(app: Quart) -> None:
     @app.before_serving
     async def open_database() -> None:
         app.extensions["unmask.db"] = await Database.open(
-            app.config["DATABASE"], app.config["DATABASE_SYNCHRONOUS"]
+            app.config["DATABASE"], app.config["DATABASE_SYNCHRONOUS"], int(app.config["DATABASE_READERS"])
         )
 
     @app.after_serving

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -31,7 +32,17 @@ def password_problem(password: str, username: str) -> str | None:
         return "password must not be a repeated or sequential pattern (like aaaa... or 1234...)"
     if username and username.casefold() in password.casefold():
         return "password must not contain the username"
+    if password.casefold() in _common_passwords():
+        return "password is one of the most common passwords, which are guessed first: choose another"
     return None
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of leaked password sets (zxcvbn's list), loaded on first use."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def _is_sequence(text: str) -> bool:

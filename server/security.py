@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import math
 import re
 import secrets
@@ -13,9 +14,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from quart import Quart, Response, current_app, g, request
-from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
+from hypercorn.middleware import ProxyFixMiddleware
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+from quart import Quart, Response, after_this_request, current_app, g, request
+from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge, RequestTimeout
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -23,6 +27,7 @@ CSRF_SECRET_BYTES = 32
 CSRF_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 # Chrome caps cookie lifetimes at 400 days; the token outlives any offline period shorter than that.
 CSRF_COOKIE_MAX_AGE_S = 400 * 24 * 3600
+KNOWN_BROWSER_KEY = "unmask.known_browser_key"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
@@ -94,9 +99,40 @@ def _cookie_secret() -> str | None:
     return secret if CSRF_SECRET_PATTERN.fullmatch(secret) else None
 
 
-def _sign(secret: str) -> str:
-    digest = hmac.new(current_app.extensions["unmask.csrf_key"], secret.encode(), hashlib.sha256).digest()
+def _sign(secret: str, key: str = "unmask.csrf_key") -> str:
+    digest = hmac.new(current_app.extensions[key], secret.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def remember_known_browser(username: str) -> None:
+    """After a successful login: this browser gets a password-check allowance of its own for the account
+    (a signed cookie naming the account and a random id), which guesses from elsewhere cannot use up."""
+    browser_id = _known_browser_id(username) or secrets.token_urlsafe(16)  # one id per browser and account
+    value = f"{account_key(username)}:{browser_id}"
+    signed = f"{value}:{_sign(value, KNOWN_BROWSER_KEY)}"
+
+    @after_this_request
+    async def set_cookie(response: Response) -> Response:
+        response.set_cookie(
+            current_app.config["KNOWN_BROWSER_COOKIE_NAME"],
+            signed,
+            max_age=CSRF_COOKIE_MAX_AGE_S,
+            path="/",
+            secure=bool(current_app.config["HTTPS_COOKIES"]),
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+
+def _known_browser_id(username: str) -> str | None:
+    """The id in this browser's known-browser cookie when the cookie is genuine and names this account."""
+    name, _, rest = request.cookies.get(current_app.config["KNOWN_BROWSER_COOKIE_NAME"], "").partition(":")
+    browser_id, _, signature = rest.partition(":")
+    if name != account_key(username) or not browser_id:
+        return None
+    genuine = hmac.compare_digest(signature.encode(), _sign(f"{name}:{browser_id}", KNOWN_BROWSER_KEY).encode())
+    return browser_id if genuine else None
 
 
 async def _check_request_envelope() -> None:
@@ -138,6 +174,20 @@ def _allowed_origins() -> set[str]:
     return {f"{scheme}://{request.host}", *current_app.config["TRUSTED_ORIGINS"]}
 
 
+async def _finish_reading_body(response: Response) -> Response:
+    """A refusal sent before the body arrived (401, 403, 415 ...) still reads it, at most
+    MAX_CONTENT_LENGTH bytes: otherwise the server drops the keep-alive connection after the answer
+    without saying so, and the client's next request on it is lost. A body it will not read (too large,
+    or too slow to arrive) gets `Connection: close` instead."""
+    has_body = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if has_body:
+        try:
+            await request.get_data()  # at once when the view has read it already
+        except (RequestEntityTooLarge, RequestTimeout):
+            response.headers["Connection"] = "close"
+    return response
+
+
 async def _add_security_headers(response: Response) -> Response:
     # extend, not setdefault: no view sets these, and each setdefault scans every header (measurably slow).
     response.headers.extend(SECURITY_HEADERS)
@@ -148,6 +198,62 @@ async def _add_security_headers(response: Response) -> Response:
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+class RefuseWebSockets:
+    """This server has no WebSocket endpoint: a handshake on any path gets a plain 400 with the usual
+    headers, before Quart (whose websocket handling would fail with a 500 and a traceback in the log)."""
+
+    REFUSAL = json.dumps({"error": "WebSocket connections are not supported", "field": None}).encode()
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        await receive()  # websocket.connect
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1003})  # the server answers 403
+            return None
+        headers = {
+            **SECURITY_HEADERS, "Content-Type": "application/json", "Content-Length": str(len(self.REFUSAL)),
+            "Cache-Control": "no-store",
+        }
+        await send({
+            "type": "websocket.http.response.start",
+            "status": 400,
+            "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        })
+        await send({"type": "websocket.http.response.body", "body": self.REFUSAL})
+        return None
+
+
+class TrustedProxies:
+    """X-Forwarded-For, -Proto and -Host (the last `hops` entries) are taken into account only on
+    connections from the proxies' own addresses: a client reaching the server directly could otherwise
+    name its own address (escaping the throttles) and host (passing the DNS-rebinding check)."""
+
+    def __init__(self, app: Callable, hops: int, networks: list[str]) -> None:
+        self.app = app
+        self.behind_proxy = ProxyFixMiddleware(app, mode="legacy", trusted_hops=hops)
+        self.networks = [ipaddress.ip_network(network) for network in networks]
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        peer = scope.get("client")
+        # No peer address: a Unix socket, reachable only on this machine.
+        trusted = peer is None or _in_networks(peer[0], self.networks)
+        await (self.behind_proxy if trusted else self.app)(scope, receive, send)
+
+
+def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if parsed.version == 6 and parsed.ipv4_mapped:
+        parsed = parsed.ipv4_mapped
+    return any(parsed in network for network in networks)
 
 
 @dataclass
@@ -225,28 +331,74 @@ class Throttle:
         return entry
 
 
+class RateLimit:
+    """At most `per_minute` actions a minute per key, in bursts of up to that many (a token bucket): an
+    offline queue may send what it kept at once, a script cannot post without end."""
+
+    def __init__(self, per_minute: int, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = float(per_minute)
+        self._per_second = per_minute / 60
+        self._max_keys = max_keys
+        self._clock = clock
+        self._buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
+
+    def take(self, key: Any) -> int:
+        """Takes one action's token; 0, or the whole seconds to wait when none is left (nothing taken)."""
+        now = self._clock()
+        tokens, when = self._buckets.pop(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - when) * self._per_second)
+        wait = 0 if tokens >= 1 else math.ceil((1 - tokens) / self._per_second)
+        self._buckets[key] = (tokens - 1 if not wait else tokens, now)
+        while len(self._buckets) > self._max_keys:  # a forgotten key starts full: only generous
+            self._buckets.popitem(last=False)
+        return wait
+
+
 @dataclass(frozen=True)
 class LoginThrottles:
-    """Password checks, counted per account and per client address."""
+    """Password checks, counted per client address and per account; logins (right passwords) per account.
+
+    A browser that has logged in to the account before (its known-browser cookie) has an allowance of its
+    own; every other browser shares the account's. Guesses from anywhere else, however many addresses
+    they come from, therefore never lock the owner's usual browsers out.
+    """
 
     account: Throttle
     address: Throttle
+    logins: Throttle
 
-    def charge(self, username: str) -> int:
-        """Counts a password check about to run; the whole seconds to wait instead (0: go ahead)."""
-        account, address = account_key(username), address_key()
-        wait = max(self.account.retry_after(account), self.address.retry_after(address))
+    def charge(self, username: str, login: bool = False) -> int:
+        """Counts a password check about to run (and, for a login, a login); the whole seconds to wait
+        instead (0: go ahead)."""
+        checks = self._checks(username, login)
+        wait = max(throttle.retry_after(key) for throttle, key in checks)
         if wait:
             return math.ceil(wait)
-        self.account.record(account)
-        self.address.record(address)
+        for throttle, key in checks:
+            throttle.record(key)
         return 0
 
+    def failure(self, username: str) -> None:
+        """A login whose password was wrong: it counts as a failure, not as a login."""
+        self.logins.refund(self._account_key(username))
+
     def success(self, username: str) -> None:
-        self.account.reset(account_key(username))
+        self.account.reset(self._account_key(username))
         # Only this attempt is taken back: otherwise an attacker could clear the address count with
         # their own account.
         self.address.refund(address_key())
+
+    def _checks(self, username: str, login: bool) -> list[tuple[Throttle, str]]:
+        account = self._account_key(username)
+        checks = [(self.account, account), (self.address, address_key())]
+        if login:
+            checks.append((self.logins, account))
+        return checks
+
+    @staticmethod
+    def _account_key(username: str) -> str:
+        browser_id = _known_browser_id(username)
+        return f"browser:{browser_id}" if browser_id else f"account:{account_key(username)}"
 
 
 def account_key(username: str) -> str:
@@ -267,6 +419,11 @@ def address_key() -> str:
     return str(parsed)
 
 
+def get_post_rate() -> RateLimit:
+    """Verdict-log posts per account (keyed by the account's id)."""
+    return current_app.extensions["unmask.post_rate"]
+
+
 def get_login_throttles() -> LoginThrottles:
     return current_app.extensions["unmask.login_throttles"]
 
@@ -280,6 +437,7 @@ def init_app(app: Quart) -> None:
     config = app.config
     # A key of its own, derived from the secret key, so CSRF tokens can never be confused with cookies.
     app.extensions["unmask.csrf_key"] = hashlib.sha256(b"unmask csrf\0" + app.secret_key.encode()).digest()
+    app.extensions[KNOWN_BROWSER_KEY] = hashlib.sha256(b"unmask known browser\0" + app.secret_key.encode()).digest()
     app.extensions["unmask.login_throttles"] = LoginThrottles(
         account=Throttle(
             config["THROTTLE_ACCOUNT_FREE_FAILURES"],
@@ -293,7 +451,14 @@ def init_app(app: Quart) -> None:
             config["THROTTLE_ADDRESS_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
+        logins=Throttle(
+            config["THROTTLE_ACCOUNT_FREE_LOGINS"],
+            config["THROTTLE_BASE_DELAY_S"],
+            config["THROTTLE_ACCOUNT_MAX_DELAY_S"],
+            config["THROTTLE_FORGET_AFTER_S"],
+        ),
     )
+    app.extensions["unmask.post_rate"] = RateLimit(int(config["VERDICT_POSTS_PER_MINUTE"]))
     app.extensions["unmask.registration_throttle"] = Throttle(
         config["THROTTLE_REGISTRATION_FREE"],
         config["THROTTLE_BASE_DELAY_S"],
@@ -303,3 +468,4 @@ def init_app(app: Quart) -> None:
     app.before_request(_check_request_envelope)
     app.before_request(_check_request_forgery)
     app.after_request(_add_security_headers)
+    app.after_request(_finish_reading_body)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sqlite3
 import unicodedata
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +17,9 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from quart_auth import login_required
 
 from server.auth import current_account
-from server.db import format_time, get_db, utc_now
+from server.db import Database, format_time, get_db, utc_now
 from server.errors import ApiError
+from server.security import get_post_rate
 from server.validation import boolean, integer, number, read_json_object
 
 blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
@@ -29,6 +31,10 @@ MAX_VIDEO_DURATION_S = 7 * 24 * 3600.0
 MEAN_ROUNDING_TOLERANCE = 1e-9
 MAX_FUTURE = timedelta(days=1)
 MAX_PER_PAGE = 200
+# The history pages reach this far back (older logs: filter with until); a filtered total counts this far.
+MAX_HISTORY_OFFSET = 10_000
+MAX_COUNTED = 10_000
+EXPORT_CHUNK = 500
 VERDICTS = ("real", "deepfake")
 KINDS = ("image", "video")
 
@@ -48,6 +54,7 @@ INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
+# A guard against mistakes, not against a hostile client (other encodings pass): see API.md.
 IMAGE_DATA_PATTERN = re.compile(
     r"(?i:\bdata:[a-z]+/[a-z0-9.+-]+[;,])|[A-Za-z0-9+/_-]{100,}|/9j/4|iVBORw0KGgo|R0lGOD[dl]h|UklGR"
 )
@@ -201,6 +208,15 @@ async def create() -> tuple[Response, int]:
     body = await read_json_object(REQUIRED_FIELDS, OPTIONAL_FIELDS)
     columns = verdict_columns(body)
     account = await current_account()
+    if retry_after := get_post_rate().take(account["id"]):
+        raise ApiError(429, "too many verdict logs a minute from this account, try again later",
+                       headers={"Retry-After": str(retry_after)})
+    if await _stored_count(account["id"]) >= int(current_app.config["MAX_VERDICTS_PER_ACCOUNT"]):
+        # A retry of a log already stored is still acknowledged; a new one does not fit.
+        if (existing := await _existing(columns, account["id"])) is not None:
+            return jsonify(verdict_json(existing)), 200
+        raise ApiError(413, f"this account holds the most verdict logs allowed"
+                            f" ({current_app.config['MAX_VERDICTS_PER_ACCOUNT']}): delete old ones to add more")
     stored = {**columns, "user_id": account["id"], "received_at": utc_now()}
     try:
         inserted = await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored)
@@ -209,12 +225,24 @@ async def create() -> tuple[Response, int]:
     if inserted:
         return jsonify(verdict_json(stored)), 201
     # The id exists: a retry of the same log is acknowledged again; anything else is a conflict.
-    existing = await get_db().fetch_one(
-        "SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], account["id"])
-    )
-    if existing is None or any(existing[name] != value for name, value in columns.items()):
+    if (existing := await _existing(columns, account["id"])) is None:
         raise ApiError(409, "a different verdict log already has this id", "id")
     return jsonify(verdict_json(existing)), 200
+
+
+async def _existing(columns: dict[str, Any], user_id: int) -> sqlite3.Row | None:
+    """This account's stored log with this id when it has the same content; 409 when the content differs."""
+    existing = await get_db().fetch_one(
+        "SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], user_id)
+    )
+    if existing is not None and any(existing[name] != value for name, value in columns.items()):
+        raise ApiError(409, "a different verdict log already has this id", "id")
+    return existing
+
+
+async def _stored_count(user_id: int) -> int:
+    row = await get_db().fetch_one("SELECT verdict_count FROM users WHERE id = ?", (user_id,))
+    return row[0] if row is not None else 0
 
 
 def _filters(user_id: int) -> tuple[str, list[Any]]:
@@ -251,18 +279,29 @@ async def history() -> Response:
     account = await current_account()
     page = _query_integer("page", 1, 10**9)
     per_page = _query_integer("per_page", 50, MAX_PER_PAGE)
+    offset = (page - 1) * per_page
+    if offset >= MAX_HISTORY_OFFSET:  # skipping rows costs as much as reading them
+        raise ApiError(422, f"reaches past the newest {MAX_HISTORY_OFFSET} logs: narrow it with until", "page")
     where, params = _filters(account["id"])
-    # The total comes with the page (one round trip); only a page past the end needs its own count.
     rows = await get_db().fetch_all(
-        f"SELECT *, count(*) OVER () AS total FROM verdicts WHERE {where}"
-        " ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, per_page, (page - 1) * per_page),
+        f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
+        (*params, per_page, offset),
     )
-    if rows:
-        total = rows[0]["total"]
-    else:
-        total = (await get_db().fetch_all(f"SELECT count(*) FROM verdicts WHERE {where}", params))[0][0]
-    return jsonify(items=[verdict_json(row) for row in rows], page=page, per_page=per_page, total=total)
+    total, capped = await _total(account["id"], where, params)
+    return jsonify(
+        items=[verdict_json(row) for row in rows], page=page, per_page=per_page, total=total, total_capped=capped
+    )
+
+
+async def _total(user_id: int, where: str, params: list[Any]) -> tuple[int, bool]:
+    """How many logs match, without counting a long history: the account's kept count when nothing is
+    filtered, else a count that stops at MAX_COUNTED (and says so)."""
+    if len(params) == 1:
+        return await _stored_count(user_id), False
+    counted = (await get_db().fetch_all(
+        f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?)", (*params, MAX_COUNTED + 1)
+    ))[0][0]
+    return min(counted, MAX_COUNTED), counted > MAX_COUNTED
 
 
 @blueprint.delete("/<verdict_id>")
@@ -291,24 +330,51 @@ async def export() -> Response:
     account = await current_account()
     export_format = one_of(request.args.get("format", "json"), "format", ("csv", "json"))
     where, params = _filters(account["id"])
-    rows = await get_db().fetch_all(
-        f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC", params
-    )
-    if export_format == "json":
-        response = jsonify(exported_at=utc_now(), items=[verdict_json(row) for row in rows])
-    else:
-        response = Response(_csv(rows), mimetype="text/csv")
+    chunks = _export_rows(get_db(), where, params)  # read after this view returns: no app context then
+    body = _csv(chunks) if export_format == "csv" else _json_export(chunks)
+    response = Response(body, mimetype="text/csv" if export_format == "csv" else "application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="unmask-verdicts.{export_format}"'
     return response
 
 
-def _csv(rows: list[sqlite3.Row]) -> str:
+async def _export_rows(db: Database, where: str, params: list[Any]) -> AsyncIterator[list[sqlite3.Row]]:
+    """The matching rows, newest first, EXPORT_CHUNK at a time: each chunk is a short read of its own
+    (continuing after the last row sent), so an export of any size holds neither memory nor a reader."""
+    after: tuple[str, str] | None = None
+    while True:
+        keyset = " AND (analysed_at, id) < (?, ?)" if after else ""
+        rows = await db.fetch_all(
+            f"SELECT * FROM verdicts WHERE {where}{keyset} ORDER BY analysed_at DESC, id DESC LIMIT ?",
+            (*params, *(after or ()), EXPORT_CHUNK),
+        )
+        if rows:
+            yield rows
+        if len(rows) < EXPORT_CHUNK:
+            return
+        after = (rows[-1]["analysed_at"], rows[-1]["id"])
+
+
+async def _json_export(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
+    yield f'{{"exported_at": {json.dumps(utc_now())}, "items": ['.encode()
+    separator = ""
+    async for rows in chunks:
+        yield (separator + ", ".join(json.dumps(verdict_json(row)) for row in rows)).encode()
+        separator = ", "
+    yield b"]}"
+
+
+async def _csv(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
     output = io.StringIO()
     writer = csv.writer(output)
     writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow(_spreadsheet_safe(row[name]) for name in EXPORT_COLUMNS)
-    return output.getvalue()
+    async for rows in chunks:
+        for row in rows:
+            writer.writerow(_spreadsheet_safe(row[name]) for name in EXPORT_COLUMNS)
+        yield output.getvalue().encode()
+        output.seek(0)
+        output.truncate()
+    if output.getvalue():  # the header of an empty export
+        yield output.getvalue().encode()
 
 
 def _spreadsheet_safe(value: Any) -> Any:

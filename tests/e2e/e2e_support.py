@@ -87,7 +87,8 @@ def running_server(instance: Path, model_dir: Path, port: int | None = None) -> 
     if not (instance / "unmask.sqlite3").exists():
         unmask_command("users", "add", USERNAME, "--instance", str(instance), input=PASSWORD + "\n")
     port = port or free_port()
-    environment = {**os.environ, "UNMASK_MODEL_DIR": str(model_dir)}
+    # Every test logs alice in from a new browser: more logins an hour than one person makes.
+    environment = {**os.environ, "UNMASK_MODEL_DIR": str(model_dir), "UNMASK_THROTTLE_ACCOUNT_FREE_LOGINS": "1000"}
     log = (instance / "server.log").open("a")
     process = subprocess.Popen(
         [sys.executable, "-m", "unmask.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--instance", str(instance)],

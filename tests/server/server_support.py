@@ -31,6 +31,11 @@ def verdict(**changes: Any) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
+def set_cookie(response: Any, name: str = "unmask_session") -> str:
+    """The Set-Cookie header of the cookie `name` (a login also sets the known-browser cookie)."""
+    return next(header for header in response.headers.getlist("Set-Cookie") if header.split("=")[0] == name)
+
+
 class AuthActions:
     """Drives the API like the browser: fetch the CSRF token, then send it with each change."""
 

@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from quart import session as quart_session
 
-from server_support import PASSWORD, AuthActions, verdict
+from server_support import PASSWORD, AuthActions, set_cookie, verdict
 from server import create_app
 
 
@@ -91,6 +91,10 @@ async def test_register_password_messages(auth: AuthActions) -> None:
         "zyxwvutsrqpo": "sequential",
         "long enough\x00password": "control characters",
         "alice-is-my-password": "username",
+        "password12": "most common passwords",
+        "QwertyUiop": "most common passwords",
+        "1q2w3e4r5t": "most common passwords",
+        "iloveyou12": "most common passwords",
     }
     for password, message in cases.items():
         response = await auth.register("alice", password)
@@ -136,7 +140,7 @@ async def test_login(auth: AuthActions) -> None:
 async def test_login_cookie_flags(auth: AuthActions) -> None:
     await auth.register()
     await auth.logout()
-    cookie = (await auth.login()).headers["Set-Cookie"]
+    cookie = set_cookie(await auth.login())
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Max-Age" not in cookie  # without "remember" it ends with the browser session
 
@@ -144,7 +148,7 @@ async def test_login_cookie_flags(auth: AuthActions) -> None:
 async def test_login_remember_sets_lasting_cookie(auth: AuthActions) -> None:
     await auth.register()
     await auth.logout()
-    cookie = (await auth.login(remember=True)).headers["Set-Cookie"]
+    cookie = set_cookie(await auth.login(remember=True))
     assert "Max-Age=2592000" in cookie
 
 
@@ -153,8 +157,8 @@ async def test_https_cookie_mode(config: dict[str, Any]) -> None:
     async with app.test_app():
         actions = AuthActions(app.test_client(), scheme="https")
         response = await actions.register()
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-unmask_session=") and "Secure" in cookie
+    cookie = set_cookie(response, "__Host-unmask_session")
+    assert "Secure" in cookie and "Secure" in set_cookie(response, "__Host-unmask_known_browser")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
@@ -178,7 +182,7 @@ async def test_logout_ends_session(auth: AuthActions) -> None:
 
 
 def session_cookie(response: Any) -> str:
-    return response.headers["Set-Cookie"].split(";")[0]
+    return set_cookie(response).split(";")[0]
 
 
 async def replayed_session(app: Quart, cookie: str) -> dict[str, Any]:
@@ -376,3 +380,19 @@ async def test_quart_session_is_unused(app: Quart) -> None:
     async with app.test_request_context("/"):
         with pytest.raises(RuntimeError):
             quart_session["x"] = 1
+
+
+async def test_sessions_per_account_are_capped(config: dict[str, Any], auth: AuthActions) -> None:
+    """A script logging in over and over (without keeping cookies) cannot pile up session rows."""
+    config.update(MAX_SESSIONS_PER_ACCOUNT=3, THROTTLE_ACCOUNT_FREE_LOGINS=100)
+    app = create_app(config)
+    async with app.test_app():
+        await AuthActions(app.test_client()).register()
+        cookies = []
+        for _ in range(5):
+            actions = AuthActions(app.test_client())
+            cookies.append(session_cookie(await actions.login()))
+        count = (await app.extensions["unmask.db"].fetch_one("SELECT count(*) FROM sessions"))[0]
+        newest_still_works = (await replayed_session(app, cookies[-1]))["authenticated"]
+        oldest_ended = not (await replayed_session(app, cookies[0]))["authenticated"]
+    assert count == 3 and newest_still_works and oldest_ended

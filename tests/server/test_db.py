@@ -157,3 +157,25 @@ async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) 
     assert "session_key" not in users[0].keys()
     # Version 3 added the faces judged: unknown (NULL) for the logs made before.
     assert [tuple(row) for row in verdicts] == [(0.9, None)]
+    assert users[0]["verdict_count"] == 1  # counted by the migration that added it
+
+
+async def test_group_insert_answers_everyone_when_callers_are_cancelled(tmp_path: Path) -> None:
+    """A client that disconnects mid-post has its handler cancelled; the other posts of its batch are
+    still answered and stored, and the inserter goes on working."""
+    database = await Database.open(str(tmp_path / "db.sqlite3"))
+    await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value INTEGER)")
+    inserter = database.group_insert("items", ("key", "value"), "key")
+    tasks = [asyncio.create_task(inserter.insert({"key": str(number), "value": 1})) for number in range(60)]
+    await asyncio.sleep(0)  # every insert is waiting, the first batch is being written
+    for task in tasks[1::3]:
+        task.cancel()
+    honest = [task for number, task in enumerate(tasks) if number % 3 != 1]
+    try:
+        answers = await asyncio.wait_for(asyncio.gather(*honest), timeout=5)
+        after = await asyncio.wait_for(inserter.insert({"key": "after", "value": 1}), timeout=5)
+        stored = {row[0] for row in await database.fetch_all("SELECT key FROM items")}
+    finally:
+        await database.close()
+    assert all(answers) and after is True
+    assert {str(number) for number in range(60) if number % 3 != 1} | {"after"} <= stored

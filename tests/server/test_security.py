@@ -223,6 +223,54 @@ async def test_successful_login_clears_account_failures(strict_throttle: dict[st
     assert (await auth.login(password="wrong password!")).status_code == 401
 
 
+def from_address(number: int) -> dict[str, Any]:
+    return {"scope_base": {"client": (f"192.0.2.{number}", 40000)}}
+
+
+async def test_guesses_from_many_addresses_never_lock_the_owner_out(
+    strict_throttle: dict[str, Any], app: Quart, auth: AuthActions
+) -> None:
+    await auth.register()  # this browser has now logged in to alice
+    await auth.logout()
+    attacker = AuthActions(app.test_client())
+    guesses = {"username": "alice", "password": "wrong password!"}
+    statuses = [(await attacker.send("POST", "/api/login", guesses, **from_address(n % 5))).status_code
+                for n in range(12)]
+    assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}
+    assert (await auth.login(password="my own typo!")).status_code == 401  # the owner's own allowance
+    assert (await auth.login()).status_code == 200
+
+
+async def test_a_forged_known_browser_cookie_is_worth_nothing(
+    strict_throttle: dict[str, Any], app: Quart, auth: AuthActions
+) -> None:
+    await auth.register()
+    cookie = next(cookie for cookie in auth.client.cookie_jar if cookie.name == "unmask_known_browser")
+    assert cookie.value.startswith("alice:")
+    forged = f"{cookie.value.rsplit(':', 1)[0]}:{'A' * 43}"
+    attacker = AuthActions(app.test_client())
+    guesses = {"username": "alice", "password": "wrong password!"}
+    headers = {"headers": {"Cookie": f"unmask_known_browser={forged}"}}
+    statuses = [(await attacker.send("POST", "/api/login", guesses, **headers, **from_address(n))).status_code
+                for n in range(5)]
+    assert statuses == [401] * 3 + [429] * 2
+
+
+async def test_successful_logins_are_limited_per_account(config: dict[str, Any], app: Quart, auth: AuthActions) -> None:
+    await auth.register()
+    free = app.config["THROTTLE_ACCOUNT_FREE_LOGINS"]
+    statuses = [(await auth.login()).status_code for _ in range(free + 1)]
+    assert statuses == [200] * free + [429]
+    assert "too many logins" in (await (await auth.login()).get_json())["error"]
+
+
+async def test_a_malformed_username_touches_no_throttle(app: Quart, auth: AuthActions) -> None:
+    response = await auth.login("x" * 7000, "wrong password!")
+    throttles = app.extensions["unmask.login_throttles"]
+    assert response.status_code == 401
+    assert not throttles.account._attempts and not throttles.address._attempts
+
+
 async def test_wrong_current_password_is_throttled(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
     await auth.register()
     body = {"current_password": "wrong password!", "new_password": "a brand new secret"}
@@ -290,3 +338,19 @@ async def test_ipv4_clients_of_a_dual_stack_socket_are_counted_apart(config: dic
         assert await register_from(app, "::ffff:198.51.100.1", "first") == 201
         assert await register_from(app, "::ffff:198.51.100.1", "second") == 429
         assert await register_from(app, "::ffff:198.51.100.2", "third") == 201
+
+
+@pytest.mark.parametrize(("peer", "status"), [("127.0.0.1", 200), ("203.0.113.9", 400)])
+async def test_a_forwarded_host_counts_only_from_a_trusted_proxy(
+    config: dict[str, Any], peer: str, status: int
+) -> None:
+    """A client reaching the server directly cannot pass the DNS-rebinding check by naming the host itself."""
+    config.update(PROXY_HOPS=1, ALLOWED_HOSTS=["unmask.example.org"])
+    app = create_app(config)
+    async with app.test_app():
+        response = await app.test_client().get(
+            "/api/session",
+            headers={"Host": "rebound.example", "X-Forwarded-Host": "unmask.example.org"},
+            scope_base={"client": (peer, 40000)},
+        )
+    assert response.status_code == status

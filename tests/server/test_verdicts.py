@@ -385,3 +385,96 @@ async def test_concurrent_posts_are_all_stored(alice: AuthActions, bob: AuthActi
     responses = await asyncio.gather(*[post(alice if n % 2 else bob, body) for n, body in enumerate(bodies)])
     assert {response.status_code for response in responses} == {201}
     assert (await history(alice))["total"] == (await history(bob))["total"] == 15
+
+
+def store_directly(app: Quart, username: str, count: int, analysed_at: str = "2024-06-01T12:00:00.000000Z") -> None:
+    """`count` logs of `username` written straight into the database (all at one time: keyset ties)."""
+    import sqlite3
+
+    with sqlite3.connect(app.config["DATABASE"]) as database:
+        user_id = database.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        database.executemany(
+            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
+            " VALUES (?, ?, ?, 1, 1, 0.1, 'real', 0, 'm', 'wasm', 1.0, ?, 'image', ?)",
+            [(str(uuid.uuid4()), user_id, "ab" * 32, analysed_at, analysed_at) for _ in range(count)],
+        )
+
+
+async def test_stored_logs_per_account_are_limited(config: dict[str, Any], app: Quart, alice: AuthActions) -> None:
+    app.config["MAX_VERDICTS_PER_ACCOUNT"] = 2
+    first, second = verdict(), verdict()
+    assert [(await post(alice, body)).status_code for body in (first, second)] == [201, 201]
+    refused = await post(alice, verdict())
+    assert refused.status_code == 413 and "most verdict logs allowed (2)" in (await error(refused))["error"]
+    assert (await post(alice, first)).status_code == 200  # a retry is still acknowledged
+    await alice.send("DELETE", f"/api/verdicts/{first['id']}")
+    assert (await post(alice, verdict())).status_code == 201
+
+
+async def test_posts_per_minute_are_limited(config: dict[str, Any], app: Quart, alice: AuthActions, bob: AuthActions) -> None:
+    app.extensions["unmask.post_rate"] = type(app.extensions["unmask.post_rate"])(3)
+    statuses = [(await post(alice, verdict())).status_code for _ in range(4)]
+    refused = await post(alice, verdict())
+    assert statuses == [201, 201, 201, 429]
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert (await post(bob, verdict())).status_code == 201  # another account has its own allowance
+
+
+async def test_a_history_page_does_not_count_the_whole_history(app: Quart, alice: AuthActions) -> None:
+    store_directly(app, "alice", 300)
+    statements: list[str] = []
+    for reader in app.extensions["unmask.db"]._readers:
+        await reader.set_trace_callback(statements.append)
+    answer = await (await alice.client.get("/api/verdicts?per_page=1")).get_json()
+    assert len(answer["items"]) == 1 and answer["total"] == 300 and answer["total_capped"] is False
+    assert not [sql for sql in statements if "count(" in sql.lower()]
+
+
+async def test_a_filtered_total_is_capped(app: Quart, alice: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("server.verdicts.MAX_COUNTED", 10)
+    store_directly(app, "alice", 30)
+    answer = await (await alice.client.get("/api/verdicts?per_page=5&verdict=real")).get_json()
+    assert (answer["total"], answer["total_capped"]) == (10, True)
+
+
+async def test_history_pages_end_at_the_offset_limit(alice: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("server.verdicts.MAX_HISTORY_OFFSET", 100)
+    response = await alice.client.get("/api/verdicts?per_page=50&page=3")
+    assert response.status_code == 422 and (await error(response))["field"] == "page"
+
+
+@pytest.mark.parametrize("export_format", ["json", "csv"])
+async def test_an_export_in_chunks_holds_every_log_once(
+    app: Quart, alice: AuthActions, monkeypatch: pytest.MonkeyPatch, export_format: str
+) -> None:
+    monkeypatch.setattr("server.verdicts.EXPORT_CHUNK", 7)
+    store_directly(app, "alice", 30)  # one time for all: the chunks continue by id
+    store_directly(app, "alice", 5, "2024-06-02T12:00:00.000000Z")
+    response = await alice.client.get(f"/api/verdicts/export?format={export_format}")
+    text = (await response.get_data()).decode()
+    if export_format == "json":
+        ids = [item["id"] for item in json.loads(text)["items"]]
+    else:
+        ids = [row["id"] for row in csv.DictReader(io.StringIO(text))]
+    assert len(ids) == len(set(ids)) == 35
+
+
+async def test_reads_do_not_wait_behind_a_slow_one(app: Quart) -> None:
+    database = app.extensions["unmask.db"]
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def wait_for_release() -> int:  # runs in the reader's thread, holding that reader
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+        return 1
+
+    for reader in database._readers:
+        await reader.create_function("wait_for_release", 0, wait_for_release)
+    slow = asyncio.create_task(database.fetch_one("SELECT wait_for_release()"))
+    await asyncio.sleep(0.05)
+    try:
+        assert (await asyncio.wait_for(database.fetch_one("SELECT 1"), timeout=5))[0] == 1
+    finally:
+        release.set()
+        await slow
