@@ -75,6 +75,7 @@ const elements = {
   selectedFrame: document.getElementById('selected-frame'),
   timeline: document.getElementById('timeline'),
   topFrames: document.getElementById('top-frames'),
+  topFramesTitle: document.getElementById('top-frames-title'),
   frameTable: document.querySelector('#frame-table tbody'),
 };
 
@@ -188,7 +189,7 @@ function resetClip(file) {
   elements.noFace.hidden = true;
   elements.result.className = 'result-card video-card';
   for (const key of Object.keys(elements.result.dataset)) delete elements.result.dataset[key];
-  elements.topFrames.replaceChildren();
+  renderTopFrames(); // empty: the thumbnails were released above
   elements.frameTable.replaceChildren();
   elements.progress.hidden = false;
   elements.progress.value = 0;
@@ -234,6 +235,7 @@ function offerTopFrame(index, canvas) {
 
 /** Redraws the list of top frames (the canvases are moved, not copied). */
 function renderTopFrames() {
+  elements.topFramesTitle.hidden = !clip.top.length;
   elements.topFrames.replaceChildren(
     ...clip.top.map(({ index, probability, canvas }) => {
       const { time } = clip.frames[index];
@@ -387,7 +389,7 @@ function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backen
     `${result.needed} needed for the share rule`;
   elements.sha256.textContent = sha256;
   elements.engine.textContent =
-    `${backend}, face detection ${meanDetectMs.toFixed(1)} ms and inference ${meanInferenceMs.toFixed(1)} ms per frame, ` +
+    `${backend}, ${whole ? '' : `face detection ${meanDetectMs.toFixed(1)} ms and `}inference ${meanInferenceMs.toFixed(1)} ms per frame, ` +
     `${framesPerSecond.toFixed(1)} frames per second overall, ${source.width}×${source.height} px, model ${metadata.version}`;
   Object.assign(elements.result.dataset, {
     score: String(result.score),
@@ -479,7 +481,7 @@ function showNoFace() {
   elements.noFaceDetail.textContent =
     (tooSmall ? `Faces too small to judge were found in ${tooSmall} of the ${clip.frames.length} frames. ` : '') +
     'No verdict was made and nothing was saved to your history.';
-  setState('no-face', `No face found in the sampled frames: nothing to judge. (${clip.frames.length} frames looked at.)`);
+  setState('no-face', `Looked at ${clip.frames.length} sampled frames.`);
   announce(`${clip.file.name}: no face found in the sampled frames, nothing to judge.`);
 }
 
