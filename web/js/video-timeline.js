@@ -1,12 +1,17 @@
 /**
  * The timeline chart: fake probability of each sampled frame against its time in the clip, drawn on a canvas
- * with the uncertain band shaded, the threshold as a dashed line and the selected frame marked. Colours come
- * from the stylesheet's custom properties. The page keeps a table of the same numbers as the text alternative.
+ * with the uncertain band shaded, the threshold as a dashed line and the selected frame marked. A frame with no
+ * face to judge (probability null) is a hollow mark on a "no face" strip under the axis, and breaks the line.
+ * Colours come from the stylesheet's custom properties. The page keeps a table of the same numbers as the text
+ * alternative.
  */
 import { formatPercent } from './verdict.js';
 
-const MARGIN = { top: 10, right: 12, bottom: 24, left: 40 };
-const HEIGHT_CSS_PX = 180;
+const MARGIN = { top: 10, right: 12, bottom: 40, left: 48 };
+const HEIGHT_CSS_PX = 196;
+/** The "no face" strip's distance under the axis, and the time labels' under that. */
+const NO_FACE_OFFSET = 11;
+const TIME_LABEL_OFFSET = 22;
 const POINT_RADIUS = 3.5;
 
 /**
@@ -51,8 +56,8 @@ export class Timeline {
   }
 
   /**
-   * Sets the frames (time, probability), in time order, and redraws.
-   * @param {{time: number, probability: number}[]} frames
+   * Sets the frames (time, probability or null when the frame had no face to judge), in time order, and redraws.
+   * @param {{time: number, probability: number | null}[]} frames
    * @param {number} [selected]
    */
   update(frames, selected = this.selected) {
@@ -131,11 +136,13 @@ export class Timeline {
     context.textAlign = 'right';
     context.textBaseline = 'middle';
     for (const p of [0, threshold, 1]) context.fillText(formatPercent(p), area.x0 - 4, this.y(p, area));
+    context.textBaseline = 'middle';
+    context.fillText('no face', area.x0 - 4, area.y1 + NO_FACE_OFFSET);
     context.textBaseline = 'top';
     context.textAlign = 'left';
-    context.fillText('0 s', area.x0, area.y1 + 6);
+    context.fillText('0 s', area.x0, area.y1 + TIME_LABEL_OFFSET);
     context.textAlign = 'right';
-    context.fillText(`${this.duration.toFixed(1)} s`, area.x1, area.y1 + 6);
+    context.fillText(`${this.duration.toFixed(1)} s`, area.x1, area.y1 + TIME_LABEL_OFFSET);
 
     context.strokeStyle = fake;
     context.setLineDash([6, 4]);
@@ -155,21 +162,26 @@ export class Timeline {
       context.stroke();
     }
 
-    if (this.frames.length > 1) {
-      context.strokeStyle = ink;
-      context.lineWidth = 1;
-      context.beginPath();
-      this.frames.forEach((frame, i) => {
-        const draw = i ? context.lineTo : context.moveTo;
-        draw.call(context, this.x(frame.time, area), this.y(frame.probability, area));
-      });
-      context.stroke();
-    }
+    context.strokeStyle = ink;
+    context.lineWidth = 1;
+    context.beginPath();
+    this.frames.forEach((frame, i) => {
+      if (frame.probability === null) return;
+      const joined = i > 0 && this.frames[i - 1].probability !== null; // a frame with no face breaks the line
+      const draw = joined ? context.lineTo : context.moveTo;
+      draw.call(context, this.x(frame.time, area), this.y(frame.probability, area));
+    });
+    context.stroke();
     for (const frame of this.frames) {
-      context.fillStyle = frame.probability >= threshold ? fake : real;
       context.beginPath();
-      context.arc(this.x(frame.time, area), this.y(frame.probability, area), POINT_RADIUS, 0, 2 * Math.PI);
-      context.fill();
+      if (frame.probability === null) {
+        context.arc(this.x(frame.time, area), area.y1 + NO_FACE_OFFSET, POINT_RADIUS, 0, 2 * Math.PI);
+        context.stroke();
+      } else {
+        context.fillStyle = frame.probability >= threshold ? fake : real;
+        context.arc(this.x(frame.time, area), this.y(frame.probability, area), POINT_RADIUS, 0, 2 * Math.PI);
+        context.fill();
+      }
     }
   }
 }

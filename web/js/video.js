@@ -1,12 +1,16 @@
 /**
- * The video page: a clip in (picker or drop), frames sampled across it and classified one by one in the
- * classifier worker (the same preprocessing and model as for stills), a timeline, the highest-scoring frames
- * with their heatmaps, one verdict for the clip under a stated rule, and one verdict log to the history
- * (queued on this device while offline). No frame, pixel or byte of the file is ever sent.
+ * The video page: a clip in (picker or drop), frames sampled across it and judged one by one in the
+ * classifier worker on their faces, exactly as a still image is (the most suspicious face is the frame's
+ * score), a timeline, the highest-scoring frames with their heatmaps, one verdict for the clip under a stated
+ * rule over the frames with a face, and one verdict log to the history (queued on this device while offline).
+ * A clip with no face in any sampled frame gets no verdict and no log, unless the user asks for the whole
+ * frames to be judged. No frame, pixel or byte of the file is ever sent.
  *
- * Test and benchmark hooks (read-only): #analysis[data-state] is running | saving | saved | queued |
- * failed | cancelled; each row of #frame-table has data-time and data-probability; #result carries data-score,
- * data-mean, data-max, data-share and timing (data-elapsed-ms, data-decode-ms, data-classify-ms).
+ * Test and benchmark hooks (read-only): #analysis[data-state] is running | no-face | saving | saved | queued |
+ * failed | cancelled; each row of #frame-table has data-time and data-faces (faces judged), and
+ * data-probability when the frame was judged; #result carries data-score, data-mean, data-max, data-share,
+ * data-judged, data-no-face, data-faces, data-whole and timing (data-elapsed-ms, data-decode-ms,
+ * data-classify-ms, data-detect-ms).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
@@ -22,7 +26,7 @@ import {
 } from './video-frames.js';
 import { hashInWorker } from './video-hash.js';
 import { Timeline } from './video-timeline.js';
-import { formatPercent, rememberKeepFileNames, verdictHeadline, verdictLog } from './verdict.js';
+import { formatPercent, judgedFaces, rememberKeepFileNames, verdictHeadline, verdictLog } from './verdict.js';
 
 /** Thumbnails are kept only for this many highest-scoring frames. */
 const TOP_FRAMES = 6;
@@ -48,7 +52,14 @@ const elements = {
   score: document.getElementById('score'),
   reliability: document.getElementById('reliability'),
   uncertainNote: document.getElementById('uncertain-note'),
+  wholeNote: document.getElementById('whole-note'),
+  noFace: document.getElementById('no-face'),
+  noFaceDetail: document.getElementById('no-face-detail'),
+  judgeWhole: document.getElementById('judge-whole'),
   framesAnalysed: document.getElementById('frames-analysed'),
+  framesWithoutFace: document.getElementById('frames-without-face'),
+  framesWithoutFaceTerm: document.getElementById('frames-without-face-term'),
+  facesPerFrame: document.getElementById('faces-per-frame'),
   mean: document.getElementById('mean'),
   max: document.getElementById('max'),
   flagged: document.getElementById('flagged'),
@@ -64,11 +75,18 @@ const elements = {
   selectedFrame: document.getElementById('selected-frame'),
   timeline: document.getElementById('timeline'),
   topFrames: document.getElementById('top-frames'),
+  topFramesTitle: document.getElementById('top-frames-title'),
   frameTable: document.querySelector('#frame-table tbody'),
 };
 
-/** The clip on screen: its frames, its top frames with thumbnails, the player's URL, the running analysis. */
+/**
+ * The clip on screen: its file, its frames, its top frames with thumbnails, the player's URL, the running
+ * analysis. A frame is {time, probability, evidence, square, whole, faces, tooSmall, inferenceMs, detectMs}:
+ * `probability` is null when it had no face to judge, `square` ({left, top, side} in frame pixels) is what the
+ * model judged, `faces` how many faces were judged and `tooSmall` how many were too small to judge.
+ */
 const clip = {
+  file: null,
   frames: [],
   top: [],
   selected: -1,
@@ -87,9 +105,11 @@ const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
 function ruleText(metadata) {
   const threshold = formatPercent(metadata.threshold);
   const [low, high] = metadata.uncertain_band.map(formatPercent);
-  return `Each sampled frame gets a fake probability, exactly as a still image would. The clip is judged Deepfake ` +
-    `if at least ${FLAGGED_SHARE_PERCENT}% of the sampled frames score ${threshold} or more, or if the mean of all ` +
-    `frame scores is ${threshold} or more; otherwise Real. The clip's score is the higher of the mean and the score ` +
+  return 'Each sampled frame is judged on its faces, exactly as a still image would be: the most suspicious ' +
+    "face's fake probability is the frame's score. Frames without a face (or with faces too small to judge) are " +
+    `not counted. The clip is judged Deepfake if at least ${FLAGGED_SHARE_PERCENT}% of the frames with a face score ` +
+    `${threshold} or more, or if the mean of their scores is ${threshold} or more; otherwise Real. ` +
+    "The clip's score is the higher of the mean and the score " +
     `reached by the top ${FLAGGED_SHARE_PERCENT}% of frames, so it is ${threshold} or more exactly when the verdict ` +
     `is Deepfake. The verdict is Uncertain when the clip's score lies between ${low} and ${high}. ` +
     'A short manipulated passage in a long clip may stay under the share: look at the timeline and the top frames too.';
@@ -156,6 +176,7 @@ function releaseThumbnails() {
  */
 function resetClip(file) {
   releaseThumbnails();
+  clip.file = file;
   clip.frames = [];
   clip.selected = -1;
   if (clip.playerUrl) URL.revokeObjectURL(clip.playerUrl);
@@ -165,9 +186,10 @@ function resetClip(file) {
   elements.analysis.hidden = false;
   elements.title.textContent = file.name;
   elements.result.hidden = true;
+  elements.noFace.hidden = true;
   elements.result.className = 'result-card video-card';
   for (const key of Object.keys(elements.result.dataset)) delete elements.result.dataset[key];
-  elements.topFrames.replaceChildren();
+  renderTopFrames(); // empty: the thumbnails were released above
   elements.frameTable.replaceChildren();
   elements.progress.hidden = false;
   elements.progress.value = 0;
@@ -213,6 +235,7 @@ function offerTopFrame(index, canvas) {
 
 /** Redraws the list of top frames (the canvases are moved, not copied). */
 function renderTopFrames() {
+  elements.topFramesTitle.hidden = !clip.top.length;
   elements.topFrames.replaceChildren(
     ...clip.top.map(({ index, probability, canvas }) => {
       const { time } = clip.frames[index];
@@ -236,14 +259,28 @@ function renderTopFrames() {
 }
 
 /**
+ * What the table and the caption say about a frame's faces: "2", or why it was not judged.
+ * @param {{faces: number, tooSmall: number, whole: boolean}} frame
+ * @returns {string}
+ */
+function facesText({ faces, tooSmall, whole }) {
+  if (whole) return 'whole frame';
+  if (faces) return String(faces);
+  return tooSmall ? 'face too small' : 'no face';
+}
+
+/**
  * Adds a frame's row to the table of scores (the chart's text alternative and the test hook).
  * @param {number} index
  */
 function addTableRow(index) {
-  const { time, probability } = clip.frames[index];
+  const frame = clip.frames[index];
+  const { time, probability } = frame;
   const row = document.createElement('tr');
   row.dataset.time = String(time);
-  row.dataset.probability = String(probability);
+  row.dataset.faces = String(frame.faces);
+  if (probability !== null) row.dataset.probability = String(probability);
+  else row.className = 'no-face-row';
   const timeCell = document.createElement('td');
   const button = document.createElement('button');
   button.type = 'button';
@@ -251,9 +288,11 @@ function addTableRow(index) {
   button.textContent = formatTime(time);
   button.addEventListener('click', () => selectFrame(index));
   timeCell.append(button);
+  const facesCell = document.createElement('td');
+  facesCell.textContent = facesText(frame);
   const probabilityCell = document.createElement('td');
-  probabilityCell.textContent = formatPercent(probability);
-  row.append(timeCell, probabilityCell);
+  probabilityCell.textContent = probability === null ? 'not counted' : formatPercent(probability);
+  row.append(timeCell, facesCell, probabilityCell);
   elements.frameTable.append(row);
 }
 
@@ -266,17 +305,17 @@ function showHeatmap(show) {
 }
 
 /**
- * Places the overlay over the centre square of the picture (what the model sees) and draws the evidence.
- * @param {Float32Array} evidence
+ * Places the overlay over the square the model judged (the most suspicious face, or the centre square of a
+ * frame judged whole) and draws the evidence.
+ * @param {{evidence: Float32Array, square: {left: number, top: number, side: number}}} frame
  */
-function placeHeatmap(evidence) {
+function placeHeatmap({ evidence, square }) {
   const { width, height } = clip;
-  const side = Math.min(width, height);
   Object.assign(elements.heatmap.style, {
-    left: `${((width - side) / 2 / width) * 100}%`,
-    top: `${((height - side) / 2 / height) * 100}%`,
-    width: `${(side / width) * 100}%`,
-    height: `${(side / height) * 100}%`,
+    left: `${(square.left / width) * 100}%`,
+    top: `${(square.top / height) * 100}%`,
+    width: `${(square.side / width) * 100}%`,
+    height: `${(square.side / height) * 100}%`,
   });
   drawHeatmap(elements.heatmap, evidence);
 }
@@ -291,10 +330,14 @@ function selectFrame(index) {
   clip.selected = index;
   elements.player.pause();
   elements.player.currentTime = frame.time;
-  placeHeatmap(frame.evidence);
-  elements.heatmapToggle.disabled = false;
-  showHeatmap(true);
-  elements.selectedFrame.textContent = `Frame at ${formatTime(frame.time)}: ${formatPercent(frame.probability)} fake probability.`;
+  const judged = frame.probability !== null;
+  if (judged) placeHeatmap(frame);
+  elements.heatmapToggle.disabled = !judged;
+  showHeatmap(judged);
+  elements.selectedFrame.textContent = judged
+    ? `Frame at ${formatTime(frame.time)}: ${formatPercent(frame.probability)} fake probability` +
+      `${frame.faces > 1 ? ` (the most suspicious of ${frame.faces} faces)` : ''}.`
+    : `Frame at ${formatTime(frame.time)}: ${facesText(frame)}, not counted.`;
   elements.playerBox.dataset.selectedTime = String(frame.time);
   timeline.update(clip.frames, index);
   for (const button of elements.topFrames.querySelectorAll('.top-frame')) {
@@ -321,7 +364,8 @@ function showPlayer(file, source) {
  * @param {ReturnType<typeof aggregate>} result
  * @param {object} numbers
  */
-function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesPerSecond, source, metadata }) {
+function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs, framesPerSecond, source, metadata }) {
+  const withoutFace = sampled - judged;
   elements.result.hidden = false;
   elements.result.classList.add(`verdict-${result.verdict}`);
   elements.result.classList.toggle('is-uncertain', result.uncertain);
@@ -330,16 +374,23 @@ function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesP
   const accuracy = measuredAccuracy(metadata);
   elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
   elements.uncertainNote.hidden = !result.uncertain;
-  elements.framesAnalysed.textContent = `${frames} over ${formatTime(source.duration)}`;
+  elements.wholeNote.hidden = !whole;
+  elements.framesAnalysed.textContent = whole
+    ? `${judged} judged whole, over ${formatTime(source.duration)}`
+    : `${judged} with a face, of ${sampled} sampled over ${formatTime(source.duration)}`;
+  elements.framesWithoutFace.textContent = `${withoutFace} (not counted)`;
+  elements.framesWithoutFace.hidden = whole;
+  elements.framesWithoutFaceTerm.hidden = whole;
+  elements.facesPerFrame.textContent = whole ? 'none: whole frames judged' : `up to ${mostFaces} in one frame`;
   elements.mean.textContent = formatPercent(result.mean);
   elements.max.textContent = formatPercent(result.max);
   elements.flagged.textContent =
-    `${result.flagged} of ${frames} (${formatPercent(result.shareFlagged)}) at ${formatPercent(metadata.threshold)} or more; ` +
+    `${result.flagged} of ${judged} (${formatPercent(result.shareFlagged)}) at ${formatPercent(metadata.threshold)} or more; ` +
     `${result.needed} needed for the share rule`;
   elements.sha256.textContent = sha256;
   elements.engine.textContent =
-    `${backend}, inference ${meanInferenceMs.toFixed(1)} ms per frame, ${framesPerSecond.toFixed(1)} frames per second overall, ` +
-    `${source.width}×${source.height} px, model ${metadata.version}`;
+    `${backend}, ${whole ? '' : `face detection ${meanDetectMs.toFixed(1)} ms and `}inference ${meanInferenceMs.toFixed(1)} ms per frame, ` +
+    `${framesPerSecond.toFixed(1)} frames per second overall, ${source.width}×${source.height} px, model ${metadata.version}`;
   Object.assign(elements.result.dataset, {
     score: String(result.score),
     mean: String(result.mean),
@@ -347,20 +398,50 @@ function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesP
     share: String(result.shareFlagged),
     verdict: result.verdict,
     uncertain: String(result.uncertain),
+    judged: String(judged),
+    noFace: String(withoutFace),
+    faces: String(whole ? 0 : mostFaces),
+    whole: String(whole),
   });
 }
 
 /**
- * Classifies the sampled frames one at a time. While the worker classifies frame i, the decoder already
- * seeks to frame i + 1; the bitmap of i + 1 is only taken once frame i's bitmap is closed (in the worker),
- * so one frame bitmap is alive at a time.
+ * A sampled frame from the classifier's result: its score (null when no face was judged), the square the
+ * model judged for the heatmap, and how many faces were judged.
+ * @param {number} time
+ * @param {object} result from `classifier.classify`
+ */
+function frameRecord(time, result) {
+  // The result's evidence is its most suspicious face's (one object: a message keeps shared references).
+  const top = result.faces.find((face) => face.evidence && face.evidence === result.evidence);
+  const side = Math.min(result.width, result.height);
+  const square = result.whole
+    ? { left: (result.width - side) / 2, top: (result.height - side) / 2, side }
+    : top?.crop ?? null;
+  return {
+    time,
+    probability: result.probability,
+    evidence: result.evidence,
+    square,
+    whole: result.whole,
+    faces: judgedFaces(result),
+    tooSmall: result.faces.filter((face) => face.tooSmall).length,
+    inferenceMs: result.inferenceMs,
+    detectMs: result.detectMs,
+  };
+}
+
+/**
+ * Classifies the sampled frames one at a time: on their faces, or with `whole` the frames themselves. While
+ * the worker classifies frame i, the decoder already seeks to frame i + 1; the bitmap of i + 1 is only taken
+ * once frame i's bitmap is closed (in the worker), so one frame bitmap is alive at a time.
  * @param {VideoSource} source
  * @param {number[]} times
  * @param {Classifier} classifier
- * @param {AbortSignal} signal
+ * @param {{whole: boolean, signal: AbortSignal}} options
  * @returns {Promise<{decodeMs: number, classifyMs: number, backend: string}>}
  */
-async function analyseFrames(source, times, classifier, signal) {
+async function analyseFrames(source, times, classifier, { whole, signal }) {
   let decodeMs = 0;
   let classifyMs = 0;
   let backend = '';
@@ -373,15 +454,16 @@ async function analyseFrames(source, times, classifier, signal) {
     const small = thumbnail(bitmap);
     decodeMs += performance.now() - decodeStart;
     const classifyStart = performance.now();
-    const classifying = classifier.classify(bitmap);
+    const classifying = classifier.classify(bitmap, { whole });
     seeking = i + 1 < times.length ? source.seek(times[i + 1], signal) : null;
     seeking?.catch(() => {}); // awaited (and reported) on the next turn
     const result = await classifying;
     classifyMs += performance.now() - classifyStart;
     signal.throwIfAborted();
     backend = result.backend;
-    clip.frames.push({ time: times[i], probability: result.probability, evidence: result.evidence, inferenceMs: result.inferenceMs });
-    if (offerTopFrame(i, small)) renderTopFrames();
+    clip.frames.push(frameRecord(times[i], result));
+    if (result.probability === null) releaseCanvas(small);
+    else if (offerTopFrame(i, small)) renderTopFrames();
     addTableRow(i);
     timeline.update(clip.frames);
     elements.progress.value = i + 1;
@@ -390,11 +472,26 @@ async function analyseFrames(source, times, classifier, signal) {
 }
 
 /**
- * Analyses one clip end to end.
+ * Says that no sampled frame had a face to judge: no verdict, nothing saved, and the choice to judge the
+ * whole frames anyway.
+ */
+function showNoFace() {
+  const tooSmall = clip.frames.filter((frame) => frame.tooSmall).length;
+  elements.noFace.hidden = false;
+  elements.noFaceDetail.textContent =
+    (tooSmall ? `Faces too small to judge were found in ${tooSmall} of the ${clip.frames.length} frames. ` : '') +
+    'No verdict was made and nothing was saved to your history.';
+  setState('no-face', `Looked at ${clip.frames.length} sampled frames.`);
+  announce(`${clip.file.name}: no face found in the sampled frames, nothing to judge.`);
+}
+
+/**
+ * Analyses one clip end to end: on the faces in its frames, or with `whole` the whole frames.
  * @param {File} file
  * @param {Promise<{classifier: Classifier, metadata: object, session: object}>} ready
+ * @param {{whole?: boolean}} [options]
  */
-async function analyse(file, ready) {
+async function analyse(file, ready, { whole = false } = {}) {
   clip.controller?.abort();
   const controller = new AbortController();
   clip.controller = controller;
@@ -419,42 +516,54 @@ async function analyse(file, ready) {
     const hashing = hashInWorker(file, { signal });
     hashing.catch(() => {}); // awaited below
     const start = performance.now();
-    const { decodeMs, classifyMs, backend } = await analyseFrames(source, times, classifier, signal);
+    const { decodeMs, classifyMs, backend } = await analyseFrames(source, times, classifier, { whole, signal });
     const elapsedMs = performance.now() - start;
     const { width, height, duration } = source;
     source.close();
     source = null;
-
-    elements.status.textContent = "Computing the file's fingerprint…";
-    const sha256 = await hashing;
-    signal.throwIfAborted();
-    const result = aggregate(clip.frames.map((frame) => frame.probability), metadata);
-    const frames = clip.frames.length;
-    const meanInferenceMs = clip.frames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / frames;
+    const sampled = clip.frames.length;
+    const detectMs = clip.frames.reduce((sum, frame) => sum + frame.detectMs, 0);
     Object.assign(elements.result.dataset, {
       elapsedMs: String(elapsedMs),
       decodeMs: String(decodeMs),
       classifyMs: String(classifyMs),
+      detectMs: String(detectMs),
     });
+    const judgedFrames = clip.frames.filter((frame) => frame.probability !== null);
+    if (!judgedFrames.length) {
+      showNoFace();
+      return;
+    }
+
+    elements.status.textContent = "Computing the file's fingerprint…";
+    const sha256 = await hashing;
+    signal.throwIfAborted();
+    const result = aggregate(judgedFrames.map((frame) => frame.probability), metadata);
+    const judged = judgedFrames.length;
+    const mostFaces = Math.max(...clip.frames.map((frame) => frame.faces));
+    const meanInferenceMs = judgedFrames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / judged;
     showVerdict(result, {
-      frames, sha256, backend, meanInferenceMs, framesPerSecond: (frames * 1000) / elapsedMs,
-      source: { width, height, duration }, metadata,
+      judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs: detectMs / sampled,
+      framesPerSecond: (sampled * 1000) / elapsedMs, source: { width, height, duration }, metadata,
     });
     const top = clip.top[0];
     if (top) selectFrame(top.index);
-    setState('saving', `Analysed ${frames} frames.`);
+    const done = whole ? `Judged ${judged} whole frames.` : `Judged ${judged} frames with a face; ${sampled - judged} had no face.`;
+    setState('saving', done);
     announce(summarise(file.name, result.score, metadata));
 
     const log = verdictLog({
-      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs },
+      // No per-face list for a clip: `faces` is set below to the most faces judged in one frame.
+      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs, whole, faces: [] },
       metadata,
       fileName: file.name,
       keepFileName: elements.keepNames.checked,
       label: elements.label.value.trim(),
     });
     log.kind = 'video';
+    log.faces = whole ? 0 : mostFaces;
     log.video = {
-      frames,
+      frames: judged,
       duration_s: Math.round(duration * 1000) / 1000,
       mean_probability: result.mean,
       max_probability: result.max,
@@ -464,7 +573,7 @@ async function analyse(file, ready) {
     await saveLog(log, session, (state) => {
       if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
       elements.syncState.textContent = SAVE_STATE_TEXT[state];
-      setState(state, `Analysed ${frames} frames.`);
+      setState(state, done);
     });
   } catch (error) {
     if (signal.aborted) {
@@ -500,9 +609,12 @@ function wireInputs(ready) {
     if (file) analyse(file, ready);
   });
   elements.cancel.addEventListener('click', () => clip.controller?.abort());
+  elements.judgeWhole.addEventListener('click', () => {
+    if (clip.file) analyse(clip.file, ready, { whole: true });
+  });
   elements.heatmapToggle.addEventListener('click', () => {
     const frame = clip.frames[clip.selected];
-    if (!frame) return;
+    if (!frame || frame.probability === null) return;
     const show = elements.heatmapToggle.getAttribute('aria-pressed') !== 'true';
     if (show) selectFrame(clip.selected);
     else showHeatmap(false);
