@@ -73,6 +73,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX sessions_by_user ON sessions (user_id)",
         "ALTER TABLE users DROP COLUMN session_key",
     ],
+    [
+        # What the file said about itself, read on the device; NULL for logs made before (unknown).
+        """
+        ALTER TABLE verdicts ADD COLUMN provenance TEXT CHECK (provenance IN (
+            'none', 'camera', 'edited', 'declared_ai', 'credential_valid', 'credential_invalid'
+        ))
+        """,
+    ],
 ]
 
 

@@ -38,13 +38,18 @@ CONTENT_TYPES = {
 REVALIDATE = "no-cache"
 TFJS_DIST = Path("node_modules/@tensorflow/tfjs/dist")
 TFJS_WASM_DIST = Path("node_modules/@tensorflow/tfjs-backend-wasm/dist")
+EXIFR_DIST = Path("node_modules/exifr/dist")
+# /vendor/<package>/<name>: only these files of the browser libraries installed from web/package-lock.json.
 VENDOR_FILES = {
-    "tf.min.js": TFJS_DIST,
-    "tf.min.js.map": TFJS_DIST,
-    "tf-backend-wasm.min.js": TFJS_WASM_DIST,
-    "tfjs-backend-wasm.wasm": TFJS_WASM_DIST,
-    "tfjs-backend-wasm-simd.wasm": TFJS_WASM_DIST,
-    "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
+    "tfjs": {
+        "tf.min.js": TFJS_DIST,
+        "tf.min.js.map": TFJS_DIST,
+        "tf-backend-wasm.min.js": TFJS_WASM_DIST,
+        "tfjs-backend-wasm.wasm": TFJS_WASM_DIST,
+        "tfjs-backend-wasm-simd.wasm": TFJS_WASM_DIST,
+        "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
+    },
+    "exifr": {"full.esm.mjs": EXIFR_DIST},
 }
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
 
@@ -157,11 +162,12 @@ async def manifest() -> Response:
     return await send_web_file(web_root(), "manifest.webmanifest")
 
 
-@blueprint.get("/vendor/tfjs/<name>")
-async def tfjs(name: str) -> Response:
-    if name not in VENDOR_FILES:
+@blueprint.get("/vendor/<package>/<name>")
+async def vendor(package: str, name: str) -> Response:
+    folder = VENDOR_FILES.get(package, {}).get(name)
+    if folder is None:
         raise NotFound()
-    return await send_web_file(web_root() / VENDOR_FILES[name], name)
+    return await send_web_file(web_root() / folder, name)
 
 
 @blueprint.get("/model/<name>")

@@ -37,6 +37,8 @@ WEB_FILES = {
     "node_modules/@tensorflow/tfjs/dist/tf.min.js": "/* tf */",
     "node_modules/@tensorflow/tfjs/dist/tf.js": "/* not whitelisted */",
     "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm": "\0asm",
+    "node_modules/exifr/dist/full.esm.mjs": "/* exifr */",
+    "node_modules/exifr/dist/full.umd.js": "/* not whitelisted */",
     "model/model.json": '{"format": "layers-model", "weightsManifest": []}',
     "model/group1-shard1of1.bin": "\1\2\3\4",
 }
