@@ -11,7 +11,7 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v4';
+const CACHE_VERSION = 'unmask-v5';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',
@@ -30,6 +30,8 @@ const PRECACHE = [
   '/js/offline-queue.js',
   '/js/page.js',
   '/js/preprocess.js',
+  '/js/provenance.js',
+  '/js/provenance-panel.js',
   '/js/result-card.js',
   '/js/tfjs-globals.js',
   '/js/verdict.js',
@@ -44,6 +46,7 @@ const PRECACHE = [
   '/vendor/tfjs/tfjs-backend-wasm.wasm',
   '/vendor/tfjs/tfjs-backend-wasm-simd.wasm',
   '/vendor/tfjs/tfjs-backend-wasm-threaded-simd.wasm',
+  '/vendor/exifr/full.esm.mjs',
 ];
 /** Signed-in pages and the model: cached at install when the visitor is already logged in. */
 const SIGNED_IN_PAGES = ['/', '/video', '/history', '/account'];

@@ -4,6 +4,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
+import { provenanceHeadline } from './provenance-panel.js';
 import { createCard, setCardState, setSyncState, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
 
@@ -45,7 +46,8 @@ async function analyse(file, card, ready) {
     const { classifier, metadata, session } = await ready;
     const result = await classifier.classify(file);
     showResult(card, result, metadata);
-    announce(summarise(file.name, result.probability, metadata));
+    const declared = provenanceHeadline(result.provenance);
+    announce(declared ? `${file.name}: ${declared}.` : summarise(file.name, result.probability, metadata));
     const log = verdictLog({
       result,
       metadata,

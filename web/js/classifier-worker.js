@@ -8,7 +8,8 @@
  *                                          available is measured and chosen. Sends {type: 'progress'} on the way.
  *   {type: 'classify', id, image}          `image` is a Blob (a file: decoded here, SHA-256 computed) or an
  *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
- *                                          transferred). Answers {type: 'result', id, result}.
+ *                                          transferred). Answers {type: 'result', id, result}; for a file,
+ *                                          `result.provenance` is what the file says about itself (provenance.js).
  *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
  * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
  */
@@ -16,6 +17,7 @@ import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
 import { INPUT_SIZE, decodeImage, resizeToInput, toModelInput } from './preprocess.js';
+import { readProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
@@ -308,8 +310,13 @@ async function classify(image) {
   if (!classifier) throw new ClassifierError('not-loaded');
   const { model, metadata } = classifier;
   const start = performance.now();
-  const [prepared, hash] = await Promise.all([prepare(image), image instanceof Blob ? webCryptoSha256(image) : null]);
-  if (image instanceof Blob) checkJudgeable(prepared);
+  const isFile = image instanceof Blob;
+  const [prepared, hash, provenance] = await Promise.all([
+    prepare(image),
+    isFile ? webCryptoSha256(image) : null,
+    isFile ? readProvenance(image) : null,
+  ]);
+  if (isFile) checkJudgeable(prepared);
   const preprocessMs = performance.now() - start;
   const inferenceStart = performance.now();
   const { probability, evidence } = await predict(model, metadata, prepared.input);
@@ -320,6 +327,7 @@ async function classify(image) {
     width: prepared.width,
     height: prepared.height,
     sha256: hash,
+    provenance,
     backend: describeBackend(),
     preprocessMs,
     inferenceMs: performance.now() - inferenceStart,

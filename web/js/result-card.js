@@ -3,6 +3,7 @@
  * words, what the number means, the SHA-256 and the engine details.
  */
 import { INPUT_SIZE } from './preprocess.js';
+import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { formatPercent, judge, verdictHeadline } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
@@ -162,7 +163,8 @@ export function showResult(card, result, metadata) {
   wireHeatmapToggle(card);
   drawGauge(card.querySelector('.gauge'), probability, metadata.uncertain_band);
 
-  card.querySelector('.verdict').textContent = verdictHeadline(judgement);
+  card.querySelector('.verdict').textContent = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  showProvenance(card.querySelector('.result-body'), result.provenance, verdictHeadline(judgement));
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;

@@ -4,6 +4,18 @@
 
 /** localStorage key of the "Keep file names in my history" preference, shared by the image and video pages. */
 const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
+/**
+ * The verdict log's `provenance` (what the file said about itself, the only thing of its metadata that is
+ * sent) in words; a log without it predates the field.
+ */
+export const PROVENANCE_WORDS = {
+  none: 'no metadata signal',
+  camera: 'camera',
+  edited: 'edited',
+  declared_ai: 'declared AI',
+  credential_valid: 'valid content credential',
+  credential_invalid: 'invalid content credential',
+};
 /** Absorbs binary floating point (0.29 * 100 is 28.999999999999996), far below what is shown. */
 const PERCENT_EPSILON = 1e-9;
 
@@ -68,7 +80,7 @@ export function formatPercent(probability) {
 /**
  * The verdict log for one analysed image: no pixels, no file content, the file name only if asked.
  * @param {object} analysis
- * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number}} analysis.result
+ * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number, provenance: {kind: string} | null}} analysis.result
  * @param {object} analysis.metadata the model's metadata.json
  * @param {string} analysis.fileName
  * @param {boolean} analysis.keepFileName
@@ -91,6 +103,7 @@ export function verdictLog({ result, metadata, fileName, keepFileName, label }) 
     inference_ms: Math.round(result.inferenceMs * 10) / 10,
     analysed_at: new Date().toISOString(),
   };
+  if (result.provenance) log.provenance = result.provenance.kind; // one word; nothing else of the metadata
   if (label) log.label = label;
   if (keepFileName) log.file_name = fileName;
   return log;
