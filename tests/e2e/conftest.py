@@ -71,3 +71,12 @@ def images(tmp_path_factory) -> dict[str, Path]:
     save("grey.png", Image.fromarray(smooth_image(350, 350, 7)[:, :, 0], "L"))
     save("odd.webp", Image.fromarray(smooth_image(257, 223, 8)), lossless=True)
     return files
+
+
+@pytest.fixture(scope="session")
+def provenance_files(tmp_path_factory) -> dict[str, Path]:
+    """Pictures that say where they come from, written here: generator PNG chunks, camera EXIF, editor
+    EXIF, XMP DigitalSourceType, and one stripped of everything."""
+    from provenance_fixtures import write_provenance_files
+
+    return write_provenance_files(tmp_path_factory.mktemp("provenance"))

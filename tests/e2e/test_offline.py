@@ -19,7 +19,7 @@ def stored_rows(database, sha256_prefix: str = "") -> list[tuple]:
         return connection.execute("SELECT id FROM verdicts WHERE image_sha256 LIKE ?", (sha256_prefix + "%",)).fetchall()
 
 
-def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, images):
+def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, provenance_files):
     instance, port = tmp_path / "instance", free_port()
     context = browser.new_context()
     page = context.new_page()
@@ -39,10 +39,11 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
     page.reload()
     wait_until_ready(page)
     assert page.locator("#connection").is_visible()
-    page.set_input_files("#files", str(images["photo"]))
+    page.set_input_files("#files", str(provenance_files["sd"]))  # the metadata reader works offline too
     wait_for_results(page, 1)
     assert page.locator(".result-card").first.get_attribute("data-state") == "queued"
     assert page.locator(".probability").first.get_attribute("data-probability")
+    assert page.locator(".verdict").first.inner_text().startswith("Declared AI-generated (Stable Diffusion web UI")
 
     with running_server(instance, SHIPPED_MODEL, port) as server:
         context.set_offline(False)  # the page hears 'online' and sends the waiting log
@@ -50,6 +51,8 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
         while not stored_rows(server.database) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert len(stored_rows(server.database)) == 1
+        with sqlite3.connect(server.database) as database:
+            assert database.execute("SELECT provenance FROM verdicts").fetchall() == [("declared_ai",)]
         card = page.locator(".result-card").first  # the card no longer says the log is waiting
         page.locator('.result-card[data-state="saved"]').wait_for(state="attached", timeout=5_000)
         assert card.locator(".sync-state").inner_text() == "Saved to your history."
@@ -59,4 +62,6 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
         assert page.locator("#history-table tbody tr").count() == 1
         assert page.locator(".badge.pending").count() == 0
         assert len(stored_rows(server.database)) == 1
+        with sqlite3.connect(server.database) as database:
+            assert database.execute("SELECT provenance FROM verdicts").fetchall() == [("declared_ai",)]
     context.close()
