@@ -37,6 +37,8 @@ const JPEG_EOI = 0xd9;
 const JPEG_COM = 0xfe;
 /** Markers without a length field: TEM, RST0-7. */
 const JPEG_STANDALONE = new Set([0x01, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7]);
+/** A JPEG's metadata segments (at most 64 kB each) almost always fit in its first megabyte. */
+const JPEG_HEAD_BYTES = 1024 * 1024;
 /** A text chunk or comment larger than this is skipped (a ComfyUI workflow is tens of kB). */
 const MAX_TEXT_BYTES = 4 * 1024 * 1024;
 /** How much of each text the panel gets: enough to recognise a prompt, not a wall of JSON. */
@@ -90,12 +92,13 @@ const PARAMETERS_MODEL_PATTERN = /(?:^|,\s*)Model:\s*([^,\n]{1,80})/;
 export async function readProvenance(blob) {
   const start = performance.now();
   const problems = [];
+  const bytes = await metadataBytes(blob);
   const [tags, texts] = await Promise.all([
-    exifr.parse(blob, EXIFR_OPTIONS).catch((error) => {
+    exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
       if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
       return undefined;
     }),
-    readTexts(blob).catch((error) => {
+    readTexts(bytes).catch((error) => {
       problems.push(`text chunks: ${error.message}`);
       return [];
     }),
@@ -107,48 +110,54 @@ export async function readProvenance(blob) {
 }
 
 /**
- * PNG text chunks or JPEG comments, whichever the file is.
+ * The part of the file that holds its metadata, in one read: many small reads of a Blob (exifr's own, or
+ * one per PNG chunk) cost far more (bench/provenance_reader.py). A JPEG's metadata all comes before its
+ * image data, so its head is enough; other files are read whole (PNG text may follow the image data).
  * @param {Blob} blob
+ * @returns {Promise<Uint8Array>}
+ */
+async function metadataBytes(blob) {
+  const head = new Uint8Array(await blob.slice(0, JPEG_HEAD_BYTES).arrayBuffer());
+  if (head.length === blob.size || (isJpeg(head) && jpegSegments(head).complete)) return head;
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+/**
+ * @param {Uint8Array} bytes
+ * @returns {boolean}
+ */
+function isJpeg(bytes) {
+  return bytes[0] === 0xff && bytes[1] === JPEG_SOI;
+}
+
+/**
+ * PNG text chunks or JPEG comments, whichever the file is.
+ * @param {Uint8Array} bytes the whole file
  * @returns {Promise<{source: string, keyword: string, text: string}[]>}
  */
-async function readTexts(blob) {
-  const head = new Uint8Array(await blob.slice(0, 8).arrayBuffer());
-  if (PNG_SIGNATURE.every((byte, i) => head[i] === byte)) return readPngTexts(blob);
-  if (head[0] === 0xff && head[1] === JPEG_SOI) return readJpegComments(blob);
+async function readTexts(bytes) {
+  if (PNG_SIGNATURE.every((byte, i) => bytes[i] === byte)) return readPngTexts(bytes);
+  if (isJpeg(bytes)) return readJpegComments(bytes);
   return [];
 }
 
 /**
- * The bytes of `blob` from `start` to `end`.
- * @param {Blob} blob
- * @param {number} start
- * @param {number} end
- * @returns {Promise<Uint8Array>}
- */
-async function bytesAt(blob, start, end) {
-  return new Uint8Array(await blob.slice(start, end).arrayBuffer());
-}
-
-/**
- * Walks the PNG chunks, reading only the text ones and tIME (image data is skipped, never read).
- * @param {Blob} blob
+ * Walks the PNG chunks, decoding only the text ones and tIME.
+ * @param {Uint8Array} bytes the whole file
  * @returns {Promise<{source: string, keyword: string, text: string}[]>}
  */
-async function readPngTexts(blob) {
+async function readPngTexts(bytes) {
+  const view = new DataView(bytes.buffer);
   const texts = [];
   let offset = PNG_SIGNATURE.length;
-  while (offset + 8 <= blob.size) {
-    const header = await bytesAt(blob, offset, offset + 8);
-    const length = new DataView(header.buffer).getUint32(0);
-    const type = String.fromCharCode(...header.subarray(4, 8));
-    const dataStart = offset + 8;
+  while (offset + 8 <= bytes.length) {
+    const length = view.getUint32(offset);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    const data = bytes.subarray(offset + 8, offset + 8 + length);
     if (type === 'IEND') break;
-    if ((PNG_TEXT_CHUNKS.includes(type) || type === 'tIME') && length <= MAX_TEXT_BYTES) {
-      const data = await bytesAt(blob, dataStart, dataStart + length);
-      if (type === 'tIME') texts.push({ source: 'PNG tIME chunk', keyword: 'tIME', text: pngTime(data) });
-      else texts.push(await pngText(type, data));
-    }
-    offset = dataStart + length + 4; // + CRC
+    if (type === 'tIME') texts.push({ source: 'PNG tIME chunk', keyword: 'tIME', text: pngTime(data) });
+    else if (PNG_TEXT_CHUNKS.includes(type) && length <= MAX_TEXT_BYTES) texts.push(await pngText(type, data));
+    offset += 12 + length; // length, type, data, CRC
   }
   return texts;
 }
@@ -218,34 +227,40 @@ function latin1(bytes) {
 }
 
 /**
- * The JPEG comment segments (COM) before the image data.
- * @param {Blob} blob
- * @returns {Promise<{source: string, keyword: string, text: string}[]>}
+ * The JPEG marker segments before the image data, and whether `bytes` reached the image data (all the
+ * metadata is then in `bytes`).
+ * @param {Uint8Array} bytes the file or its head
+ * @returns {{segments: {marker: number, data: Uint8Array}[], complete: boolean}}
  */
-async function readJpegComments(blob) {
-  const comments = [];
+function jpegSegments(bytes) {
+  const segments = [];
   let offset = 2;
-  while (offset + 4 <= blob.size) {
-    const header = await bytesAt(blob, offset, offset + 4);
-    if (header[0] !== 0xff) break; // not a marker: damaged, stop quietly
-    const marker = header[1];
+  while (offset + 4 <= bytes.length && bytes[offset] === 0xff) {
+    const marker = bytes[offset + 1];
     if (marker === 0xff) {
       offset += 1; // fill byte
-      continue;
-    }
-    if (JPEG_STANDALONE.has(marker)) {
+    } else if (JPEG_STANDALONE.has(marker)) {
       offset += 2;
-      continue;
+    } else if (marker === JPEG_SOS || marker === JPEG_EOI) {
+      return { segments, complete: true };
+    } else {
+      const end = offset + 2 + ((bytes[offset + 2] << 8) | bytes[offset + 3]);
+      segments.push({ marker, data: bytes.subarray(offset + 4, end) });
+      offset = end;
     }
-    if (marker === JPEG_SOS || marker === JPEG_EOI) break;
-    const length = (header[2] << 8) | header[3];
-    if (marker === JPEG_COM) {
-      const data = await bytesAt(blob, offset + 4, offset + 2 + length);
-      comments.push({ source: 'JPEG comment', keyword: 'comment', text: decodeComment(data) });
-    }
-    offset += 2 + length;
   }
-  return comments;
+  return { segments, complete: false };
+}
+
+/**
+ * The JPEG comment segments (COM).
+ * @param {Uint8Array} bytes
+ * @returns {{source: string, keyword: string, text: string}[]}
+ */
+function readJpegComments(bytes) {
+  return jpegSegments(bytes)
+    .segments.filter(({ marker }) => marker === JPEG_COM)
+    .map(({ data }) => ({ source: 'JPEG comment', keyword: 'comment', text: decodeComment(data) }));
 }
 
 /**
