@@ -39,6 +39,7 @@ REVALIDATE = "no-cache"
 TFJS_DIST = Path("node_modules/@tensorflow/tfjs/dist")
 TFJS_WASM_DIST = Path("node_modules/@tensorflow/tfjs-backend-wasm/dist")
 EXIFR_DIST = Path("node_modules/exifr/dist")
+C2PA_DIST = Path("node_modules/@contentauth/c2pa-wasm/pkg")
 # /vendor/<package>/<name>: only these files of the browser libraries installed from web/package-lock.json.
 VENDOR_FILES = {
     "tfjs": {
@@ -50,6 +51,7 @@ VENDOR_FILES = {
         "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
     },
     "exifr": {"full.esm.mjs": EXIFR_DIST},
+    "c2pa": {"c2pa.js": C2PA_DIST, "c2pa_bg.wasm": C2PA_DIST},
 }
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
 

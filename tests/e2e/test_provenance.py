@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+from c2pa_fixtures import CLAIM_GENERATOR, SIGNER_NAME, read_manifest
 from e2e_support import RequestRecorder, wait_for_results
 from playwright.sync_api import expect
 from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN
@@ -100,3 +101,45 @@ def test_the_history_shows_and_filters_what_the_files_said(page, server, provena
     for value, count in (("declared_ai", 2), ("camera", 1), ("unknown", 1), ("edited", 0), ("", 4)):
         page.select_option("#filter-provenance", value)
         assert rows.count() == count, value
+
+
+def test_the_c2pa_fixtures_are_what_the_browser_test_expects(c2pa_files):
+    # c2pa-python's own reading: signed and intact (only the test signer is untrusted), then tampered.
+    signed, tampered = read_manifest(c2pa_files["signed"]), read_manifest(c2pa_files["tampered"])
+    assert signed["validation_state"] == "Valid"
+    assert [status["code"] for status in signed["validation_status"]] == ["signingCredential.untrusted"]
+    assert tampered["validation_state"] == "Invalid"
+    assert "assertion.dataHash.mismatch" in [status["code"] for status in tampered["validation_status"]]
+
+
+def test_content_credentials_are_validated_on_the_device(context, page, c2pa_files):
+    recorder = RequestRecorder(context)
+    names = ["signed", "tampered", "corrupted", "foreign"]
+    page.set_input_files("#files", [str(c2pa_files[name]) for name in names])
+    wait_for_results(page, len(names))
+
+    signed, tampered, corrupted, foreign = (page.locator(".result-card").nth(i) for i in range(len(names)))
+    assert signed.locator(".provenance").get_attribute("data-provenance") == "credential_valid"
+    credential = signed.locator(".provenance-credential").inner_text()
+    assert "Valid: the signature holds" in credential and "no trust list" in credential
+    assert SIGNER_NAME in credential and CLAIM_GENERATOR in credential and "c2pa.created" in credential
+    assert "revoked" in credential  # what offline validation cannot check is said
+    assert signed.locator(".verdict").inner_text() in MODEL_HEADLINES  # a valid credential does not override
+
+    assert tampered.get_attribute("data-state") == "saved"
+    assert tampered.locator(".provenance").get_attribute("data-provenance") == "credential_invalid"
+    assert tampered.locator(".credential-status").inner_text().startswith("Tampered")
+    assert "Content Credentials (C2PA) do not hold" in tampered.locator(".provenance-summary").inner_text()
+
+    assert corrupted.get_attribute("data-state") == "saved"  # a verdict still, and a credential that does not hold
+    assert corrupted.locator(".provenance").get_attribute("data-provenance") == "credential_invalid"
+    assert corrupted.locator(".provenance-credential .provenance-facts").inner_text().count("Problem") >= 1
+    # A JUMBF segment that is not C2PA's is no credential at all.
+    assert foreign.locator(".provenance").get_attribute("data-provenance") == "none"
+    assert foreign.locator(".provenance-credential").count() == 0
+
+    logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
+    kinds = sorted(log["provenance"] for log in logs)
+    assert kinds == ["credential_invalid", "credential_invalid", "credential_valid", "none"]
+    recorder.assert_nothing_carries(list(c2pa_files.values()))
+    assert not any(SIGNER_NAME.encode() in body for _, body in recorder.requests)

@@ -1,8 +1,9 @@
 /**
  * "What the file says": the provenance panel of an image result (camera, software, dates, a declaration
- * of AI generation, text the file carries, and its location only when the user opens it), and the rule
- * that combines it with the model's verdict.
+ * of AI generation, Content Credentials, text the file carries, and its location only when the user opens
+ * it), and the rule that combines it with the model's verdict.
  */
+import { OFFLINE_LIMITS } from './provenance-c2pa.js';
 import { PROVENANCE_WORDS } from './verdict.js';
 
 /** How the file's kind reads in the panel's first line. */
@@ -11,6 +12,8 @@ const SUMMARY = {
   edited: 'The file names editing software.',
   camera: 'The file names the camera it came from.',
   none: 'The file holds metadata, but nothing about a camera, editing or AI.',
+  credential_valid: 'The file carries valid Content Credentials (C2PA).',
+  credential_invalid: "Warning: the file's Content Credentials (C2PA) do not hold.",
 };
 const NO_METADATA = 'No metadata: common after upload to social media; it says nothing either way.';
 const COORDINATE_DIGITS = 5;
@@ -93,6 +96,41 @@ function locationDisclosure({ latitude, longitude }) {
 }
 
 /**
+ * What the credential's validation found, in one sentence.
+ * @param {import('./provenance-c2pa.js').Credential} credential
+ * @returns {string}
+ */
+function credentialStatus({ valid, tampered, trusted }) {
+  if (tampered) return 'Tampered: the picture or its claims changed after they were signed.';
+  if (!valid) return 'Invalid: the credential does not hold.';
+  return trusted
+    ? 'Valid: the signature holds, the picture is the one that was signed, and the signer is on a trust list.'
+    : 'Valid: the signature holds and the picture is the one that was signed; the signer is on no trust list this page knows.';
+}
+
+/**
+ * The Content Credentials part of the panel.
+ * @param {import('./provenance-c2pa.js').Credential} credential
+ * @returns {HTMLElement}
+ */
+function credentialSection(credential) {
+  const section = element('div', '', 'provenance-credential');
+  section.append(element('h5', 'Content Credentials (C2PA)'));
+  section.append(element('p', credentialStatus(credential), credential.valid ? 'credential-status' : 'credential-status provenance-warning'));
+  const rows = [];
+  if (credential.signer) rows.push(['Signed by', credential.signer]);
+  if (credential.signedAt) rows.push(['Signed at', credential.signedAt]);
+  if (credential.claimGenerator) rows.push(['Made with', credential.claimGenerator]);
+  for (const { action, sourceType, agent } of credential.actions) {
+    rows.push(['Action', [action, sourceType, agent].filter(Boolean).join(' · ')]);
+  }
+  for (const failure of credential.failures) rows.push(['Problem', failure]);
+  if (rows.length) section.append(definitions(rows, 'provenance-facts'));
+  section.append(element('p', OFFLINE_LIMITS, 'hint'));
+  return section;
+}
+
+/**
  * The rule, stated where it applies.
  * @param {import('./provenance.js').Provenance} provenance
  * @param {string} modelHeadline what the model alone says
@@ -105,8 +143,9 @@ function ruleText(provenance, modelHeadline) {
   return (
     override +
     'How the two are combined: a file that declares itself AI-generated is headlined "Declared AI-generated" ' +
-    'whatever the model says. A camera name or editing software does not change the verdict: metadata is easy ' +
-    'to remove or to write, so it never proves a photo authentic, and its absence proves nothing. ' +
+    'whatever the model says. A camera name, editing software or valid Content Credentials do not change the ' +
+    'verdict: metadata is easy to remove or to write, so it never proves a photo authentic, and its absence ' +
+    'proves nothing; invalid or tampered Content Credentials are a warning of their own. ' +
     `Nothing of this leaves your device; the history records one word: ${PROVENANCE_WORDS[provenance.kind]}.`
   );
 }
@@ -123,9 +162,11 @@ export function showProvenance(body, provenance, modelHeadline) {
   panel.dataset.provenance = provenance.kind;
   body.closest('.result-card')?.classList.toggle('declared-ai', Boolean(provenance.declaration));
   panel.append(element('h4', 'What the file says'));
-  panel.append(element('p', provenance.found ? SUMMARY[provenance.kind] : NO_METADATA, 'provenance-summary'));
+  const warning = provenance.kind === 'credential_invalid' ? ' provenance-warning' : '';
+  panel.append(element('p', provenance.found ? SUMMARY[provenance.kind] : NO_METADATA, `provenance-summary${warning}`));
   const rows = factRows(provenance);
   if (rows.length) panel.append(definitions(rows, 'provenance-facts'));
+  if (provenance.credential) panel.append(credentialSection(provenance.credential));
   if (provenance.texts.length) {
     const texts = element('details', '', 'provenance-texts');
     texts.append(element('summary', `Text in the file (${provenance.texts.length})`));

@@ -1,12 +1,14 @@
 /**
  * The provenance reader: what a file says about itself (camera, software, dates, a declaration of AI
- * generation), read on this device in the classifier worker. EXIF, XMP and IPTC come from exifr (served by
- * us from /vendor/); PNG text chunks (tEXt, zTXt, iTXt, and tIME) and JPEG comments are read here.
+ * generation, C2PA Content Credentials), read on this device in the classifier worker. EXIF, XMP and IPTC
+ * come from exifr (served by us from /vendor/); PNG text chunks (tEXt, zTXt, iTXt, and tIME) and JPEG
+ * comments are read here; Content Credentials by provenance-c2pa.js.
  *
  * The answer is a small plain object for the page. Only its `kind` ever goes into the verdict log; the
  * rest (GPS included) stays on the device.
  */
 import exifr from '/vendor/exifr/full.esm.mjs';
+import { readCredential, sourceTypeCode } from './provenance-c2pa.js';
 
 /** exifr's segments: no thumbnail, no colour profile; dates and codes as the file writes them. */
 const EXIFR_OPTIONS = {
@@ -35,6 +37,12 @@ const JPEG_SOI = 0xd8;
 const JPEG_SOS = 0xda;
 const JPEG_EOI = 0xd9;
 const JPEG_COM = 0xfe;
+/** APP11: where JPEG files carry JUMBF boxes, C2PA manifests among them. */
+const JPEG_APP11 = 0xeb;
+/** The JUMBF label of a C2PA manifest store (APP11 also carries other JUMBF boxes). */
+const C2PA_LABEL = 'c2pa';
+/** The PNG chunk that carries a C2PA manifest store. */
+const PNG_C2PA_CHUNK = 'caBX';
 /** Markers without a length field: TEM, RST0-7. */
 const JPEG_STANDALONE = new Set([0x01, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7]);
 /** A JPEG's metadata segments (at most 64 kB each) almost always fit in its first megabyte. */
@@ -71,7 +79,8 @@ const PARAMETERS_MODEL_PATTERN = /(?:^|,\s*)Model:\s*([^,\n]{1,80})/;
 
 /**
  * @typedef {object} Provenance
- * @property {'none'|'camera'|'edited'|'declared_ai'} kind what the verdict log records
+ * @property {'none'|'camera'|'edited'|'declared_ai'|'credential_valid'|'credential_invalid'} kind what the
+ *   verdict log records
  * @property {boolean} found whether the file holds any metadata at all
  * @property {{make: string|null, model: string|null, lens: string|null} | null} camera
  * @property {string[]} software editors and tools named by the file
@@ -79,6 +88,7 @@ const PARAMETERS_MODEL_PATTERN = /(?:^|,\s*)Model:\s*([^,\n]{1,80})/;
  * @property {{field: string, tool: string, meaning: string} | null} declaration of AI generation
  * @property {{source: string, text: string}[]} texts PNG text chunks and JPEG comments, shortened
  * @property {{latitude: number, longitude: number} | null} gps shown only when the user asks
+ * @property {import('./provenance-c2pa.js').Credential | null} credential C2PA Content Credentials
  * @property {string | null} problem why part of the metadata could not be read
  * @property {number} readMs time spent reading
  */
@@ -93,7 +103,8 @@ export async function readProvenance(blob) {
   const start = performance.now();
   const problems = [];
   const bytes = await metadataBytes(blob);
-  const [tags, texts] = await Promise.all([
+  const credentialFormat = c2paFormat(bytes);
+  const [tags, texts, credential] = await Promise.all([
     exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
       if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
       return undefined;
@@ -102,8 +113,13 @@ export async function readProvenance(blob) {
       problems.push(`text chunks: ${error.message}`);
       return [];
     }),
+    credentialFormat &&
+      readCredential(blob, credentialFormat).catch((error) => {
+        problems.push(`Content Credentials: ${error.message}`);
+        return null;
+      }),
   ]);
-  const provenance = describe(tags ?? {}, texts);
+  const provenance = describe(tags ?? {}, texts, credential || null);
   provenance.problem = problems.length ? `Part of the metadata could not be read (${problems.join('; ')}).` : null;
   provenance.readMs = performance.now() - start;
   return provenance;
@@ -142,24 +158,51 @@ async function readTexts(bytes) {
 }
 
 /**
- * Walks the PNG chunks, decoding only the text ones and tIME.
+ * The chunks of a PNG file up to IEND.
  * @param {Uint8Array} bytes the whole file
- * @returns {Promise<{source: string, keyword: string, text: string}[]>}
+ * @returns {Generator<{type: string, data: Uint8Array}>}
  */
-async function readPngTexts(bytes) {
-  const view = new DataView(bytes.buffer);
-  const texts = [];
+function* pngChunks(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = PNG_SIGNATURE.length;
   while (offset + 8 <= bytes.length) {
     const length = view.getUint32(offset);
     const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    const data = bytes.subarray(offset + 8, offset + 8 + length);
-    if (type === 'IEND') break;
-    if (type === 'tIME') texts.push({ source: 'PNG tIME chunk', keyword: 'tIME', text: pngTime(data) });
-    else if (PNG_TEXT_CHUNKS.includes(type) && length <= MAX_TEXT_BYTES) texts.push(await pngText(type, data));
+    if (type === 'IEND') return;
+    yield { type, data: bytes.subarray(offset + 8, offset + 8 + length) };
     offset += 12 + length; // length, type, data, CRC
   }
+}
+
+/**
+ * The PNG text chunks and tIME, decoded.
+ * @param {Uint8Array} bytes the whole file
+ * @returns {Promise<{source: string, keyword: string, text: string}[]>}
+ */
+async function readPngTexts(bytes) {
+  const texts = [];
+  for (const { type, data } of pngChunks(bytes)) {
+    if (type === 'tIME') texts.push({ source: 'PNG tIME chunk', keyword: 'tIME', text: pngTime(data) });
+    else if (PNG_TEXT_CHUNKS.includes(type) && data.length <= MAX_TEXT_BYTES) texts.push(await pngText(type, data));
+  }
   return texts;
+}
+
+/**
+ * The media type to read Content Credentials as, when the file carries a C2PA manifest (a JPEG APP11
+ * segment or a PNG caBX chunk); null otherwise, so the C2PA module is loaded only when needed.
+ * @param {Uint8Array} bytes
+ * @returns {'image/jpeg' | 'image/png' | null}
+ */
+function c2paFormat(bytes) {
+  if (isJpeg(bytes)) {
+    const carries = jpegSegments(bytes).segments.some(({ marker, data }) => marker === JPEG_APP11 && latin1(data).includes(C2PA_LABEL));
+    return carries ? 'image/jpeg' : null;
+  }
+  if (PNG_SIGNATURE.every((byte, i) => bytes[i] === byte)) {
+    return [...pngChunks(bytes)].some(({ type }) => type === PNG_C2PA_CHUNK) ? 'image/png' : null;
+  }
+  return null;
 }
 
 /**
@@ -313,16 +356,6 @@ function exifDate(value, offset) {
 }
 
 /**
- * The last path segment of an IPTC DigitalSourceType URI ("…/digitalsourcetype/trainedAlgorithmicMedia").
- * @param {unknown} value
- * @returns {string | null}
- */
-function sourceTypeCode(value) {
-  const text = clean(value);
-  return text ? text.split('/').pop() : null;
-}
-
-/**
  * The camera as the file names it, or null.
  * @param {object} ifd0
  * @param {object} exif
@@ -373,20 +406,30 @@ function datesOf(tags, texts) {
 }
 
 /**
- * A declaration of AI generation: a generator's own PNG text chunk, or an IPTC DigitalSourceType saying so.
+ * A declaration of AI generation: an action of a valid C2PA credential, a generator's own PNG text chunk,
+ * or an IPTC DigitalSourceType saying so.
  * @param {object} tags
  * @param {{source: string, keyword: string, text: string}[]} texts
  * @param {string[]} software
+ * @param {import('./provenance-c2pa.js').Credential | null} credential
  * @returns {{field: string, tool: string, meaning: string} | null}
  */
-function declarationOf(tags, texts, software) {
+function declarationOf(tags, texts, software, credential) {
+  const signed = credential?.valid && credential.actions.find(({ sourceType }) => Object.hasOwn(AI_SOURCE_TYPES, sourceType));
+  if (signed) {
+    return {
+      field: `C2PA action ${signed.action}, digitalSourceType = ${signed.sourceType} (signed)`,
+      tool: shorten(signed.agent ?? credential.claimGenerator ?? 'tool not named'),
+      meaning: AI_SOURCE_TYPES[signed.sourceType],
+    };
+  }
   const generator = texts.find(({ keyword }) => Object.hasOwn(GENERATOR_KEYWORDS, keyword));
   if (generator) {
     const model = generator.keyword === 'parameters' ? generator.text.match(PARAMETERS_MODEL_PATTERN)?.[1].trim() : null;
     const tool = GENERATOR_KEYWORDS[generator.keyword] + (model ? `, model ${model}` : '');
     return { field: generator.source, tool: shorten(tool), meaning: AI_SOURCE_TYPES.trainedAlgorithmicMedia };
   }
-  const code = sourceTypeCode(tags.Iptc4xmpExt?.DigitalSourceType);
+  const code = sourceTypeCode(clean(tags.Iptc4xmpExt?.DigitalSourceType));
   if (code && Object.hasOwn(AI_SOURCE_TYPES, code)) {
     return {
       field: `XMP Iptc4xmpExt:DigitalSourceType = ${code}`,
@@ -412,20 +455,24 @@ function isEdited(software, camera, sourceType) {
 }
 
 /**
- * Sums up exifr's tags and the text chunks.
+ * Sums up exifr's tags, the text chunks and the Content Credentials. An invalid credential comes first
+ * (a warning of its own), then a declaration of AI generation, then a valid credential.
  * @param {object} tags exifr's output by segment (ifd0, exif, gps, xmp, iptc, Iptc4xmpExt, ...)
  * @param {{source: string, keyword: string, text: string}[]} texts
+ * @param {import('./provenance-c2pa.js').Credential | null} credential
  * @returns {Provenance}
  */
-function describe(tags, texts) {
+function describe(tags, texts, credential) {
   const camera = cameraOf(tags.ifd0 ?? {}, tags.exif ?? {});
   const software = softwareOf(tags, texts);
-  const declaration = declarationOf(tags, texts, software);
-  const sourceType = sourceTypeCode(tags.Iptc4xmpExt?.DigitalSourceType);
+  const declaration = declarationOf(tags, texts, software, credential);
+  const sourceType = sourceTypeCode(clean(tags.Iptc4xmpExt?.DigitalSourceType));
   const { latitude, longitude } = tags.gps ?? {};
   const gps = Number.isFinite(latitude) && Number.isFinite(longitude) ? { latitude, longitude } : null;
   let kind = 'none';
-  if (declaration) kind = 'declared_ai';
+  if (credential && !credential.valid) kind = 'credential_invalid';
+  else if (declaration) kind = 'declared_ai';
+  else if (credential) kind = 'credential_valid';
   else if (isEdited(software, camera, sourceType)) kind = 'edited';
   else if (camera || (sourceType && CAMERA_SOURCE_TYPES.has(sourceType))) kind = 'camera';
   const shown = texts
@@ -434,12 +481,13 @@ function describe(tags, texts) {
     .map(({ source, text }) => ({ source, text: clean(text) ?? '' }));
   return {
     kind,
-    found: texts.length > 0 || Object.values(tags).some((segment) => segment && Object.keys(segment).length > 0),
+    found: Boolean(credential) || texts.length > 0 || Object.values(tags).some((segment) => segment && Object.keys(segment).length > 0),
     camera,
     software,
     dates: datesOf(tags, texts),
     declaration,
     texts: shown,
     gps,
+    credential,
   };
 }
