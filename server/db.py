@@ -94,6 +94,14 @@ MIGRATIONS: list[list[str]] = [
         END
         """,
     ],
+    [
+        # What the file said about itself, read on the device; NULL for logs made before (unknown).
+        """
+        ALTER TABLE verdicts ADD COLUMN provenance TEXT CHECK (provenance IN (
+            'none', 'camera', 'edited', 'declared_ai', 'credential_valid', 'credential_invalid'
+        ))
+        """,
+    ],
 ]
 
 

@@ -39,17 +39,21 @@ REVALIDATE = "no-cache"
 TFJS_DIST = Path("node_modules/@tensorflow/tfjs/dist")
 TFJS_WASM_DIST = Path("node_modules/@tensorflow/tfjs-backend-wasm/dist")
 FACE_DETECTOR_DIST = Path("node_modules/@vladmandic/human/models")
-# The browser libraries and the face detector's weights, installed from web/package-lock.json: only these
-# files are served, each from its package folder, under /vendor/<package>/<name>.
+EXIFR_DIST = Path("node_modules/exifr/dist")
+C2PA_DIST = Path("node_modules/@contentauth/c2pa-wasm/pkg")
+# /vendor/<package>/<name>: only these files of the browser libraries installed from web/package-lock.json.
 VENDOR_FILES = {
-    ("tfjs", "tf.min.js"): TFJS_DIST,
-    ("tfjs", "tf.min.js.map"): TFJS_DIST,
-    ("tfjs", "tf-backend-wasm.min.js"): TFJS_WASM_DIST,
-    ("tfjs", "tfjs-backend-wasm.wasm"): TFJS_WASM_DIST,
-    ("tfjs", "tfjs-backend-wasm-simd.wasm"): TFJS_WASM_DIST,
-    ("tfjs", "tfjs-backend-wasm-threaded-simd.wasm"): TFJS_WASM_DIST,
-    ("faces", "blazeface.json"): FACE_DETECTOR_DIST,
-    ("faces", "blazeface.bin"): FACE_DETECTOR_DIST,
+    "tfjs": {
+        "tf.min.js": TFJS_DIST,
+        "tf.min.js.map": TFJS_DIST,
+        "tf-backend-wasm.min.js": TFJS_WASM_DIST,
+        "tfjs-backend-wasm.wasm": TFJS_WASM_DIST,
+        "tfjs-backend-wasm-simd.wasm": TFJS_WASM_DIST,
+        "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
+    },
+    "exifr": {"full.esm.mjs": EXIFR_DIST},
+    "c2pa": {"c2pa.js": C2PA_DIST, "c2pa_bg.wasm": C2PA_DIST},
+    "faces": {"blazeface.json": FACE_DETECTOR_DIST, "blazeface.bin": FACE_DETECTOR_DIST},
 }
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
 
@@ -164,7 +168,7 @@ async def manifest() -> Response:
 
 @blueprint.get("/vendor/<package>/<name>")
 async def vendor(package: str, name: str) -> Response:
-    folder = VENDOR_FILES.get((package, name))
+    folder = VENDOR_FILES.get(package, {}).get(name)
     if folder is None:
         raise NotFound()
     return await send_web_file(web_root() / folder, name)

@@ -37,6 +37,10 @@ MAX_COUNTED = 10_000
 EXPORT_CHUNK = 500
 VERDICTS = ("real", "deepfake")
 KINDS = ("image", "video")
+# What the file said about itself (read on the device): one word, never the metadata itself.
+PROVENANCES = ("none", "camera", "edited", "declared_ai", "credential_valid", "credential_invalid")
+# The history filter's word for logs posted without `provenance` (by a page older than the field): NULL.
+UNKNOWN_PROVENANCE = "unknown"
 
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 # RFC 3339, what the browser's Date.toISOString() writes: a time zone is required.
@@ -70,11 +74,12 @@ REQUIRED_FIELDS = (
     "backend", "inference_ms", "analysed_at", "kind",
 )
 # Optional so that logs queued offline by an older page are still accepted.
-OPTIONAL_FIELDS = ("label", "file_name", "faces", "video")
+OPTIONAL_FIELDS = ("label", "file_name", "faces", "video", "provenance")
 # The stored columns a verdict's content is made of (what an idempotent retry must repeat).
 CONTENT_COLUMNS = (
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version", "backend",
     "inference_ms", "analysed_at", "kind", "label", "file_name", "faces", *(f"video_{name}" for name in VIDEO_FIELDS),
+    "provenance",
 )
 EXPORT_COLUMNS = (*CONTENT_COLUMNS, "received_at")
 FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
@@ -161,6 +166,7 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
         "label": _optional_text(body, "label", 200),
         "file_name": _optional_text(body, "file_name", 255),
         "faces": None if body.get("faces") is None else integer(body["faces"], "faces", 0, MAX_FACES),
+        "provenance": None if body.get("provenance") is None else one_of(body["provenance"], "provenance", PROVENANCES),
     }
     columns.update(_video_columns(body.get("video"), kind))
     return columns
@@ -255,6 +261,13 @@ def _filters(user_id: int) -> tuple[str, list[Any]]:
     if "kind" in arguments:
         clauses.append("kind = ?")
         params.append(one_of(arguments["kind"], "kind", KINDS))
+    if "provenance" in arguments:
+        wanted = one_of(arguments["provenance"], "provenance", (*PROVENANCES, UNKNOWN_PROVENANCE))
+        if wanted == UNKNOWN_PROVENANCE:
+            clauses.append("provenance IS NULL")
+        else:
+            clauses.append("provenance = ?")
+            params.append(wanted)
     if "since" in arguments:
         clauses.append("analysed_at >= ?")
         params.append(timestamp(arguments["since"], "since"))

@@ -31,6 +31,9 @@ const PRECACHE = [
   '/js/offline-queue.js',
   '/js/page.js',
   '/js/preprocess.js',
+  '/js/provenance.js',
+  '/js/provenance-c2pa.js',
+  '/js/provenance-panel.js',
   '/js/result-card.js',
   '/js/tfjs-globals.js',
   '/js/verdict.js',
@@ -47,6 +50,9 @@ const PRECACHE = [
   '/vendor/tfjs/tfjs-backend-wasm-threaded-simd.wasm',
   '/vendor/faces/blazeface.json',
   '/vendor/faces/blazeface.bin',
+  '/vendor/exifr/full.esm.mjs',
+  '/vendor/c2pa/c2pa.js',
+  '/vendor/c2pa/c2pa_bg.wasm',
 ];
 /** Signed-in pages and the model: cached at install when the visitor is already logged in. */
 const SIGNED_IN_PAGES = ['/', '/video', '/history', '/account'];

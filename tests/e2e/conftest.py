@@ -74,3 +74,28 @@ def images(tmp_path_factory) -> dict[str, Path]:
     save("grey.png", Image.fromarray(with_face(smooth_image(350, 350, 7))[:, :, 0], "L"))
     save("odd.webp", Image.fromarray(with_face(smooth_image(257, 223, 8))), lossless=True)
     return files
+
+
+@pytest.fixture(scope="session")
+def provenance_files(tmp_path_factory) -> dict[str, Path]:
+    """Pictures that say where they come from, written here: generator PNG chunks, camera EXIF, editor
+    EXIF, XMP DigitalSourceType, and one stripped of everything."""
+    from provenance_fixtures import write_provenance_files
+
+    return write_provenance_files(tmp_path_factory.mktemp("provenance"))
+
+
+@pytest.fixture(scope="session")
+def c2pa_files(tmp_path_factory) -> dict[str, Path]:
+    """A JPEG signed with C2PA Content Credentials by a certificate made here, the same file with one byte
+    of its image data changed, one with its manifest corrupted, and a JPEG with a JUMBF segment that is
+    not C2PA's."""
+    from c2pa_fixtures import corrupt_manifest, sign_jpeg, tamper, with_foreign_app11
+
+    folder = tmp_path_factory.mktemp("c2pa")
+    Image.fromarray(smooth_image(320, 320, 30)).save(folder / "plain.jpg", quality=90)
+    sign_jpeg(folder / "plain.jpg", folder / "signed.jpg")
+    tamper(folder / "signed.jpg", folder / "tampered.jpg")
+    corrupt_manifest(folder / "signed.jpg", folder / "corrupted.jpg")
+    with_foreign_app11(folder / "plain.jpg", folder / "foreign.jpg")
+    return {name: folder / f"{name}.jpg" for name in ("signed", "tampered", "corrupted", "foreign")}

@@ -20,7 +20,7 @@ def stored_rows(database, sha256_prefix: str = "") -> list[tuple]:
         return connection.execute("SELECT id FROM verdicts WHERE image_sha256 LIKE ?", (sha256_prefix + "%",)).fetchall()
 
 
-def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, images):
+def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, provenance_files, c2pa_files):
     instance, port = tmp_path / "instance", free_port()
     context = browser.new_context()
     page = context.new_page()
@@ -40,26 +40,33 @@ def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, image
     page.reload()
     wait_until_ready(page)
     assert page.locator("#connection").is_visible()
-    page.set_input_files("#files", str(images["photo"]))
-    wait_for_results(page, 1)
-    assert page.locator(".result-card").first.get_attribute("data-state") == "queued"
+    # The metadata reader and the C2PA validator (its WebAssembly from the cache) work offline too.
+    page.set_input_files("#files", [str(provenance_files["sd"]), str(c2pa_files["signed"])])
+    wait_for_results(page, 2)
+    cards = page.locator(".result-card")
+    assert [cards.nth(i).get_attribute("data-state") for i in range(2)] == ["queued", "queued"]
     assert page.locator(".probability").first.get_attribute("data-probability")
+    assert page.locator(".verdict").first.inner_text().startswith("Declared AI-generated (Stable Diffusion web UI")
+    assert cards.nth(1).locator(".provenance").get_attribute("data-provenance") == "credential_valid"
 
     with running_server(instance, SHIPPED_MODEL, port) as server:
-        context.set_offline(False)  # the page hears 'online' and sends the waiting log
+        context.set_offline(False)  # the page hears 'online' and sends the waiting logs
         deadline = time.monotonic() + SYNC_TIMEOUT_S
-        while not stored_rows(server.database) and time.monotonic() < deadline:
+        while len(stored_rows(server.database)) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert len(stored_rows(server.database)) == 1
+        assert len(stored_rows(server.database)) == 2
+        with sqlite3.connect(server.database) as database:
+            stored = sorted(row[0] for row in database.execute("SELECT provenance FROM verdicts"))
+        assert stored == ["credential_valid", "declared_ai"]
         card = page.locator(".result-card").first  # the card no longer says the log is waiting
-        page.locator('.result-card[data-state="saved"]').wait_for(state="attached", timeout=5_000)
+        page.locator('.result-card[data-state="saved"]').nth(1).wait_for(state="attached", timeout=5_000)
         assert card.locator(".sync-state").inner_text() == "Saved to your history."
 
         page.goto(f"{server.url}/history")  # another flush; the same id is not stored twice
         page.locator("body[data-ready=true]").wait_for(state="attached")
-        assert page.locator("#history-table tbody tr").count() == 1
+        assert page.locator("#history-table tbody tr").count() == 2
         assert page.locator(".badge.pending").count() == 0
-        assert len(stored_rows(server.database)) == 1
+        assert len(stored_rows(server.database)) == 2
     context.close()
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 BATCH = ["photo", "alpha", "grey", "odd"]
 LOG_FIELDS = {
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind", "faces",
+    "backend", "inference_ms", "analysed_at", "kind", "faces", "provenance",
 }
 
 
@@ -29,6 +29,7 @@ def test_a_batch_sends_verdict_logs_only(context, page, images):
     logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
     assert len(logs) == len(files)
     assert all(set(log) == LOG_FIELDS for log in logs)
+    assert {log["provenance"] for log in logs} == {"none"}  # the test pictures carry no metadata
 
 
 def test_file_names_are_sent_only_when_the_user_keeps_them(context, page, images):

@@ -39,6 +39,10 @@ WEB_FILES = {
     "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm": "\0asm",
     "node_modules/@vladmandic/human/models/blazeface.json": "{}",
     "node_modules/@vladmandic/human/models/blazeface.bin": "weights",
+    "node_modules/exifr/dist/full.esm.mjs": "/* exifr */",
+    "node_modules/exifr/dist/full.umd.js": "/* not whitelisted */",
+    "node_modules/@contentauth/c2pa-wasm/pkg/c2pa.js": "/* c2pa */",
+    "node_modules/@contentauth/c2pa-wasm/pkg/c2pa_bg.wasm": "\0asm",
     "model/model.json": '{"format": "layers-model", "weightsManifest": []}',
     "model/group1-shard1of1.bin": "\1\2\3\4",
 }

@@ -179,3 +179,29 @@ async def test_group_insert_answers_everyone_when_callers_are_cancelled(tmp_path
         await database.close()
     assert all(answers) and after is True
     assert {str(number) for number in range(60) if number % 3 != 1} | {"after"} <= stored
+
+
+async def test_a_version_2_database_gains_provenance_and_keeps_its_logs(tmp_path: Path) -> None:
+    # Version 5 added verdicts.provenance: older logs stay, with provenance NULL (unknown).
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for version, statements in enumerate(MIGRATIONS[:2], start=1):
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute("INSERT INTO schema_version VALUES (?, 't')", (version,))
+        connection.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 't')")
+        connection.execute(
+            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
+            " VALUES ('v', 1, 's', 1, 1, 0.9, 'deepfake', 0, 'm', 'b', 1, 't', 'image', 't')"
+        )
+    connection.close()
+    database = await Database.open(str(path))
+    stored = await database.fetch_all("SELECT id, provenance FROM verdicts")
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await database.write("UPDATE verdicts SET provenance = 'forged'")
+    finally:
+        await database.close()
+    assert [(row["id"], row["provenance"]) for row in stored] == [("v", None)]

@@ -115,14 +115,17 @@ async def test_service_worker_headers(client: Any) -> None:
     assert response.mimetype == "text/javascript"
 
 
-async def test_vendor_wasm_content_type(client: Any) -> None:
-    response = await client.get("/vendor/tfjs/tfjs-backend-wasm-simd.wasm")
+@pytest.mark.parametrize("path", ["tfjs/tfjs-backend-wasm-simd.wasm", "c2pa/c2pa_bg.wasm"])
+async def test_vendor_wasm_content_type(client: Any, path: str) -> None:
+    response = await client.get(f"/vendor/{path}")
     assert response.status_code == 200
     assert response.mimetype == "application/wasm"
 
 
-async def test_vendor_serves_whitelisted_script(client: Any) -> None:
-    assert (await client.get("/vendor/tfjs/tf.min.js")).status_code == 200
+@pytest.mark.parametrize("path", ["tfjs/tf.min.js", "exifr/full.esm.mjs", "c2pa/c2pa.js"])
+async def test_vendor_serves_whitelisted_script(client: Any, path: str) -> None:
+    response = await client.get(f"/vendor/{path}")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
 
 
 async def test_vendor_serves_the_face_detector(client: Any) -> None:
@@ -137,9 +140,13 @@ async def test_vendor_files_are_served_only_from_their_own_package(client: Any, 
     assert (await client.get(path)).status_code == 404
 
 
-@pytest.mark.parametrize("name", ["tf.js", "package.json", "..%2f..%2fpackage.json", "tf-backend-wasm.min.js"])
-async def test_vendor_refuses_other_or_missing_files(client: Any, name: str) -> None:
-    assert (await client.get(f"/vendor/tfjs/{name}")).status_code == 404
+@pytest.mark.parametrize(
+    "path",
+    ["tfjs/tf.js", "tfjs/package.json", "tfjs/..%2f..%2fpackage.json", "tfjs/tf-backend-wasm.min.js",
+     "exifr/package.json", "exifr/full.umd.js", "tfjs/full.esm.mjs", "seedrandom/index.js", "c2pa/c2pa.d.ts"],
+)
+async def test_vendor_refuses_other_or_missing_files(client: Any, path: str) -> None:
+    assert (await client.get(f"/vendor/{path}")).status_code == 404
 
 
 async def test_model_requires_login(client: Any) -> None:

@@ -163,6 +163,9 @@ INVALID = [
     ("faces", "3"),
     ("faces", True),
     ("faces", 10_001),
+    ("provenance", "ai"),
+    ("provenance", "Camera"),
+    ("provenance", 1),
 ]
 
 
@@ -296,6 +299,40 @@ async def test_history_filters(alice: AuthActions) -> None:
     assert (await history(alice, "?kind=video"))["total"] == 1
     window = await history(alice, "?since=2024-01-15T00:00:00Z&until=2024-03-01T00:00:00Z")
     assert [item["analysed_at"][:7] for item in window["items"]] == ["2024-02"]
+
+
+async def test_provenance_is_stored_and_optional(alice: AuthActions) -> None:
+    declared = await post(alice, verdict(provenance="declared_ai", analysed_at="2024-01-01T00:00:00Z"))
+    assert declared.status_code == 201 and (await declared.get_json())["provenance"] == "declared_ai"
+    # A log queued offline by a page older than the field is still accepted: its provenance is unknown.
+    older = await post(alice, verdict(analysed_at="2024-02-01T00:00:00Z"))
+    assert older.status_code == 201 and (await older.get_json())["provenance"] is None
+    await post(alice, verdict(provenance="camera", analysed_at="2024-03-01T00:00:00Z"))
+    assert [item["provenance"] for item in (await history(alice))["items"]] == ["camera", None, "declared_ai"]
+    assert [item["analysed_at"][:7] for item in (await history(alice, "?provenance=declared_ai"))["items"]] == ["2024-01"]
+    assert [item["analysed_at"][:7] for item in (await history(alice, "?provenance=unknown"))["items"]] == ["2024-02"]
+
+
+async def test_a_retry_with_another_provenance_conflicts(alice: AuthActions) -> None:
+    body = verdict(provenance="camera")
+    assert (await post(alice, body)).status_code == 201
+    response = await post(alice, {**body, "provenance": "edited"})
+    assert response.status_code == 409
+
+
+async def test_history_rejects_an_unknown_provenance_filter(alice: AuthActions) -> None:
+    response = await alice.client.get("/api/verdicts?provenance=forged")
+    assert response.status_code == 422 and (await error(response))["field"] == "provenance"
+
+
+async def test_export_carries_provenance(alice: AuthActions) -> None:
+    await post(alice, verdict(provenance="edited"))
+    await post(alice, verdict())
+    response = await alice.client.get("/api/verdicts/export?format=csv&provenance=edited")
+    rows = list(csv.DictReader(io.StringIO((await response.get_data()).decode())))
+    assert [row["provenance"] for row in rows] == ["edited"]
+    exported = await (await alice.client.get("/api/verdicts/export?format=json")).get_json()
+    assert sorted(str(item["provenance"]) for item in exported["items"]) == ["None", "edited"]
 
 
 async def test_history_rejects_bad_paging(alice: AuthActions) -> None:

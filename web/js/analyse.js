@@ -4,6 +4,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
+import { provenanceHeadline } from './provenance-panel.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog } from './verdict.js';
 
@@ -42,7 +43,8 @@ function showBatchProgress() {
  */
 async function report(file, card, result, { metadata, session }) {
   await showResult(card, file, result, metadata);
-  announce(summarise(file.name, result.probability, metadata));
+  const declared = provenanceHeadline(result.provenance);
+  announce(declared ? `${file.name}: ${declared}.` : summarise(file.name, result.probability, metadata));
   const log = verdictLog({
     result,
     metadata,

@@ -10,7 +10,8 @@
  *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
  *                                          transferred). Every face is found and judged on its own; `whole`
  *                                          judges the picture itself instead (the user's choice when there is
- *                                          no face). Answers {type: 'result', id, result}.
+ *                                          no face). Answers {type: 'result', id, result}; for a file,
+ *                                          `result.provenance` is what the file says about itself (provenance.js).
  *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
  * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
  */
@@ -19,6 +20,7 @@ import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
 import { DETECTOR_VERSION, detectorOutputs, findFaces } from './faces.js';
 import { INPUT_SIZE, bitmapSource, decodeImage, resizeRegion, resizeToInput, toModelInput } from './preprocess.js';
+import { readProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
@@ -356,7 +358,12 @@ async function judgeFaces(bitmap, timing) {
 async function classify(image, whole) {
   if (!classifier) throw new ClassifierError('not-loaded');
   const start = performance.now();
-  const [bitmap, hash] = await Promise.all([toBitmap(image), image instanceof Blob ? webCryptoSha256(image) : null]);
+  const isFile = image instanceof Blob;
+  const [bitmap, hash, provenance] = await Promise.all([
+    toBitmap(image),
+    isFile ? webCryptoSha256(image) : null,
+    isFile ? readProvenance(image) : null,
+  ]);
   const { width, height } = bitmap;
   let faces = [];
   let picture = null;
@@ -365,7 +372,7 @@ async function classify(image, whole) {
   try {
     if (whole) {
       const rgb = resizeToInput(bitmap);
-      if (image instanceof Blob) checkJudgeable({ rgb, width, height });
+      if (isFile) checkJudgeable({ rgb, width, height });
       picture = await judge(rgb);
     } else {
       const detectStart = performance.now();
@@ -386,6 +393,7 @@ async function classify(image, whole) {
     width,
     height,
     sha256: hash,
+    provenance,
     backend: describeBackend(),
     detectMs,
     detectTiming: timing,

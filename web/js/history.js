@@ -6,7 +6,7 @@ import { request } from './api.js';
 import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
 import { discard, discardAll, flush, pendingLogs, retry } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
-import { formatPercent, verdictWord } from './verdict.js';
+import { PROVENANCE_WORDS, formatPercent, verdictWord } from './verdict.js';
 
 const PER_PAGE = 200;
 /** The table and charts cover the most recent MAX_LOGS logs. */
@@ -16,6 +16,9 @@ const table = document.getElementById('history-table');
 const body = table.querySelector('tbody');
 const status = document.getElementById('table-status');
 const filter = document.getElementById('filter-verdict');
+const provenanceFilter = document.getElementById('filter-provenance');
+/** The provenance filter's value for logs posted without the field (by a page older than it). */
+const UNKNOWN_PROVENANCE = 'unknown';
 const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null };
 
 /**
@@ -79,18 +82,30 @@ function nameCell(log) {
 }
 
 /**
- * Logs that pass the verdict filter, in the chosen order.
+ * What the file said, as the history shows and filters it: a PROVENANCE_WORDS key, or 'unknown'.
+ * @param {object} log
+ * @returns {string}
+ */
+function provenanceOf(log) {
+  return log.provenance ?? UNKNOWN_PROVENANCE;
+}
+
+/**
+ * Logs that pass the verdict and provenance filters, in the chosen order.
  * @param {object[]} logs
- * @param {string} verdictFilter '', 'real', 'deepfake' or 'uncertain'
+ * @param {{verdict: string, provenance: string}} filters verdict: '', 'real', 'deepfake' or 'uncertain';
+ *   provenance: '', a PROVENANCE_WORDS key or 'unknown'
  * @param {string} key
  * @param {boolean} ascending
  * @returns {object[]}
  */
-function visibleLogs(logs, verdictFilter, key, ascending) {
-  const kept = logs.filter((log) =>
-    verdictFilter === 'uncertain' ? log.uncertain : !verdictFilter || log.verdict === verdictFilter,
+function visibleLogs(logs, filters, key, ascending) {
+  const kept = logs.filter(
+    (log) =>
+      (filters.verdict === 'uncertain' ? log.uncertain : !filters.verdict || log.verdict === filters.verdict) &&
+      (!filters.provenance || provenanceOf(log) === filters.provenance),
   );
-  const value = (log) => (key === 'name' ? nameOf(log) : log[key]);
+  const value = (log) => (key === 'name' ? nameOf(log) : key === 'provenance' ? provenanceOf(log) : log[key]);
   const direction = ascending ? 1 : -1;
   return kept.sort((a, b) => {
     const [x, y] = [value(a), value(b)];
@@ -128,14 +143,16 @@ function row(log) {
   remove.setAttribute('aria-label', `${remove.textContent} the log of ${when.textContent}`);
   remove.addEventListener('click', () => deleteLog(log));
   actions.append(remove);
-  tr.append(when, verdict, cell(formatPercent(log.probability)), nameCell(log), cell(log.model_version), actions);
+  const provenance = cell(PROVENANCE_WORDS[log.provenance] ?? UNKNOWN_PROVENANCE);
+  tr.append(when, verdict, cell(formatPercent(log.probability)), provenance, nameCell(log), cell(log.model_version), actions);
   tr.dataset.id = log.id;
   return tr;
 }
 
 /** Redraws the table, the sort marks and the charts. */
 function render() {
-  const logs = visibleLogs([...state.logs], filter.value, state.sortKey, state.ascending);
+  const filters = { verdict: filter.value, provenance: provenanceFilter.value };
+  const logs = visibleLogs([...state.logs], filters, state.sortKey, state.ascending);
   body.replaceChildren(...logs.map(row));
   for (const header of table.querySelectorAll('th[data-key]')) {
     const sorted = header.dataset.key === state.sortKey;
@@ -200,6 +217,7 @@ async function main() {
     });
   }
   filter.addEventListener('change', render);
+  provenanceFilter.addEventListener('change', render);
   document.getElementById('delete-all').addEventListener('click', async () => {
     if (!window.confirm('Delete every verdict log in your history? This cannot be undone.')) return;
     try {

@@ -5,6 +5,7 @@
  * verdict, and a button to judge the whole picture anyway.
  */
 import { INPUT_SIZE } from './preprocess.js';
+import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
@@ -293,6 +294,7 @@ export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
     section.hidden = true;
     onJudgeWhole();
   }, { once: true });
+  showProvenance(section, result.provenance, 'no verdict: no face to judge');
   await drawOverview(section.querySelector('.faces-overview'), file, result, metadata);
 }
 
@@ -325,7 +327,8 @@ export async function showResult(card, file, result, metadata) {
   fillFaceRows(card.querySelector('.face-list'), result.faces, metadata);
   card.querySelector('.faces-summary').textContent = facesSummary(result);
 
-  card.querySelector('.verdict').textContent = verdictHeadline(judgement);
+  card.querySelector('.verdict').textContent = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  showProvenance(card.querySelector('.result-body'), result.provenance, verdictHeadline(judgement));
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;

@@ -4,6 +4,18 @@
 
 /** localStorage key of the "Keep file names in my history" preference, shared by the image and video pages. */
 const KEEP_FILE_NAMES_KEY = 'unmask.keepFileNames';
+/**
+ * The verdict log's `provenance` (what the file said about itself, the only thing of its metadata that is
+ * sent) in words; a log without it predates the field.
+ */
+export const PROVENANCE_WORDS = {
+  none: 'no metadata signal',
+  camera: 'camera',
+  edited: 'edited',
+  declared_ai: 'declared AI',
+  credential_valid: 'valid content credential',
+  credential_invalid: 'invalid content credential',
+};
 /** Absorbs binary floating point (0.29 * 100 is 28.999999999999996), far below what is shown. */
 const PERCENT_EPSILON = 1e-9;
 
@@ -78,7 +90,8 @@ export function judgedFaces(result) {
  * The verdict log for one analysed image: no pixels, no file content, the file name only if asked.
  * @param {object} analysis
  * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number,
- *   whole: boolean, faces: {tooSmall: boolean}[]}} analysis.result  `probability` is the most suspicious face's
+ *   whole: boolean, faces: {tooSmall: boolean}[], provenance: {kind: string} | null}} analysis.result
+ *   `probability` is the most suspicious face's
  * @param {object} analysis.metadata the model's metadata.json
  * @param {string} analysis.fileName
  * @param {boolean} analysis.keepFileName
@@ -102,6 +115,7 @@ export function verdictLog({ result, metadata, fileName, keepFileName, label }) 
     analysed_at: new Date().toISOString(),
     faces: judgedFaces(result),
   };
+  if (result.provenance) log.provenance = result.provenance.kind; // one word; nothing else of the metadata
   if (label) log.label = label;
   if (keepFileName) log.file_name = fileName;
   return log;
