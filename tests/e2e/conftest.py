@@ -93,7 +93,7 @@ def c2pa_files(tmp_path_factory) -> dict[str, Path]:
     from c2pa_fixtures import corrupt_manifest, sign_jpeg, tamper, with_foreign_app11
 
     folder = tmp_path_factory.mktemp("c2pa")
-    Image.fromarray(smooth_image(320, 320, 30)).save(folder / "plain.jpg", quality=90)
+    Image.fromarray(with_face(smooth_image(320, 320, 30))).save(folder / "plain.jpg", quality=90)
     sign_jpeg(folder / "plain.jpg", folder / "signed.jpg")
     tamper(folder / "signed.jpg", folder / "tampered.jpg")
     corrupt_manifest(folder / "signed.jpg", folder / "corrupted.jpg")

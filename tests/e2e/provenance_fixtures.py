@@ -8,6 +8,8 @@ import struct
 from pathlib import Path
 
 from e2e_support import smooth_image
+
+from tests.faces_support import with_face
 from PIL import ExifTags, Image, PngImagePlugin
 
 SD_PARAMETERS = (
@@ -35,7 +37,8 @@ XMP_PACKET = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 
 
 def _picture(seed: int, size: int = 320) -> Image.Image:
-    return Image.fromarray(smooth_image(size, size, seed))
+    """A picture with a face to judge: provenance sits beside the model's verdict."""
+    return Image.fromarray(with_face(smooth_image(size, size, seed)))
 
 
 def with_app1_xmp(jpeg: bytes, packet: str) -> bytes:

@@ -286,9 +286,11 @@ export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   card.dataset.state = 'no-face';
   const section = card.querySelector('.no-face');
   section.hidden = false;
-  section.querySelector('.no-face-message').textContent = result.faces.length
-    ? `No face large enough to judge: ${result.faces.length} found, all under 64 px. Nothing to judge here.`
-    : 'No face found: nothing to judge here.';
+  const declared = provenanceHeadline(result.provenance);
+  section.querySelector('.no-face-message').textContent = (declared ? `${declared}. The model has ` : '') +
+    (result.faces.length
+      ? `${declared ? 'n' : 'N'}o face large enough to judge: ${result.faces.length} found, all under 64 px. Nothing to judge here.`
+      : `${declared ? 'n' : 'N'}o face found: nothing to judge here.`);
   const button = section.querySelector('.judge-whole');
   button.addEventListener('click', () => {
     section.hidden = true;
