@@ -287,10 +287,10 @@ export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   const section = card.querySelector('.no-face');
   section.hidden = false;
   const declared = provenanceHeadline(result.provenance);
-  section.querySelector('.no-face-message').textContent = (declared ? `${declared}. The model has ` : '') +
-    (result.faces.length
-      ? `${declared ? 'n' : 'N'}o face large enough to judge: ${result.faces.length} found, all under 64 px. Nothing to judge here.`
-      : `${declared ? 'n' : 'N'}o face found: nothing to judge here.`);
+  const nothing = result.faces.length
+    ? `No face large enough to judge: ${result.faces.length} found, all under 64 px. Nothing to judge here.`
+    : 'No face found: nothing to judge here.';
+  section.querySelector('.no-face-message').textContent = declared ? `${declared}. ${nothing}` : nothing;
   const button = section.querySelector('.judge-whole');
   button.addEventListener('click', () => {
     section.hidden = true;
