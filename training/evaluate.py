@@ -4,9 +4,10 @@ The model evaluated is the calibrated Keras twin of the exported browser model (
 run's Platt calibration); `tests/converter` proves the browser model matches it within 1e-3. Images go through
 the shared preprocessing, with no history equalisation: files are judged as they are.
 
-Besides any folders given, the run's own test split is evaluated as stored and re-encoded (JPEG q75, q95,
-PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the model has learned the format,
-not the faces; the enlarged copy shows how much the score depends on the picture's resolution.
+Besides any folders given, the run's own test split is evaluated per source, and as a whole as stored and
+re-encoded (JPEG q75, q95, PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the
+model has learned the format, not the faces; the enlarged copy shows how much the score depends on the
+picture's resolution.
 """
 
 from __future__ import annotations
@@ -54,12 +55,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     model, run = load_browser_twin(run_dir)
     sets: dict[str, DecodedImages] = {}
     if test_split:
-        test_samples = recorded_test_split(run_dir)
-        if test_samples:
-            name = f"{Path(run['data']['train_folder']).name}/test"
-            sets[name] = decode_images(test_samples, for_training=False)
-            for label, recode in REENCODINGS.items():
-                sets[f"{name} ({label})"] = decode_images(test_samples, for_training=False, recode=recode)
+        sets.update(test_split_sets(run_dir, run))
     for data_dir in data_dirs:
         sets[Path(data_dir).name] = decode_images(find_samples(data_dir, require_both_classes=False),
                                                   for_training=False)
@@ -79,12 +75,31 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     return report
 
 
+def test_split_sets(run_dir: Path, run: dict[str, Any]) -> dict[str, DecodedImages]:
+    """The run's test split per source ("utkface/test"), and, with several sources, as a whole; then the whole
+    split re-encoded (the bias probes)."""
+    test_samples = recorded_test_split(run_dir)
+    if not test_samples:
+        return {}
+    sources = sorted({s.source for s in test_samples})
+    sets = {f"{source or Path(run['data']['train_folder']).name}/test":
+            decode_images([s for s in test_samples if s.source == source], for_training=False)
+            for source in sources}
+    whole = next(iter(sets)) if len(sources) == 1 else "test split, all sources"
+    if len(sources) > 1:
+        sets[whole] = decode_images(test_samples, for_training=False)
+    for label, recode in REENCODINGS.items():
+        sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode)
+    return sets
+
+
 def recorded_test_split(run_dir: Path) -> list[Sample]:
     split_file = run_dir / "split.json"
     if not split_file.is_file():
         return []
     recorded = json.loads(split_file.read_text()).get("test", [])
-    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"])) for entry in recorded]
+    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
+               for entry in recorded]
     missing = [sample.path for sample in samples if not sample.path.is_file()]
     if missing:
         print(f"[unmask] test split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",

@@ -6,10 +6,13 @@ and require the same tensor within 1/255. Every step is chosen so that TensorFlo
 1. Decode the first frame, apply the EXIF orientation.
 2. Bring any pixel format to 8-bit RGB: greyscale is replicated, CMYK converted, 16-bit scaled down (>> 8),
    and alpha composited over white (how the picture looks on a page).
-3. Take the centre square (faces are usually centred; stretching would distort them).
-4. Resize that square to 224x224 with Pillow's BILINEAR filter: a triangle filter whose support widens with
+3. Take the face's square box (left, top, right, bottom) in source pixels when a face detector gave one,
+   else the centre square (the data set images are tight face crops; stretching would distort them).
+4. Resize that square to 128x128 with Pillow's BILINEAR filter: a triangle filter whose support widens with
    the reduction factor, so large photos are averaged, not aliased, and small ones are interpolated smoothly.
    Pillow rounds to 8 bits after the horizontal and again after the vertical pass; the browser does the same.
+   128 is the size of the smallest training faces: no training face is ever enlarged, so the generators'
+   finest pixel traces reach the model as they are.
 5. Scale to float32 in [0, 1].
 """
 
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-INPUT_SIZE = 224
+INPUT_SIZE = 128
 RESAMPLE = Image.Resampling.BILINEAR
 ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -29,7 +32,8 @@ ALPHA_BACKGROUND = (255, 255, 255)
 PREPROCESSING_SPEC = {
     "orientation": "EXIF orientation applied",
     "colour": "8-bit RGB; greyscale replicated, 16-bit >> 8, alpha composited over white",
-    "crop": "centre square, side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
+    "crop": "the face's square box (left, top, right, bottom) in source pixels when given, else the centre "
+            "square: side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
     "resize": "Pillow Image.resize(BILINEAR): separable triangle filter, support = max(1, scale), "
     "horizontal pass then vertical pass, each rounded half-up to uint8",
     "size": [INPUT_SIZE, INPUT_SIZE],
@@ -68,7 +72,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def centre_square_box(width: int, height: int) -> tuple[float, float, float, float]:
+# A crop box in source pixels, Pillow's (left, top, right, bottom) convention.
+Box = tuple[float, float, float, float]
+
+
+def centre_square_box(width: int, height: int) -> Box:
     """The crop box of step 3, in Pillow's (left, top, right, bottom) convention."""
     side = min(width, height)
     left = (width - side) / 2
@@ -76,10 +84,10 @@ def centre_square_box(width: int, height: int) -> tuple[float, float, float, flo
     return (left, top, left + side, top + side)
 
 
-def resize_to_input(image: Image.Image, resample: Image.Resampling = RESAMPLE) -> Image.Image:
-    """Step 3-4: the centre square resized to INPUT_SIZE. `resample` is varied only by augmentation."""
-    box = centre_square_box(*image.size)
-    return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box)
+def resize_to_input(image: Image.Image, resample: Image.Resampling = RESAMPLE, box: Box | None = None) -> Image.Image:
+    """Steps 3-4: the box (default: the centre square) resized to INPUT_SIZE. `resample` is varied only by
+    augmentation."""
+    return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box or centre_square_box(*image.size))
 
 
 def to_array(image: Image.Image) -> np.ndarray:
@@ -87,7 +95,8 @@ def to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def preprocess(source: str | Path | bytes | Image.Image) -> np.ndarray:
-    """A file, bytes or decoded RGB image to the model's input (224x224x3 float32 in [0, 1])."""
+def preprocess(source: str | Path | bytes | Image.Image, box: Box | None = None) -> np.ndarray:
+    """A file, bytes or decoded RGB image to the model's input (128x128x3 float32 in [0, 1]); `box` is a face's
+    square crop box in source pixels (None: the centre square)."""
     image = source if isinstance(source, Image.Image) else open_rgb(source)
-    return to_array(resize_to_input(image))
+    return to_array(resize_to_input(image, box=box))
