@@ -2,6 +2,7 @@
 
 - model load time, cold (fresh browser profile) and from cache (second load in the same profile),
 - model inference per image, median and p95 over RUNS predictions after warm-up,
+- the same on wasm with exactly one thread (the slowest browsers' case), the model run on the page itself,
 - end to end: from choosing a 12-megapixel JPEG to the verdict on screen (median of E2E_RUNS).
 
 Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
@@ -59,6 +60,29 @@ INFERENCE = """async ({ backend, runs }) => {
   return times;
 }"""
 
+# The page's worker picks its own thread count: here TF.js runs on the page, with the wasm backend held to one
+# thread, on the model input alone (preprocessing excluded): the model's own cost on the weakest setup.
+ONE_THREAD = """async (runs) => {
+  await import('/vendor/tfjs/tf.min.js');
+  await import('/vendor/tfjs/tf-backend-wasm.min.js');
+  const tf = globalThis.tf;
+  tf.wasm.setWasmPaths('/vendor/tfjs/');
+  tf.wasm.setThreadsCount(1);
+  await tf.setBackend('wasm');
+  const metadata = await (await fetch('/model/metadata.json')).json();
+  const model = await tf.loadGraphModel('/model/model.json');
+  const input = tf.randomUniform(metadata.input.shape);
+  const times = [];
+  for (let i = 0; i <= runs; i++) {
+    const start = performance.now();
+    const output = model.execute({ [metadata.input.name]: input }, metadata.outputs.probability.node);
+    await output.data();
+    times.push(performance.now() - start);
+    output.dispose();
+  }
+  return { times: times.slice(1), threads: tf.wasm.getThreadsCount() };
+}"""
+
 # Starts the clock when the file input changes and stops it when the verdict text appears.
 ARM_TIMER = """() => {
   window.benchDone = new Promise((resolve) => {
@@ -113,6 +137,19 @@ def measure_backend(browser, url: str, backend: str, jpeg: Path, runs: int) -> d
         context.close()
 
 
+def measure_one_thread(browser, url: str, runs: int) -> str:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        log_in(page, url, path="/account")
+        result = page.evaluate(ONE_THREAD, runs)
+    finally:
+        context.close()
+    times = result["times"]
+    return (f"wasm, {result['threads']} thread, model only: median {statistics.median(times):.1f} ms, "
+            f"p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs")
+
+
 def print_table(rows: list[dict]) -> None:
     header = ["backend", "load cold ms", "load cached ms", "inference median ms", "inference p95 ms", "runs", "12 MP JPEG to verdict ms"]
     print("| " + " | ".join(header) + " |")
@@ -136,7 +173,9 @@ def main() -> None:
         Image.fromarray(smooth_image(*TWELVE_MEGAPIXELS, seed=12)).save(jpeg, quality=90)
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure_backend(browser, server.url, backend, jpeg, args.runs) for backend in args.backends]
+            one_thread = measure_one_thread(browser, server.url, args.runs)
     print_table(rows)
+    print(one_thread)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from unmask import UserFacingError
 @dataclass(frozen=True)
 class TrainConfig:
     architecture: str = DEFAULT_ARCHITECTURE
-    epochs: int = 10
+    epochs: int = 6
     # Images drawn per epoch (source-balanced, with replacement); None: as many as the training split holds.
     epoch_size: int | None = None
     batch_size: int = 32

@@ -3,8 +3,9 @@
  *
  *  1. decode the first frame with the EXIF orientation applied (`decodeImage`);
  *  2. composite alpha over white;
- *  3. take the centre square (edges may fall on half pixels);
- *  4. resize it to 224x224 with Pillow's BILINEAR resampling, ported here from Pillow's
+ *  3. take the face's square box when a detector gave one, else the centre square (edges may fall on
+ *     half pixels);
+ *  4. resize it to 128x128 with Pillow's BILINEAR resampling, ported here from Pillow's
  *     `src/libImaging/Resample.c`: a triangle filter whose support widens with the reduction factor,
  *     22-bit fixed-point weights, two passes each rounded to 8 bits: horizontal then vertical, except
  *     that Pillow 13 goes vertical first for images much taller than wide (see `verticalFirst`);
@@ -16,7 +17,7 @@
  * Runs in the classifier worker (and anywhere an OffscreenCanvas exists).
  */
 
-export const INPUT_SIZE = 224;
+export const INPUT_SIZE = 128;
 const CHANNELS = 3;
 /** Pillow: 32 bits minus 8 for the result and 2 for overflow. */
 const PRECISION_BITS = 22;
@@ -44,20 +45,34 @@ function triangle(x) {
 }
 
 /**
- * The centre square of step 3 in Pillow's box convention, as the single-precision floats Pillow receives.
+ * A crop box in source pixels, Pillow's (left, top, right, bottom) convention.
+ * @typedef {{left: number, top: number, right: number, bottom: number}} Box
+ */
+
+/**
+ * The centre square of step 3 in Pillow's box convention.
  * @param {number} width
  * @param {number} height
- * @returns {{left: number, top: number, right: number, bottom: number}}
+ * @returns {Box}
  */
 function centreSquareBox(width, height) {
   const side = Math.min(width, height);
   const left = (width - side) / 2;
   const top = (height - side) / 2;
+  return { left, top, right: left + side, bottom: top + side };
+}
+
+/**
+ * A box as the single-precision floats Pillow receives.
+ * @param {Box} box
+ * @returns {Box}
+ */
+function singlePrecision(box) {
   return {
-    left: Math.fround(left),
-    top: Math.fround(top),
-    right: Math.fround(left + side),
-    bottom: Math.fround(top + side),
+    left: Math.fround(box.left),
+    top: Math.fround(box.top),
+    right: Math.fround(box.right),
+    bottom: Math.fround(box.bottom),
   };
 }
 
@@ -215,16 +230,17 @@ export function decodeImage(blob) {
 }
 
 /**
- * Steps 2-4: a decoded image (file bitmap or video frame) to 224x224 RGB bytes, reading the pixels
+ * Steps 2-4: a decoded image (file bitmap or video frame) to 128x128 RGB bytes, reading the pixels
  * the resize needs in strips of rows composited over white.
  * @param {CanvasImageSource & {width: number, height: number}} image
+ * @param {Box} [box] a face's square crop box in source pixels, inside the picture (default: the centre square)
  * @returns {Uint8Array} INPUT_SIZE * INPUT_SIZE * 3 bytes, row-major RGB
  */
-export function resizeToInput(image) {
+export function resizeToInput(image, box = undefined) {
   const { width, height } = image;
-  const box = centreSquareBox(width, height);
-  const horizontal = resampleCoefficients(width, box.left, box.right, INPUT_SIZE);
-  const vertical = resampleCoefficients(height, box.top, box.bottom, INPUT_SIZE);
+  const crop = singlePrecision(box ?? centreSquareBox(width, height));
+  const horizontal = resampleCoefficients(width, crop.left, crop.right, INPUT_SIZE);
+  const vertical = resampleCoefficients(height, crop.top, crop.bottom, INPUT_SIZE);
   const last = INPUT_SIZE - 1;
   const xFirst = horizontal.first[0];
   const stripWidth = horizontal.first[last] + horizontal.count[last] - xFirst;
