@@ -4,7 +4,8 @@
 - model inference per image, median and p95 over RUNS predictions after warm-up,
 - finding faces in a 12-megapixel JPEG with 1 and with 5 faces (drawn faces the detector finds): detector
   time and the worker's whole analysis (decode, detect, judge every face), median of E2E_RUNS,
-- end to end: from choosing that JPEG to the verdict on screen (median of E2E_RUNS).
+- end to end: from choosing that JPEG to the verdict on screen (median of E2E_RUNS),
+- model inference on wasm with exactly one thread (the slowest browsers' case), the model run on the page itself.
 
 Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
 It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
@@ -79,6 +80,29 @@ FACES = """async ({ backend, data, runs }) => {
   return results;
 }"""
 
+# The page's worker picks its own thread count: here TF.js runs on the page, with the wasm backend held to one
+# thread, on the model input alone (preprocessing excluded): the model's own cost on the weakest setup.
+ONE_THREAD = """async (runs) => {
+  await import('/vendor/tfjs/tf.min.js');
+  await import('/vendor/tfjs/tf-backend-wasm.min.js');
+  const tf = globalThis.tf;
+  tf.wasm.setWasmPaths('/vendor/tfjs/');
+  tf.wasm.setThreadsCount(1);
+  await tf.setBackend('wasm');
+  const metadata = await (await fetch('/model/metadata.json')).json();
+  const model = await tf.loadGraphModel('/model/model.json');
+  const input = tf.randomUniform(metadata.input.shape);
+  const times = [];
+  for (let i = 0; i <= runs; i++) {
+    const start = performance.now();
+    const output = model.execute({ [metadata.input.name]: input }, metadata.outputs.probability.node);
+    await output.data();
+    times.push(performance.now() - start);
+    output.dispose();
+  }
+  return { times: times.slice(1), threads: tf.wasm.getThreadsCount() };
+}"""
+
 # Starts the clock when the file input changes and stops it when the verdict text appears.
 ARM_TIMER = """() => {
   window.benchDone = new Promise((resolve) => {
@@ -145,6 +169,19 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
         context.close()
 
 
+def measure_one_thread(browser, url: str, runs: int) -> str:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        log_in(page, url, path="/account")
+        result = page.evaluate(ONE_THREAD, runs)
+    finally:
+        context.close()
+    times = result["times"]
+    return (f"wasm, {result['threads']} thread, model only: median {statistics.median(times):.1f} ms, "
+            f"p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs")
+
+
 def print_table(rows: list[dict]) -> None:
     header = ["backend", "load cold ms", "load cached ms", "inference median ms", "inference p95 ms", "runs"]
     for count in FACE_COUNTS:
@@ -182,7 +219,9 @@ def main() -> None:
                  for count in FACE_COUNTS}
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure_backend(browser, server.url, backend, jpegs, args.runs) for backend in args.backends]
+            one_thread = measure_one_thread(browser, server.url, args.runs)
     print_table(rows)
+    print(one_thread)
 
 
 if __name__ == "__main__":

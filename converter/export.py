@@ -142,6 +142,7 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "training": run.get("training", {}),
         "training_data": {key: value for key, value in run.get("data", {}).items() if key != "skipped"},
         "metrics": {**run.get("metrics", {}), **_report_metrics(run_dir)},
+        "operating_point": operating_point_card(run, _report_metrics(run_dir)),
         "limitations": LIMITATIONS,
         "files": {path.name: _sha256(path) for path in sorted(converted.iterdir()) if path.is_file()},
     }
@@ -170,13 +171,48 @@ LIMITATIONS = [
 ]
 
 
+def operating_point_card(run: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where probability 0.5 was put and what it means on each source's test faces, in words a page can show:
+    the false-positive rate per real source and the detection rate per generator (each folder of the test
+    split, "<source>/test", and each folder evaluated beside it)."""
+    calibration = run.get("calibration", {})
+    target = calibration.get("target_fpr")
+    card: dict[str, Any] = {
+        "rule": "probability >= 0.5 means deepfake",
+        "target_false_positive_rate": target,
+        "how": (f"0.5 was set where at most {target:.0%} of the validation real faces of every real source "
+                "it was trained on are flagged" if target is not None else "Platt scaling on the validation split"),
+        "real_sources": [], "generators": [],
+    }
+    for folder, m in metrics.items():
+        if "(" in folder or folder.startswith("test split"):
+            continue  # re-encoded copies and the pooled split say nothing per source
+        source = folder.removesuffix("/test")
+        positives, negatives = m["positives"], m["count"] - m["positives"]
+        if m.get("false_positive_rate") is not None:
+            card["real_sources"].append({
+                "source": source, "images": negatives, "false_positive_rate": m["false_positive_rate"],
+                "text": f"Flags {_percent(m['false_positive_rate'])} of the real photos of {source} "
+                        f"({negatives} faces it never trained on)"})
+        if m.get("recall") is not None:
+            card["generators"].append({
+                "source": source, "images": positives, "detection_rate": m["recall"],
+                "text": f"Catches {_percent(m['recall'])} of the generated or swapped faces of {source} "
+                        f"({positives} faces it never trained on)"})
+    return card
+
+
+def _percent(rate: float) -> str:
+    return f"{100 * rate:.0f}%" if rate >= 0.1 else f"{100 * rate:.1f}%"
+
+
 def _report_metrics(run_dir: Path) -> dict[str, Any]:
     """Headline numbers per evaluated folder from the run's report, if `unmask evaluate` wrote one."""
     report_file = run_dir / "report" / "report.json"
     if not report_file.is_file():
         return {}
     folders = _read_json(report_file).get("folders", {})
-    keys = ("count", "accuracy", "roc_auc", "precision", "recall", "false_positive_rate", "ece")
+    keys = ("count", "positives", "accuracy", "roc_auc", "precision", "recall", "false_positive_rate", "ece")
     return {name: {key: folder["metrics"].get(key) for key in keys} for name, folder in folders.items()}
 
 

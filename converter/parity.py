@@ -9,7 +9,7 @@ operations and the wasm kernels (XNNPACK) sum in another order, so the numbers a
 they must agree within a tolerance (1e-3 on the probability by default, see issue 3).
 
     from converter.parity import check_parity
-    result = check_parity(run_dir, Path("web/model"), images)   # images: float32 [N, 224, 224, 3]
+    result = check_parity(run_dir, Path("web/model"), images)   # images: float32 [N, 128, 128, 3]
     print(result.summary()); assert result.passed
 
 `verify_export(run_dir, model_dir, sample_images)` is the post-step of `unmask export`: it raises
@@ -67,9 +67,9 @@ class ParityResult:
 
 
 def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "wasm") -> dict[str, np.ndarray]:
-    """Run the exported graph model in `model_dir` on `images` (float32 [N, 224, 224, 3]) in Node.
+    """Run the exported graph model in `model_dir` on `images` (float32 [N, 128, 128, 3]) in Node.
 
-    Returns {"probability": [N], "evidence": [N, 196] (if the model has it)} as float64 arrays, plus
+    Returns {"probability": [N], "evidence": [N, regions] (if the model has it)} as float64 arrays, plus
     nothing else; the backend actually used is checked to be the one asked for.
     """
     if backend not in BACKENDS:
@@ -174,7 +174,7 @@ def verify_export(run_dir: Path, model_dir: Path, sample_images: np.ndarray | Se
                   tolerance: float = DEFAULT_TOLERANCE, backend: str = "wasm") -> ParityResult:
     """Post-step of `unmask export`: raise `UserFacingError` unless the browser model matches the run.
 
-    `sample_images` is either a preprocessed float32 batch [N, 224, 224, 3] or image files, which go
+    `sample_images` is either a preprocessed float32 batch [N, 128, 128, 3] or image files, which go
     through `training.preprocessing.preprocess` (the one definition the browser reproduces).
     """
     if isinstance(sample_images, np.ndarray):
@@ -197,7 +197,7 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[1:] != INPUT_SHAPE or len(images) == 0:
-        raise ValueError(f"images must be float32 [N, 224, 224, 3] with N >= 1, got shape {images.shape}")
+        raise ValueError(f"images must be float32 [N, 128, 128, 3] with N >= 1, got shape {images.shape}")
     return np.ascontiguousarray(images)
 
 

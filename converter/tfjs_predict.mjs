@@ -3,9 +3,10 @@
 //
 //   node converter/tfjs_predict.mjs MODEL_DIR INPUT.f32 N [--backend wasm|cpu] [--batch B]
 //
-// INPUT.f32 holds N images of 224x224x3 float32 (raw little-endian, NHWC, values in [0, 1]), i.e. the output
-// of training/preprocessing.py `preprocess()`. Prints one JSON object on stdout:
-//   {"backend": "wasm", "probability": [p0, ...], "evidence": [[196 values], ...]}
+// INPUT.f32 holds N images of SIZExSIZEx3 float32 (raw little-endian, NHWC, values in [0, 1]; SIZE is the
+// input size in MODEL_DIR/metadata.json), i.e. the output of training/preprocessing.py `preprocess()`.
+// Prints one JSON object on stdout:
+//   {"backend": "wasm", "probability": [p0, ...], "evidence": [[one value per region], ...]}
 // ("evidence" only when the model has that output). Node names come from MODEL_DIR/metadata.json.
 //
 // The libraries are resolved from the repository's web/node_modules (the very files the server ships), so the
@@ -15,9 +16,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { failer, fileHandler, loadTf } from "./tfjs_node.mjs";
 
-const SIZE = 224;
 const CHANNELS = 3;
-const VALUES_PER_IMAGE = SIZE * SIZE * CHANNELS;
 const fail = failer("tfjs_predict");
 
 function parseArgs(argv) {
@@ -71,12 +70,15 @@ async function main() {
   }
 
   const raw = readFileSync(args.inputFile);
-  const expected = args.count * VALUES_PER_IMAGE * 4;
+  const size = metadata.input?.shape?.[1];
+  if (!Number.isInteger(size)) fail("metadata.json lacks input.shape [1, SIZE, SIZE, 3]");
+  const valuesPerImage = size * size * CHANNELS;
+  const expected = args.count * valuesPerImage * 4;
   if (raw.byteLength !== expected) {
-    fail(`${args.inputFile} holds ${raw.byteLength} bytes, expected ${expected} for ${args.count} images of ${SIZE}x${SIZE}x${CHANNELS} float32`);
+    fail(`${args.inputFile} holds ${raw.byteLength} bytes, expected ${expected} for ${args.count} images of ${size}x${size}x${CHANNELS} float32`);
   }
   // Little-endian float32, copied into an aligned buffer.
-  const pixels = new Float32Array(args.count * VALUES_PER_IMAGE);
+  const pixels = new Float32Array(args.count * valuesPerImage);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   for (let i = 0; i < pixels.length; i++) pixels[i] = view.getFloat32(i * 4, true);
 
@@ -88,8 +90,8 @@ async function main() {
 
   for (let start = 0; start < args.count; start += args.batch) {
     const n = Math.min(args.batch, args.count - start);
-    const batch = pixels.subarray(start * VALUES_PER_IMAGE, (start + n) * VALUES_PER_IMAGE);
-    const input = tf.tensor4d(batch, [n, SIZE, SIZE, CHANNELS], "float32");
+    const batch = pixels.subarray(start * valuesPerImage, (start + n) * valuesPerImage);
+    const input = tf.tensor4d(batch, [n, size, size, CHANNELS], "float32");
     let produced = model.execute({ [inputName]: input }, nodes);
     if (!Array.isArray(produced)) produced = [produced];
     for (let k = 0; k < outputs.length; k++) {

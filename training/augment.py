@@ -1,8 +1,18 @@
-"""Augmentation for robustness: what happens to a face photo between the camera and our model.
+"""Augmentation: give every image, of either class and any source, the same kind of processing history.
 
-The paper's flip, rotation and zoom, plus what the hidden test sets will vary: resolution, resampling
-filter, blur, colour, noise and, last, JPEG compression at a random quality, the way a real file is made.
-Both classes go through exactly the same steps, so none of them can tell real from fake on its own.
+Each source reaches us with its own history (FFHQ as lossless 128 px PNGs, UTKFace as 200 px JPEG q75, LFW as
+250 px JPEG q90 and its swaps q95, Generated Photos as 512 px q92...). A network learns such differences
+before it learns faces ("Fake or JPEG?", 2024). So every training image, whatever its class, goes through the
+same random history, the way a picture travels between its maker and our model:
+
+1. flip, and a random square crop when the source is larger than the model input (never smaller);
+2. a little colour change and, rarely, blur or greyscale (both classes: "blurry = real" must not pay);
+3. sometimes a JPEG round at quality 60-100 at the source resolution (a first publication);
+4. often a random downscale, with a random filter, to a side between the model input and the source's:
+   never below the input size, so no face is ever enlarged and the finest traces stay where they survive;
+5. a JPEG round at quality 60-100 most of the time, sometimes a second one;
+6. the model input: usually the shared preprocessing (the whole square resized to 128 as in the browser),
+   sometimes a random 128 px crop at the current resolution (native pixels of a larger face).
 
 Everything runs in Pillow and NumPy, outside the model, so the same pipeline feeds Keras on any backend.
 """
@@ -10,80 +20,74 @@ Everything runs in Pillow and NumPy, outside the model, so the same pipeline fee
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from training.preprocessing import RESAMPLE, resize_to_input, to_array
+from training.preprocessing import INPUT_SIZE, RESAMPLE, resize_to_input, to_array
 
-# Filters other software may use to resize: the model should not depend on ours.
-OTHER_FILTERS = (Image.Resampling.BICUBIC, Image.Resampling.LANCZOS, Image.Resampling.BOX,
-                 Image.Resampling.NEAREST, Image.Resampling.HAMMING)
+# Filters other software uses to shrink pictures: the model should not depend on ours.
+DOWNSCALE_FILTERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,
+                     Image.Resampling.BOX, Image.Resampling.HAMMING)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     flip: float = 0.5
-    rotation_degrees: float = 12.0
-    zoom: tuple[float, float] = (0.75, 1.0)  # side of the crop, as a fraction of the source
-    rescale: tuple[float, float] = (0.4, 2.0)  # resolution the photo is "taken" at, relative to the source
-    rescale_probability: float = 0.7
-    colour_probability: float = 0.6
-    colour_strength: float = 0.2
+    zoom: tuple[float, float] = (0.8, 1.0)  # side of the random crop, as a fraction of the source
+    colour_probability: float = 0.3
+    colour_strength: float = 0.15
     greyscale_probability: float = 0.05
-    blur_probability: float = 0.25
-    blur_radius: tuple[float, float] = (0.3, 1.5)
-    jpeg_probability: float = 0.75
-    jpeg_quality: tuple[int, int] = (35, 98)
-    other_filter_probability: float = 0.25
-    noise_probability: float = 0.15
-    noise_sigma: tuple[float, float] = (0.005, 0.03)
+    blur_probability: float = 0.1
+    blur_radius: tuple[float, float] = (0.3, 1.0)
+    first_jpeg_probability: float = 0.4
+    downscale_probability: float = 0.6
+    jpeg_probability: float = 0.85
+    second_jpeg_probability: float = 0.25
+    jpeg_quality: tuple[int, int] = (60, 100)
+    native_crop_probability: float = 0.3
+    noise_probability: float = 0.1
+    noise_sigma: tuple[float, float] = (0.003, 0.015)
 
 
 def augment(source: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """One random variant of a square uint8 source image, as a model input (224x224x3 float32 in [0, 1])."""
-    image = _geometry(Image.fromarray(source), rng, config)
+    """One random variant of a square uint8 source image, as a model input (128x128x3 float32 in [0, 1])."""
+    image = _flip_and_crop(Image.fromarray(source), rng, config)
     image = _colour(image, rng, config)
     if rng.random() < config.blur_probability:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*config.blur_radius)))
-    if rng.random() < config.rescale_probability:
-        side = max(32, round(image.size[0] * rng.uniform(*config.rescale)))
-        image = image.resize((side, side), _random_filter(rng, 1.0))
+    if rng.random() < config.first_jpeg_probability:
+        image = _jpeg(image, rng, config)
+    if rng.random() < config.downscale_probability and image.size[0] > INPUT_SIZE:
+        side = int(rng.integers(INPUT_SIZE, image.size[0] + 1))
+        image = image.resize((side, side), DOWNSCALE_FILTERS[rng.integers(len(DOWNSCALE_FILTERS))])
     if rng.random() < config.jpeg_probability:
-        image = _jpeg(image, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)), rng)
-    pixels = to_array(resize_to_input(image, resample=_random_filter(rng, config.other_filter_probability)))
+        image = _jpeg(image, rng, config)
+        if rng.random() < config.second_jpeg_probability:
+            image = _jpeg(image, rng, config)
+    pixels = to_array(_model_input(image, rng, config))
     if rng.random() < config.noise_probability:
         pixels = np.clip(pixels + rng.normal(0, rng.uniform(*config.noise_sigma), pixels.shape), 0, 1)
     return pixels.astype(np.float32)
 
 
-def _random_filter(rng: np.random.Generator, probability_other: float) -> Image.Resampling:
-    if rng.random() < probability_other:
-        return OTHER_FILTERS[rng.integers(len(OTHER_FILTERS))]
-    return RESAMPLE
-
-
-def _geometry(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
-    """Flip, then a rotated square crop (zoom) that stays inside the picture, at the source resolution."""
+def _flip_and_crop(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
+    """Flip, then a random square crop of at least INPUT_SIZE pixels, at the source resolution (no resampling)."""
     if rng.random() < config.flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     side = image.size[0]
-    angle = math.radians(rng.uniform(-config.rotation_degrees, config.rotation_degrees))
-    # The largest crop of this angle whose corners stay inside the source square.
-    fits = 1.0 / (abs(math.cos(angle)) + abs(math.sin(angle)))
-    crop = side * min(rng.uniform(*config.zoom), fits)
-    slack = (side * fits - crop) / 2
-    centre_x = side / 2 + rng.uniform(-slack, slack)
-    centre_y = side / 2 + rng.uniform(-slack, slack)
-    # Affine map from output pixel (u, v) to source pixel: rotate and scale about the crop's centre.
-    scale = crop / side
-    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
-    offset_x = centre_x - cos * side / 2 + sin * side / 2
-    offset_y = centre_y - sin * side / 2 - cos * side / 2
-    return image.transform((side, side), Image.Transform.AFFINE, (cos, -sin, offset_x, sin, cos, offset_y),
-                           resample=Image.Resampling.BILINEAR)
+    crop = max(min(side, INPUT_SIZE), round(side * rng.uniform(*config.zoom)))
+    left, top = (int(rng.integers(0, side - crop + 1)) for _ in range(2))
+    return image.crop((left, top, left + crop, top + crop))
+
+
+def _model_input(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
+    side = image.size[0]
+    if side > INPUT_SIZE and rng.random() < config.native_crop_probability:
+        left, top = (int(rng.integers(0, side - INPUT_SIZE + 1)) for _ in range(2))
+        return image.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
+    return resize_to_input(image, RESAMPLE)
 
 
 def _colour(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
@@ -96,10 +100,10 @@ def _colour(image: Image.Image, rng: np.random.Generator, config: AugmentConfig)
     return image
 
 
-def _jpeg(image: Image.Image, quality: int, rng: np.random.Generator) -> Image.Image:
+def _jpeg(image: Image.Image, rng: np.random.Generator, config: AugmentConfig) -> Image.Image:
+    quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
     buffer = io.BytesIO()
     # Cameras and most software subsample chroma (4:2:0); high-quality exports often keep it (4:4:4).
     subsampling = 0 if quality >= 90 and rng.random() < 0.5 else 2
     image.save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
     return Image.open(buffer).convert("RGB")
-

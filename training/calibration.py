@@ -1,6 +1,11 @@
 """Calibration: make the model's probabilities mean what they say.
 
-Platt scaling fits probability = sigmoid(scale * logit + offset) on the validation split by maximum
+The shipped recipe first chooses the operating point for real photos: the logit above which at most a
+target share (2%) of the validation real faces of *every* real source lies. Probability 0.5 is pinned there
+(offset = -scale * that logit), so that "probability >= 0.5 means deepfake" keeps that false-positive rate on
+each visible real source, and only the scale is fitted by maximum likelihood (`fit_at_operating_point`).
+
+Plain Platt scaling (`fit_platt`) fits probability = sigmoid(scale * logit + offset) on the validation split by maximum
 likelihood. The scale plays the role of an inverse temperature (it softens an over-confident model); the
 offset corrects a shift that heavy training augmentation leaves between training and real images, which a
 temperature alone cannot. Both are monotone, so the ranking of images (the ROC curve) is unchanged.
@@ -77,3 +82,43 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> C
         base_rate = float(y.mean())
         return Calibration(scale=0.0, offset=float(np.log(base_rate / (1 - base_rate))))
     return Calibration(scale=float(params[0]), offset=float(params[1]))
+
+
+def operating_point(logits: np.ndarray, groups: list[str], target_fpr: float) -> float:
+    """The smallest logit threshold at which at most `target_fpr` of each group's logits lie at or above it:
+    with several real sources, the strictest of them sets the point."""
+    if not 0 <= target_fpr < 1:
+        raise ValueError(f"target false-positive rate must be in [0, 1), got {target_fpr!r}")
+    values = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if values.size == 0 or values.size != len(groups):
+        raise ValueError("an operating point needs one group per logit, and at least one logit")
+    thresholds = []
+    for group in sorted(set(groups)):
+        ranked = np.sort(values[[g == group for g in groups]])[::-1]
+        allowed = int(np.floor(target_fpr * ranked.size))  # how many may lie at or above the threshold
+        thresholds.append(np.nextafter(ranked[allowed], np.inf) if allowed < ranked.size else ranked[-1])
+    return float(max(thresholds))
+
+
+def fit_at_operating_point(logits: np.ndarray, labels: np.ndarray, threshold_logit: float,
+                           iterations: int = 50) -> Calibration:
+    """Maximum-likelihood scale of sigmoid(scale * (logit - threshold_logit)): probability 0.5 stays at the
+    operating point, and the scale makes the probabilities around it mean what they say."""
+    x = np.asarray(logits, dtype=np.float64).reshape(-1) - threshold_logit
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if x.size == 0 or x.size != y.size:
+        raise ValueError("calibration needs as many labels as logits, and at least one")
+    if y.min() == y.max():
+        raise ValueError("calibration needs both classes in the validation split")
+    scale = 1.0
+    for _ in range(iterations):
+        p = 0.5 * (1.0 + np.tanh(0.5 * scale * x))
+        gradient = float(np.mean((p - y) * x)) + 1e-4 * (scale - 1.0)
+        curvature = float(np.mean(p * (1 - p) * x * x)) + 1e-4
+        step = gradient / curvature
+        # A scale must stay positive (a negative one would turn the ranking upside down): at most halve it.
+        step = min(step, scale / 2)
+        scale -= step
+        if abs(step) < 1e-10:
+            break
+    return Calibration(scale=float(scale), offset=float(-scale * threshold_logit))

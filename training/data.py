@@ -3,6 +3,10 @@
 A dataset is a folder with one subfolder per class, named as in the seed paper (`Real/`, `Deepfake/`) or
 `real/`, `fake/` in any letter case; files may be nested below them. Every file in a class folder is tried:
 what does not decode is skipped and named in the report, so one bad file never stops a run.
+
+Training may read several dataset folders: each is a *source* (its folder name), and every sample carries
+it, so that sampling can give each (source, class) group the same weight, splits are stratified per group,
+and the report can give rates per real source and per generator.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ HISTORY_JPEG_QUALITY = 75
 class Sample:
     path: Path
     label: int
+    source: str = ""  # the dataset folder's name
+
+    @property
+    def group(self) -> str:
+        """The (source, class) group, e.g. "utkface/Real": one real source or one generator."""
+        return f"{self.source}/{CLASS_NAMES[self.label]}"
 
 
 @dataclass
@@ -45,6 +55,7 @@ class DecodedImages:
     labels: np.ndarray
     paths: list[str]
     skipped: list[dict[str, str]] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # Sample.group of each image
 
     def __len__(self) -> int:
         return len(self.images)
@@ -60,13 +71,35 @@ def find_samples(root: Path, require_both_classes: bool = True) -> list[Sample]:
     if not class_dirs:
         raise UserFacingError(
             f"{root} has no class folders: expected 'Real' and 'Deepfake' (or 'real' and 'fake') inside it")
-    samples = [Sample(path, label) for directory, label in class_dirs for path in _files_below(directory)]
+    samples = [Sample(path, label, root.name) for directory, label in class_dirs for path in _files_below(directory)]
     counts = class_counts(samples)
     missing = [name for name, count in counts.items() if count == 0]
     if len(missing) == 2 or (require_both_classes and missing):
         raise UserFacingError(f"{root}: no files for class {' and '.join(missing)} "
                               f"(found {counts['Real']} real, {counts['Deepfake']} deepfake)")
     return samples
+
+
+def find_sources(roots: Sequence[Path]) -> list[Sample]:
+    """The samples of several dataset folders, each its own source. Every class needs a file somewhere, but a
+    folder may hold one class only (a generator without real photos, a real source without fakes)."""
+    names = [Path(root).name for root in roots]
+    if len(set(names)) != len(names):
+        raise UserFacingError(f"data folders must have distinct names (they name the sources): {names}")
+    samples = [s for root in roots for s in find_samples(root, require_both_classes=len(roots) == 1)]
+    counts = class_counts(samples)
+    if min(counts.values()) == 0:
+        raise UserFacingError(f"the data folders hold {counts['Real']} real and {counts['Deepfake']} deepfake "
+                              "files: both classes are needed")
+    return samples
+
+
+def group_counts(samples: Iterable[Sample]) -> dict[str, int]:
+    """How many samples each (source, class) group has."""
+    counts: dict[str, int] = {}
+    for sample in samples:
+        counts[sample.group] = counts.get(sample.group, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def class_counts(samples: Iterable[Sample]) -> dict[str, int]:
@@ -82,13 +115,13 @@ def _files_below(directory: Path) -> list[Path]:
 
 def split_samples(samples: Sequence[Sample], seed: int, val_fraction: float,
                   test_fraction: float) -> dict[str, list[Sample]]:
-    """A stratified split that depends only on the file list and the seed."""
+    """A split stratified per source and class that depends only on the file list and the seed."""
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UserFacingError("validation and test fractions must be in [0, 1) and sum to less than 1")
     rng = np.random.default_rng(seed)
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
-    for label in (REAL, DEEPFAKE):
-        members = sorted((s for s in samples if s.label == label), key=lambda s: str(s.path))
+    for source, label in sorted({(s.source, s.label) for s in samples}):
+        members = sorted((s for s in samples if s.label == label and s.source == source), key=lambda s: str(s.path))
         order = rng.permutation(len(members))
         n_test = round(len(members) * test_fraction)
         n_val = round(len(members) * val_fraction)
@@ -167,6 +200,7 @@ def decode_images(samples: Iterable[Sample], *, for_training: bool, recode: Reco
         else:
             decoded.images.append(result)
             decoded.paths.append(str(sample.path))
+            decoded.groups.append(sample.group)
             labels.append(sample.label)
     decoded.labels = np.asarray(labels, dtype=np.int64)
     return decoded

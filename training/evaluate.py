@@ -4,9 +4,10 @@ The model evaluated is the calibrated Keras twin of the exported browser model (
 run's Platt calibration); `tests/converter` proves the browser model matches it within 1e-3. Images go through
 the shared preprocessing, with no history equalisation: files are judged as they are.
 
-Besides any folders given, the run's own test split is evaluated as stored and re-encoded (JPEG q75, q95,
-PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the model has learned the format,
-not the faces; the enlarged copy shows how much the score depends on the picture's resolution.
+Besides any folders given, the run's own test split is evaluated per source, and as a whole as stored and
+re-encoded (JPEG q75, q95, PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the
+model has learned the format, not the faces; the enlarged copy shows how much the score depends on the
+picture's resolution.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from training.calibration import Calibration
 from training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from training.faces import face_crops
 from training.faces import face_crops
 from training.models import calibrated
 from training.report import summary_line, write_report
@@ -59,6 +61,11 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
         raise UserFacingError("nothing to evaluate: give --data folders, or a run with a recorded test split")
     # Judged as the browser judges them: each picture's face crop (the same detector and crop).
     crops, faces_found = face_crops(s.path for s in [*test_samples, *(s for f in folders.values() for s in f)])
+    sets = test_split_sets(test_samples, run, crops)
+    for folder, samples in folders.items():
+        sets[folder] = decode_images(samples, for_training=False, crops=crops)
+    # Judged as the browser judges them: each picture's face crop (the same detector and crop).
+    crops, faces_found = face_crops(s.path for s in [*test_samples, *(s for f in folders.values() for s in f)])
     sets: dict[str, DecodedImages] = {}
     if test_samples:
         name = f"{Path(run['data']['train_folder']).name}/test"
@@ -81,12 +88,31 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     return report
 
 
+def test_split_sets(test_samples: list[Sample], run: dict[str, Any],
+                    crops: dict[str, Any]) -> dict[str, DecodedImages]:
+    """The run's test split per source ("utkface/test"), and, with several sources, as a whole; then the whole
+    split re-encoded (the bias probes). Each picture is judged on its face crop."""
+    if not test_samples:
+        return {}
+    sources = sorted({s.source for s in test_samples})
+    sets = {f"{source or Path(run['data']['train_folder']).name}/test":
+            decode_images([s for s in test_samples if s.source == source], for_training=False, crops=crops)
+            for source in sources}
+    whole = next(iter(sets)) if len(sources) == 1 else "test split, all sources"
+    if len(sources) > 1:
+        sets[whole] = decode_images(test_samples, for_training=False, crops=crops)
+    for label, recode in REENCODINGS.items():
+        sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
+    return sets
+
+
 def recorded_test_split(run_dir: Path) -> list[Sample]:
     split_file = run_dir / "split.json"
     if not split_file.is_file():
         return []
     recorded = json.loads(split_file.read_text()).get("test", [])
-    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"])) for entry in recorded]
+    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
+               for entry in recorded]
     missing = [sample.path for sample in samples if not sample.path.is_file()]
     if missing:
         print(f"[unmask] test split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",

@@ -8,9 +8,11 @@ and require the same tensor within 1/255. Every step is chosen so that TensorFlo
    and alpha composited over white (how the picture looks on a page).
 3. Take the square crop of a face found by `web/js/faces.js` (see training/faces.py), or the centre square of a
    picture judged whole (stretching would distort either).
-4. Resize that square to 224x224 with Pillow's BILINEAR filter: a triangle filter whose support widens with
+4. Resize that square to 128x128 with Pillow's BILINEAR filter: a triangle filter whose support widens with
    the reduction factor, so large photos are averaged, not aliased, and small ones are interpolated smoothly.
    Pillow rounds to 8 bits after the horizontal and again after the vertical pass; the browser does the same.
+   128 is the size of the smallest training faces: no training face is ever enlarged, so the generators'
+   finest pixel traces reach the model as they are.
 5. Scale to float32 in [0, 1].
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-INPUT_SIZE = 224
+INPUT_SIZE = 128
 RESAMPLE = Image.Resampling.BILINEAR
 ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -70,7 +72,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def centre_square_box(width: int, height: int) -> tuple[float, float, float, float]:
+# A crop box in source pixels, Pillow's (left, top, right, bottom) convention.
+Box = tuple[float, float, float, float]
+
+
+def centre_square_box(width: int, height: int) -> Box:
     """The crop box of step 3, in Pillow's (left, top, right, bottom) convention."""
     side = min(width, height)
     left = (width - side) / 2
@@ -78,13 +84,9 @@ def centre_square_box(width: int, height: int) -> tuple[float, float, float, flo
     return (left, top, left + side, top + side)
 
 
-Box = tuple[float, float, float, float]
-
-
-def resize_to_input(image: Image.Image, box: Box | None = None,
-                    resample: Image.Resampling = RESAMPLE) -> Image.Image:
-    """Step 3-4: the face's square `box` (default: the centre square) resized to INPUT_SIZE. `resample` is
-    varied only by augmentation."""
+def resize_to_input(image: Image.Image, resample: Image.Resampling = RESAMPLE, box: Box | None = None) -> Image.Image:
+    """Steps 3-4: the box (default: the centre square) resized to INPUT_SIZE. `resample` is varied only by
+    augmentation."""
     return image.resize((INPUT_SIZE, INPUT_SIZE), resample, box=box or centre_square_box(*image.size))
 
 
@@ -94,7 +96,7 @@ def to_array(image: Image.Image) -> np.ndarray:
 
 
 def preprocess(source: str | Path | bytes | Image.Image, box: Box | None = None) -> np.ndarray:
-    """A file, bytes or decoded RGB image (its face `box`, else its centre square) to the model's input
-    (224x224x3 float32 in [0, 1])."""
+    """A file, bytes or decoded RGB image to the model's input (128x128x3 float32 in [0, 1]); `box` is a face's
+    square crop box in source pixels (None: the centre square)."""
     image = source if isinstance(source, Image.Image) else open_rgb(source)
-    return to_array(resize_to_input(image, box))
+    return to_array(resize_to_input(image, box=box))

@@ -92,16 +92,16 @@ def summary_line(name: str, metrics: dict[str, Any]) -> str:
     """
     parts = [f"{name}: n={metrics['count']}"]
     if metrics["negatives"] == 0:
-        parts += ["(deepfakes only)", f"detection rate={_percent(metrics['recall'])}"]
+        parts += ["(deepfakes only)", f"detection rate={percent(metrics['recall'])}"]
     elif metrics["positives"] == 0:
-        parts += ["(real only)", f"false-positive rate={_percent(metrics['false_positive_rate'])}"]
+        parts += ["(real only)", f"false-positive rate={percent(metrics['false_positive_rate'])}"]
     else:
         parts += [
-            f"acc={_percent(metrics['accuracy'])}",
-            f"AUC={_decimal(metrics['roc_auc'])}",
-            f"FPR={_percent(metrics['false_positive_rate'])}",
+            f"acc={percent(metrics['accuracy'])}",
+            f"AUC={decimal(metrics['roc_auc'])}",
+            f"FPR={percent(metrics['false_positive_rate'])}",
         ]
-    parts.append(f"ECE={_decimal(metrics['ece'])}")
+    parts.append(f"ECE={decimal(metrics['ece'])}")
     return " ".join(parts)
 
 
@@ -199,10 +199,10 @@ def _markdown(report: dict[str, Any]) -> str:
             name.replace("|", "\\|"),
             str(m["count"]),
             str(len(folder["skipped"])),
-            *(_percent(m[key]) for key in ("accuracy", "precision", "recall", "f1")),
-            _decimal(m["roc_auc"]),
-            _decimal(m["ece"]),
-            _percent(m["false_positive_rate"]),
+            *(percent(m[key]) for key in ("accuracy", "precision", "recall", "f1")),
+            decimal(m["roc_auc"]),
+            decimal(m["ece"]),
+            percent(m["false_positive_rate"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "n/a: undefined here (AUC needs both classes, FPR real photos, recall deepfakes).", ""]
@@ -244,11 +244,11 @@ def _folder_markdown(name: str, folder: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _decimal(value: float | None) -> str:
+def decimal(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 

@@ -1,5 +1,9 @@
 """Training: data -> augmented batches -> model -> calibration -> a run folder.
 
+Training reads one or more dataset folders (sources). Each epoch draws its images so that both classes weigh
+the same and, within a class, every source weighs the same (a generator with 341 faces counts as much as
+one with 3000): the model must find what the sources of a class share, not what the largest one looks like.
+
 A run folder holds everything needed to repeat, evaluate and export the run:
 `model.keras`, `run.json` (config, data summary, history, calibration, validation metrics) and
 `split.json` (the exact files of each split).
@@ -20,12 +24,13 @@ import keras
 import numpy as np
 
 from training.augment import augment
-from training.calibration import Calibration, fit_platt
-from training.data import (CLASS_NAMES, DecodedImages, Sample, class_counts, decode_images, equalise_history,
-                           find_samples, split_samples)
+from training.calibration import Calibration, fit_at_operating_point, operating_point
+from training.data import (CLASS_NAMES, REAL, DecodedImages, Sample, class_counts, decode_images, equalise_history,
+                           find_samples, find_sources, group_counts, split_samples)
 from training.faces import face_crops
 from training.metrics import binary_metrics
-from training.models import DEFAULT_ARCHITECTURE, build
+from training.architectures import DEFAULT_ARCHITECTURE
+from training.models import build
 from training.preprocessing import INPUT_SIZE
 from unmask import UserFacingError
 
@@ -33,7 +38,9 @@ from unmask import UserFacingError
 @dataclass(frozen=True)
 class TrainConfig:
     architecture: str = DEFAULT_ARCHITECTURE
-    epochs: int = 12
+    epochs: int = 6
+    # Images drawn per epoch (source-balanced, with replacement); None: as many as the training split holds.
+    epoch_size: int | None = None
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -44,6 +51,8 @@ class TrainConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     equalise_history: bool = True
+    # Probability 0.5 is put where at most this share of each real source's validation faces is flagged.
+    target_fpr: float = 0.02
     workers: int = 2
 
 
@@ -58,15 +67,19 @@ def config_for(architecture: str, **overrides: Any) -> TrainConfig:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | None = None,
-          test_dir: Path | None = None) -> dict[str, Any]:
-    """Train one model and write its run folder. Returns the run record (also in run.json)."""
+def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Path | None = None,
+          test_dir: Path | None = None, exclude_groups: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train one model on the dataset folders `data_dirs` and write its run folder. `exclude_groups` names
+    (source, class) groups (`Sample.group`) left out of every split (leave-one-source-out). Returns the run
+    record (also in run.json)."""
     keras.utils.set_random_seed(config.seed)
-    splits = _splits(data_dir, config, val_dir, test_dir)  # a data error stops here, before any folder is made
+    # A data error stops here, before any folder is made.
+    splits = _splits(data_dirs, config, val_dir, test_dir, exclude_groups)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Paths relative to the run folder: the record holds no machine's paths and survives moving both.
     (out_dir / "split.json").write_text(json.dumps(
-        {name: [{"path": _relative(s.path, out_dir), "label": CLASS_NAMES[s.label]} for s in samples]
+        {name: [{"path": _relative(s.path, out_dir), "label": CLASS_NAMES[s.label], "source": s.source}
+                for s in samples]
          for name, samples in splits.items()}, indent=1))
 
     _log(f"decoding {len(splits['train'])} training and {len(splits['val'])} validation images")
@@ -92,7 +105,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
     )
     seconds = time.monotonic() - started
 
-    calibration, calibration_record, after = calibrate(model, x_val, val_images.labels)
+    calibration, calibration_record, after = calibrate(model, x_val, val_images, config.target_fpr)
     model.save(out_dir / "model.keras")
     run = {
         "architecture": config.architecture,
@@ -100,8 +113,11 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
         "config": asdict(config),
         "parameters": int(model.count_params()),
         "data": {
-            "train_folder": _relative(data_dir, out_dir),
+            "train_folder": _relative(data_dirs[0], out_dir),
+            "train_folders": [_relative(data_dir, out_dir) for data_dir in data_dirs],
+            "excluded_groups": list(exclude_groups),
             "counts": {name: class_counts(samples) for name, samples in splits.items()},
+            "group_counts": {name: group_counts(samples) for name, samples in splits.items()},
             "skipped": train_images.skipped + val_images.skipped,
             "history_equalised": config.equalise_history,
             "faces_found": faces_found,
@@ -119,7 +135,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, val_dir: Path | No
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Batches of freshly augmented training images; a new random order and new variants every epoch.
+    """Batches of freshly augmented training images; a new source-balanced draw and new variants every epoch.
 
     Each batch draws from its own generator seeded by (seed, epoch, batch), so a run is reproducible
     whatever order the worker threads finish in.
@@ -130,13 +146,15 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.images = images
         self.config = config
         self.epoch = 0
+        self.weights = balanced_weights(images.labels, images.groups)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.config.batch_size)
+        return math.ceil((self.config.epoch_size or len(self.images)) / self.config.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         size, seed = self.config.batch_size, self.config.seed
-        order = np.random.default_rng([seed, self.epoch]).permutation(len(self.images))
+        order = np.random.default_rng([seed, self.epoch]).choice(
+            len(self.images), size=len(self) * size, p=self.weights)
         chosen = order[index * size:(index + 1) * size]
         rng = np.random.default_rng([seed, self.epoch, index])
         x = np.stack([augment(self.images.images[i], rng) for i in chosen])
@@ -144,6 +162,20 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
+
+
+def balanced_weights(labels: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Sampling probabilities that give each class half the draws and each group of a class an equal share."""
+    labels = np.asarray(labels)
+    group_array = np.asarray(groups)
+    weights = np.zeros(len(labels), dtype=np.float64)
+    for label in np.unique(labels):
+        in_class = labels == label
+        class_groups = np.unique(group_array[in_class])
+        for group in class_groups:
+            members = in_class & (group_array == group)
+            weights[members] = 1.0 / (members.sum() * len(class_groups))
+    return weights / weights.sum()
 
 
 def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -155,14 +187,26 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
 
 
-def calibrate(model: keras.Model, x_val: np.ndarray, labels: np.ndarray) -> tuple[Calibration, dict, dict]:
-    """Fit Platt scaling on the validation split; returns it, its run.json record and the calibrated
+def calibrate(model: keras.Model, x_val: np.ndarray, val_images: DecodedImages,
+              target_fpr: float) -> tuple[Calibration, dict, dict]:
+    """Put probability 0.5 at the operating point for real photos (see calibration.py) and fit the scale
+    around it on the validation split; returns the calibration, its run.json record and the calibrated
     validation metrics."""
+    labels = val_images.labels
     logits = _logits(model, x_val)
-    calibration = fit_platt(logits, labels)
+    real = labels == REAL
+    threshold = operating_point(logits[real], [g for g, r in zip(val_images.groups, real) if r], target_fpr)
+    calibration = fit_at_operating_point(logits, labels, threshold)
     before = binary_metrics(labels, Calibration().apply(logits))
     after = binary_metrics(labels, calibration.apply(logits))
-    record = {"method": "Platt scaling on the validation split", **asdict(calibration),
+    flagged = calibration.apply(logits) >= 0.5
+    per_group = {group: {"count": int(np.sum(members)), "flagged": float(np.mean(flagged[members]))}
+                 for group in sorted(set(val_images.groups))
+                 for members in [np.asarray(val_images.groups) == group]}
+    record = {"method": f"operating point at {target_fpr:.0%} false positives on every real source's "
+                        "validation faces; scale fitted by maximum likelihood around it",
+              "target_fpr": target_fpr, "threshold_logit": threshold, **asdict(calibration),
+              "val_flagged_by_group": per_group,
               "val_ece_before": before["ece"], "val_ece_after": after["ece"],
               "val_log_loss_before": before["log_loss"], "val_log_loss_after": after["log_loss"]}
     return calibration, record, after
@@ -173,9 +217,12 @@ def _logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return logit_model.predict(images, batch_size=64, verbose=0).reshape(-1).astype(np.float64)
 
 
-def _splits(data_dir: Path, config: TrainConfig, val_dir: Path | None,
-            test_dir: Path | None) -> dict[str, list[Sample]]:
-    samples = find_samples(data_dir)
+def _splits(data_dirs: list[Path], config: TrainConfig, val_dir: Path | None, test_dir: Path | None,
+            exclude_groups: tuple[str, ...]) -> dict[str, list[Sample]]:
+    samples = find_sources(data_dirs)
+    unknown = set(exclude_groups) - {s.group for s in samples}
+    if unknown:
+        raise UserFacingError(f"cannot leave out {', '.join(sorted(unknown))}: no such source and class")
     val_fraction = 0.0 if val_dir else config.val_fraction
     test_fraction = 0.0 if test_dir else config.test_fraction
     splits = split_samples(samples, config.seed, val_fraction, test_fraction)
@@ -183,6 +230,9 @@ def _splits(data_dir: Path, config: TrainConfig, val_dir: Path | None,
         splits["val"] = find_samples(val_dir)
     if test_dir:
         splits["test"] = find_samples(test_dir)
+    splits = {name: [s for s in members if s.group not in exclude_groups] for name, members in splits.items()}
+    if min(class_counts(splits["train"]).values()) == 0:
+        raise UserFacingError("with those sources left out, the training split lacks a class")
     return splits
 
 

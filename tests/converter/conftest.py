@@ -1,6 +1,6 @@
 """Shared fixtures for the converter tests: one model, exported once per session with the real converter.
 
-The model is `unmasknet` with seeded random weights (nothing is trained), its BatchNorm statistics and
+The model is `npr` (the default) with seeded random weights (nothing is trained), its BatchNorm statistics and
 affine parameters perturbed so that the converter's BatchNorm folding really changes numbers, and its
 evidence layer scaled so that the logits span a few units (otherwise every probability sits at 0.5 and a
 wrong calibration or a broken layer would go unnoticed). It is exported with a non-trivial Platt
@@ -42,9 +42,9 @@ def _probe_images(rng: np.random.Generator, count: int = 6) -> np.ndarray:
 
     images = []
     for index in range(count):
-        side = (4, 8, 16, 32, 64, 224)[index % 6]
+        side = (4, 8, 16, 32, 64, 128)[index % 6]
         small = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-        image = Image.fromarray(small).resize((224, 224), Image.Resampling.BILINEAR)
+        image = Image.fromarray(small).resize((128, 128), Image.Resampling.BILINEAR)
         images.append(np.asarray(image, dtype=np.float32) / 255.0)
     return np.stack(images)
 
@@ -86,7 +86,7 @@ def _spread_logits(model, probe: np.ndarray) -> None:
 
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory) -> ExportedModel:
-    """unmasknet with random (seeded) weights, saved as a training run and exported with tensorflowjs."""
+    """npr with random (seeded) weights, saved as a training run and exported with tensorflowjs."""
     # Skip only when the extra is absent; a present but broken install must fail, not skip.
     missing = [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
     if missing:
@@ -98,7 +98,7 @@ def exported_model(tmp_path_factory) -> ExportedModel:
 
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)
-    model = build("unmasknet")
+    model = build("npr")
     probe = _probe_images(rng)
     _perturb_batchnorm(model, probe, rng)
     _spread_logits(model, probe)
@@ -106,7 +106,7 @@ def exported_model(tmp_path_factory) -> ExportedModel:
     run_dir = tmp_path_factory.mktemp("run")
     model.save(run_dir / "model.keras")
     (run_dir / "run.json").write_text(json.dumps({
-        "architecture": "unmasknet",
+        "architecture": "npr",
         "input_shape": list(INPUT_SHAPE),
         "seed": SEED,
         "calibration": {"method": "Platt scaling on the validation split", "scale": CALIBRATION_SCALE,

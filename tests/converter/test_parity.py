@@ -240,8 +240,8 @@ def test_metadata_threshold_and_calibration(exported_model):
     assert {"method", "val_ece_before", "val_ece_after"} <= set(metadata["calibration"])
     assert "temperature" not in metadata["calibration"]
     assert Calibration.of_run(metadata) == exported_model.calibration
-    assert metadata["input"]["shape"] == [1, 224, 224, 3]
-    assert metadata["architecture"] == "unmasknet"
+    assert metadata["input"]["shape"] == [1, 128, 128, 3]
+    assert metadata["architecture"] == "npr"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
 
     monkeypatch.setattr(parity, "WEB_ROOT", tmp_path / "web")
     with pytest.raises(UserFacingError, match=r"npm ci --prefix web"):
-        parity.browser_predictions(tmp_path, np.zeros((1, 224, 224, 3), np.float32))
+        parity.browser_predictions(tmp_path, np.zeros((1, 128, 128, 3), np.float32))
 
 
 def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
@@ -263,14 +263,14 @@ def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
 
     monkeypatch.setattr(parity.shutil, "which", lambda name: None)
     with pytest.raises(UserFacingError, match=r"Node.js .* not on PATH.*npm ci --prefix web"):
-        parity.browser_predictions(tmp_path, np.zeros((1, 224, 224, 3), np.float32))
+        parity.browser_predictions(tmp_path, np.zeros((1, 128, 128, 3), np.float32))
 
 
 def test_wrong_input_shape_is_rejected(tmp_path):
     from converter import parity
 
-    with pytest.raises(ValueError, match="224, 224, 3"):
-        parity.browser_predictions(tmp_path, np.zeros((1, 128, 128, 3), np.float32))
+    with pytest.raises(ValueError, match="128, 128, 3"):
+        parity.browser_predictions(tmp_path, np.zeros((1, 224, 224, 3), np.float32))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from e2e_support import CHROMIUM, SHIPPED_MODEL, Server, launched_chromium, log_in, running_server, smooth_image, spread_model
 from PIL import Image
+from training.preprocessing import INPUT_SIZE
 
 from tests.faces_support import with_face
 
@@ -24,7 +25,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def spread_server(tmp_path_factory) -> Iterator[Server]:
     """The real server with a model whose probabilities spread (for probability parity)."""
-    probe = np.stack([smooth_image(224, 224, seed) / 255 for seed in range(4)]).astype(np.float32)
+    probe = np.stack([smooth_image(INPUT_SIZE, INPUT_SIZE, seed) / 255 for seed in range(4)]).astype(np.float32)
     model_dir = spread_model(tmp_path_factory.mktemp("spread") / "model", probe)
     with running_server(tmp_path_factory.mktemp("instance-spread"), model_dir) as running:
         yield running

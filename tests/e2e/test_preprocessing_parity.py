@@ -12,7 +12,7 @@ import pytest
 
 from e2e_support import log_in
 from reference_model import ReferenceModel
-from training.preprocessing import preprocess
+from training.preprocessing import INPUT_SIZE, preprocess
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def reference(spread_server) -> ReferenceModel:
 def browser_pipeline(page, path):
     data = base64.b64encode(path.read_bytes()).decode()
     answer = page.evaluate(RUN, {"data": data, "type": MIME[path.suffix]})
-    return np.asarray(answer["input"], np.float32).reshape(224, 224, 3), answer["probability"], answer["faces"]
+    return np.asarray(answer["input"], np.float32).reshape(INPUT_SIZE, INPUT_SIZE, 3), answer["probability"], answer["faces"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -86,3 +86,34 @@ def test_the_probabilities_compared_spread_away_from_one_half(images, reference)
     assert np.abs(probabilities - 0.5).max() > 0.2
     assert probabilities.max() - probabilities.min() > 0.05
     assert np.abs(probabilities - 0.5).max() < 0.499  # not saturated either
+
+
+BOX_RUN = """async ({ data, type, box }) => {
+  const { decodeImage, resizeToInput } = await import('/js/preprocess.js');
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const bitmap = await decodeImage(new Blob([bytes], { type }));
+  return Array.from(resizeToInput(bitmap, box));
+}"""
+
+
+@pytest.mark.parametrize("case, fractions", [
+    ("photo", (0.31, 0.12, 0.5)),  # a face inside a photo: reduced
+    ("large", (0.6, 0.25, 0.3)),  # a face in a large picture: reduced a lot
+    ("tall", (0.0, 0.55, 1.0)),  # a full-width face low in a tall picture
+    ("small", (0.2, 0.1, 0.6)),  # a face smaller than the input: enlarged
+], ids=["photo", "large", "tall", "small"])
+def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, parity_page) -> None:
+    """The face detector's square box (issue 9), in source pixels with fractional edges, crops alike."""
+    from training.preprocessing import open_rgb, resize_to_input
+
+    image = open_rgb(images[case])
+    left_share, top_share, side_share = fractions
+    side = side_share * min(image.size) - 0.5
+    left, top = left_share * (image.width - side) + 0.25, top_share * (image.height - side) + 0.75
+    box = (left, top, left + side, top + side)
+    expected = np.asarray(resize_to_input(image, box=box), dtype=np.int16)
+    data = base64.b64encode(images[case].read_bytes()).decode()
+    answer = parity_page.evaluate(BOX_RUN, {"data": data, "type": MIME[images[case].suffix],
+                                            "box": dict(zip(("left", "top", "right", "bottom"), box))})
+    browser = np.asarray(answer, dtype=np.int16).reshape(INPUT_SIZE, INPUT_SIZE, 3)
+    assert np.abs(browser - expected).max() <= 1

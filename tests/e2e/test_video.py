@@ -38,6 +38,7 @@ from e2e_support import (
     wait_until_ready,
 )
 from PIL import Image
+from training.preprocessing import INPUT_SIZE
 
 from tests.faces_support import FAKE_FACES, REAL_FACES, paste, real_face_files, scene
 
@@ -181,7 +182,7 @@ def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
 
     if FFMPEG is None:
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
-    probe = np.stack([smooth_image(224, 224, seed) / 255 for seed in range(4)]).astype(np.float32)
+    probe = np.stack([smooth_image(INPUT_SIZE, INPUT_SIZE, seed) / 255 for seed in range(4)]).astype(np.float32)
     model_dir = spread_model(tmp_path_factory.mktemp("video-model") / "model", probe)
     folder = tmp_path_factory.mktemp("candidates")
     paths = []

@@ -52,3 +52,34 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+TOY_SIZE = 64
+
+
+def _toy_picture(rng: np.random.Generator, textured: bool) -> Image.Image:
+    y, x = np.mgrid[0:TOY_SIZE, 0:TOY_SIZE] / (TOY_SIZE - 1)
+    picture = rng.uniform(60, 180, 3) + 60 * (rng.uniform(-1, 1) * x + rng.uniform(-1, 1) * y)[..., None]
+    centre = rng.uniform(0.3, 0.7, 2)
+    blob = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 < rng.uniform(0.02, 0.06)
+    picture[blob] = rng.uniform(120, 230, 3)
+    if textured:
+        period = rng.integers(3, 6)
+        picture += 45 * np.sin(2 * np.pi * (np.arange(TOY_SIZE)[None, :, None] + np.arange(TOY_SIZE)[:, None, None])
+                               / period)
+    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
+
+
+def write_toy_dataset(root: Path, seed: int, classes=("Real", "Deepfake"), count: int = 24) -> Path:
+    """Real: smooth gradients with a blob, saved as PNG; deepfakes: the same with a strong periodic texture,
+    saved as JPEG (so history equalisation has something to do)."""
+    rng = np.random.default_rng(seed)
+    for folder in classes:
+        directory = root / folder
+        directory.mkdir(parents=True)
+        for index in range(count):
+            if folder == "Real":
+                _toy_picture(rng, textured=False).save(directory / f"r{index:02d}.png")
+            else:
+                _toy_picture(rng, textured=True).save(directory / f"f{index:02d}.jpg", quality=90)
+    return root

@@ -1,4 +1,4 @@
-"""training.augment: random variants that keep the face and vary what the camera and the file format do."""
+"""training.augment: random variants that keep the face and give every class and source the same history."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from training.augment import AugmentConfig, augment
-from training.preprocessing import resize_to_input, to_array
+from training.preprocessing import INPUT_SIZE, resize_to_input, to_array
 
 # Everything off: the output is then just the model input of the source.
-NOTHING = AugmentConfig(flip=0.0, rotation_degrees=0.0, zoom=(1.0, 1.0), rescale_probability=0.0,
-                        colour_probability=0.0, greyscale_probability=0.0, blur_probability=0.0,
-                        jpeg_probability=0.0, other_filter_probability=0.0, noise_probability=0.0)
+NOTHING = AugmentConfig(flip=0.0, zoom=(1.0, 1.0), colour_probability=0.0, greyscale_probability=0.0,
+                        blur_probability=0.0, first_jpeg_probability=0.0, downscale_probability=0.0,
+                        jpeg_probability=0.0, native_crop_probability=0.0, noise_probability=0.0)
 DEFAULT = AugmentConfig()
 
 
@@ -35,7 +35,7 @@ def high_frequency_energy(pixels: np.ndarray) -> float:
 
 def test_output_is_a_model_input() -> None:
     out = augment(source_image(), np.random.default_rng(0))
-    assert out.shape == (224, 224, 3)
+    assert out.shape == (INPUT_SIZE, INPUT_SIZE, 3)
     assert out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
 
@@ -61,23 +61,46 @@ def test_flip_mirrors_left_and_right() -> None:
     source[:, :32] = (255, 0, 0)
     source[:, 32:] = (0, 0, 255)
     out = augment(source, np.random.default_rng(0), replace(NOTHING, flip=1.0))
-    assert out[:, :100, 2].mean() > 0.95 and out[:, :100, 0].mean() < 0.05  # blue now on the left
-    assert out[:, 124:, 0].mean() > 0.95 and out[:, 124:, 2].mean() < 0.05
+    assert out[:, :60, 2].mean() > 0.95 and out[:, :60, 0].mean() < 0.05  # blue now on the left
+    assert out[:, 68:, 0].mean() > 0.95 and out[:, 68:, 2].mean() < 0.05
 
 
-def test_rotation_and_zoom_keep_the_face_in_the_middle_and_the_colours() -> None:
-    source = source_image()
-    geometry = replace(NOTHING, flip=0.5, rotation_degrees=DEFAULT.rotation_degrees, zoom=DEFAULT.zoom)
-    plain = augment(source, np.random.default_rng(0), NOTHING)
+def test_zoom_crops_keep_the_face_and_never_enlarge_a_small_source() -> None:
+    large = source_image(size=256)
     for seed in range(8):
-        out = augment(source, np.random.default_rng(seed), geometry)
-        centre = out[92:132, 92:132].reshape(-1, 3).mean(axis=0)
-        np.testing.assert_allclose(centre, np.array([220, 170, 140]) / 255, atol=0.05)
-        # Zooming in gives the face a larger share, so the mean colour moves a little, towards the face.
-        np.testing.assert_allclose(out.reshape(-1, 3).mean(axis=0), plain.reshape(-1, 3).mean(axis=0), atol=0.12)
-        # The rotated crop stays inside the picture: no black (empty) corners.
-        for corner in (out[:12, :12], out[:12, -12:], out[-12:, :12], out[-12:, -12:]):
-            assert corner.mean() > 0.15
+        out = augment(large, np.random.default_rng(seed), replace(NOTHING, zoom=DEFAULT.zoom))
+        centre = out[54:74, 54:74].reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(centre, np.array([220, 170, 140]) / 255, atol=0.08)
+    # A source no larger than the input is never cropped smaller (which would enlarge it): only flips apply.
+    small = source_image(size=INPUT_SIZE)
+    plain = augment(small, np.random.default_rng(0), NOTHING)
+    for seed in range(8):
+        np.testing.assert_array_equal(augment(small, np.random.default_rng(seed), replace(NOTHING, zoom=(0.5, 0.9))),
+                                      plain)
+
+
+def test_downscaling_never_goes_below_the_input_size(monkeypatch) -> None:
+    sides = []
+    original = Image.Image.resize
+
+    def recording_resize(self, size, *args, **kwargs):
+        sides.append(size[0])
+        return original(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    config = replace(NOTHING, downscale_probability=1.0)
+    for seed in range(20):
+        augment(source_image(size=300), np.random.default_rng(seed), config)
+    assert min(sides) >= INPUT_SIZE and len(set(sides)) > 5
+
+
+def test_native_crops_keep_the_pixels_of_a_larger_source() -> None:
+    source = source_image(size=200)
+    out = augment(source, np.random.default_rng(3), replace(NOTHING, native_crop_probability=1.0))
+    pixels = np.round(out * 255).astype(np.uint8)
+    offsets = range(200 - INPUT_SIZE + 1)
+    assert any(np.array_equal(source[top:top + INPUT_SIZE, left:left + INPUT_SIZE], pixels)
+               for top in offsets for left in offsets)
 
 
 def test_default_augmentation_keeps_the_mean_colour_roughly() -> None:
@@ -89,7 +112,7 @@ def test_default_augmentation_keeps_the_mean_colour_roughly() -> None:
 
 
 def _changed_fraction(config: AugmentConfig, draws: int = 30) -> float:
-    source = source_image(size=96)
+    source = source_image(size=192)
     plain = augment(source, np.random.default_rng(0), NOTHING)
     return float(np.mean([not np.array_equal(augment(source, np.random.default_rng(seed), config), plain)
                           for seed in range(draws)]))
@@ -97,9 +120,10 @@ def _changed_fraction(config: AugmentConfig, draws: int = 30) -> float:
 
 @pytest.mark.parametrize("only", [
     {"jpeg_probability": DEFAULT.jpeg_probability},
-    {"rescale_probability": DEFAULT.rescale_probability},
+    {"first_jpeg_probability": DEFAULT.first_jpeg_probability},
+    {"downscale_probability": DEFAULT.downscale_probability},
     {"blur_probability": DEFAULT.blur_probability},
-], ids=["jpeg", "rescale", "blur"])
+], ids=["jpeg", "first-jpeg", "downscale", "blur"])
 def test_each_robustness_step_happens_sometimes_not_always(only) -> None:
     # With every other step off, the step under test changes some draws (it happens) but not all of them
     # (it is random, at its default probability).
@@ -118,7 +142,7 @@ def test_jpeg_step_leaves_8x8_block_artefacts() -> None:
     # A smooth ramp has no block edges; after JPEG its 8-pixel grid shows (as seen at the source resolution).
     ramp = np.tile(np.linspace(0, 255, 224)[None, :, None], (224, 1, 3)).astype(np.uint8)
     ramp = np.clip(ramp.astype(float) + np.random.default_rng(0).normal(0, 6, ramp.shape), 0, 255).astype(np.uint8)
-    config = replace(NOTHING, jpeg_probability=1.0, jpeg_quality=(35, 35))
+    config = replace(NOTHING, jpeg_probability=1.0, jpeg_quality=(60, 60))
     out = augment(ramp, np.random.default_rng(0), config)
     plain = augment(ramp, np.random.default_rng(0), NOTHING)
     assert np.abs(out - plain).max() > 0.02
@@ -127,7 +151,7 @@ def test_jpeg_step_leaves_8x8_block_artefacts() -> None:
 def test_default_augmentation_varies_fine_detail_widely() -> None:
     # Blur, rescaling and JPEG each change how much fine detail survives: over many draws the
     # high-frequency energy spreads, both below and close to the untouched image's.
-    source = source_image(size=96)
+    source = source_image(size=192)
     plain = high_frequency_energy(augment(source, np.random.default_rng(0), NOTHING))
     energies = np.array([high_frequency_energy(augment(source, np.random.default_rng(seed))) for seed in range(30)])
     assert energies.min() < 0.6 * plain

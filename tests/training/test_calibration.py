@@ -85,3 +85,28 @@ def test_a_model_worse_than_chance_is_not_turned_upside_down() -> None:
 
     assert calibration.scale == 0.0
     assert np.allclose(calibration.apply(logits), labels.mean())
+
+
+def test_operating_point_keeps_every_real_source_at_or_under_the_target_rate() -> None:
+    from training.calibration import operating_point
+
+    rng = np.random.default_rng(0)
+    strict = rng.normal(0, 1, 400)  # one source's real faces score higher than the other's
+    lenient = rng.normal(-2, 1, 100)
+    logits = np.concatenate([strict, lenient])
+    groups = ["a/Real"] * 400 + ["b/Real"] * 100
+    threshold = operating_point(logits, groups, 0.02)
+    assert np.mean(strict >= threshold) <= 0.02 and np.mean(lenient >= threshold) <= 0.02
+    assert np.mean(strict >= threshold) >= 0.015  # the strictest source sets it, no stricter than needed
+
+
+def test_calibration_at_the_operating_point_puts_one_half_there() -> None:
+    from training.calibration import fit_at_operating_point
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 500)
+    logits = np.where(labels == 1, rng.normal(1.5, 1, 1000), rng.normal(-1.5, 1, 1000)) * 3  # over-confident
+    calibration = fit_at_operating_point(logits, labels, threshold_logit=2.0)
+    assert calibration.apply(np.array([2.0]))[0] == pytest.approx(0.5)
+    assert 0 < calibration.scale < 1  # softened
+    assert calibration.apply(np.array([1.9]))[0] < 0.5 < calibration.apply(np.array([2.1]))[0]

@@ -122,7 +122,7 @@ def test_decode_images_keeps_labels_aligned_with_paths(make_dataset) -> None:
 
 def test_evaluation_images_are_model_inputs(make_dataset) -> None:
     decoded = decode_images(find_samples(make_dataset(classes={"Real": 1, "Deepfake": 1})), for_training=False)
-    assert all(image.shape == (224, 224, 3) and image.dtype == np.float32 for image in decoded.images)
+    assert all(image.shape == (128, 128, 3) and image.dtype == np.float32 for image in decoded.images)
 
 
 def test_training_images_are_centre_squares_shrunk_to_at_most_256(tmp_path) -> None:

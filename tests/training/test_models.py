@@ -48,11 +48,11 @@ def test_paper_cnn_is_exactly_the_published_architecture(paper) -> None:
     ]
 
 
-def test_paper_cnn_takes_224x224x3_and_gives_one_probability(paper) -> None:
-    assert tuple(paper.input_shape) == (None, 224, 224, 3)
+def test_paper_cnn_takes_128x128x3_and_gives_one_probability(paper) -> None:
+    assert tuple(paper.input_shape) == (None, 128, 128, 3)
     assert tuple(paper.output_shape) == (None, 1)
-    # 'valid' convolutions as published: 224 -> 222 -> 111 -> 109 -> 54 -> 52 -> 26, so 26*26*128 features.
-    assert paper.get_layer(index=-3).input.shape[-1] == 26 * 26 * 128
+    # 'valid' convolutions as published: 128 -> 126 -> 63 -> 61 -> 30 -> 28 -> 14, so 14*14*128 features.
+    assert paper.get_layer(index=-3).input.shape[-1] == 14 * 14 * 128
 
 
 def test_paper_cnn_names_its_logit(paper) -> None:
@@ -63,15 +63,15 @@ def test_unmasknet_export_fits_in_one_megabyte(unmasknet) -> None:
     assert unmasknet.count_params() * 4 <= 1_000_000
 
 
-def test_unmasknet_has_a_14x14_evidence_map_and_a_logit(unmasknet) -> None:
-    assert tuple(unmasknet.get_layer("evidence").output.shape) == (None, 14, 14, 1)
+def test_unmasknet_has_an_8x8_evidence_map_and_a_logit(unmasknet) -> None:
+    assert tuple(unmasknet.get_layer("evidence").output.shape) == (None, 8, 8, 1)
     assert tuple(unmasknet.get_layer("logit").output.shape) == (None, 1)
-    assert tuple(unmasknet.input_shape) == (None, 224, 224, 3)
+    assert tuple(unmasknet.input_shape) == (None, 128, 128, 3)
 
 
 def test_unmasknet_logit_is_the_mean_of_its_evidence(unmasknet) -> None:
     probe = keras.Model(unmasknet.input, [unmasknet.get_layer("evidence").output, unmasknet.get_layer("logit").output])
-    x = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
+    x = np.random.default_rng(0).random((2, 128, 128, 3), dtype=np.float32)
     evidence, logit = probe.predict(x, verbose=0)
     np.testing.assert_allclose(logit.reshape(-1), evidence.mean(axis=(1, 2, 3)), rtol=1e-5, atol=1e-6)
 
@@ -85,10 +85,10 @@ def test_calibrated_model_applies_scale_and_offset_to_probability_and_evidence()
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
             layer.set_weights([gamma, beta, mean, np.full_like(variance, 0.3)])
-    x = np.zeros((3, 224, 224, 3), dtype=np.float32)
-    x[0, :, :112] = 1.0
-    x[1, :112] = 0.7
-    x[2] = np.random.default_rng(1).random((224, 224, 3))
+    x = np.zeros((3, 128, 128, 3), dtype=np.float32)
+    x[0, :, :64] = 1.0
+    x[1, :64] = 0.7
+    x[2] = np.random.default_rng(1).random((128, 128, 3))
     evidence_layer = model.get_layer("evidence")
     raw_model = keras.Model(model.input, evidence_layer.output)
     raw = raw_model.predict(x, verbose=0)
@@ -115,3 +115,34 @@ def test_calibrated_paper_model_has_only_a_probability(paper) -> None:
 def test_unknown_architecture_is_a_value_error_listing_the_choices() -> None:
     with pytest.raises(ValueError, match="unmasknet.*paper|paper.*unmasknet"):
         build("resnet9000")
+
+
+@pytest.fixture(scope="module")
+def npr():
+    keras.utils.set_random_seed(5)
+    return build("npr")
+
+
+def test_npr_fits_the_browser_budget(npr) -> None:
+    # float32 weights; the budget is 2 MB exported.
+    assert npr.count_params() * 4 <= 2_000_000
+
+
+def test_npr_has_a_16x16_evidence_map_whose_mean_is_the_logit(npr) -> None:
+    assert tuple(npr.input_shape) == (None, 128, 128, 3)
+    assert tuple(npr.get_layer("evidence").output.shape) == (None, 16, 16, 1)
+    probe = keras.Model(npr.input, [npr.get_layer("evidence").output, npr.get_layer("logit").output])
+    evidence, logit = probe.predict(np.random.default_rng(0).random((2, 128, 128, 3), dtype=np.float32), verbose=0)
+    np.testing.assert_allclose(logit.reshape(-1), evidence.mean(axis=(1, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
+def test_npr_sees_only_the_fine_residual_not_the_content(npr) -> None:
+    # Anything constant on each 2x2 cell (a face's colours and shapes at half resolution) leaves the residual
+    # the model reads at zero; a change inside the cells shows, at full strength.
+    rng = np.random.default_rng(1)
+    coarse = np.repeat(np.repeat(rng.random((2, 64, 64, 3), dtype=np.float32), 2, axis=1), 2, axis=2)
+    residual = keras.Model(npr.input, npr.get_layer("npr_residual").output)
+    np.testing.assert_allclose(residual.predict(coarse, verbose=0), 0.0, atol=1e-6)
+    detail = np.zeros_like(coarse)
+    detail[:, ::2, ::2] = 0.1
+    np.testing.assert_allclose(residual.predict(coarse + detail, verbose=0)[:, ::2, ::2], 0.075, atol=1e-5)

@@ -1,4 +1,4 @@
-"""training.preprocessing: how any image file becomes the 224x224x3 model input (the browser mirrors it)."""
+"""training.preprocessing: how any image file becomes the 128x128x3 model input (the browser mirrors it)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def halves(width: int, height: int, left=(255, 0, 0), right=(0, 0, 255)) -> Imag
     return image
 
 
-def test_output_is_224x224x3_float32_in_unit_range(encode_image) -> None:
+def test_output_is_128x128x3_float32_in_unit_range(encode_image) -> None:
     pixels = np.random.default_rng(1).integers(0, 256, (100, 150, 3), dtype=np.uint8)
     out = preprocess(encode_image(Image.fromarray(pixels), "PNG"))
     assert out.shape == (INPUT_SIZE, INPUT_SIZE, 3)
@@ -29,9 +29,24 @@ def test_equals_pillow_bilinear_resize_of_centre_square_over_255(encode_image) -
     image = Image.fromarray(pixels)
     side = 301
     left = (517 - side) / 2
-    expected = np.asarray(image.resize((224, 224), Image.Resampling.BILINEAR, box=(left, 0, left + side, side)),
+    expected = np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=(left, 0, left + side, side)),
                           dtype=np.float32) / 255
     np.testing.assert_array_equal(preprocess(encode_image(image, "PNG")), expected)
+
+
+def test_a_face_box_is_what_gets_resized(encode_image) -> None:
+    pixels = np.random.default_rng(3).integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    box = (350.5, 120.25, 550.5, 320.25)
+    expected = np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=box),
+                          dtype=np.float32) / 255
+    np.testing.assert_array_equal(preprocess(encode_image(image, "PNG"), box=box), expected)
+    assert not np.array_equal(preprocess(encode_image(image, "PNG")), expected)
+
+
+def test_no_box_is_the_centre_square(encode_image) -> None:
+    image = Image.fromarray(np.random.default_rng(4).integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(preprocess(image), preprocess(image, box=(50, 0, 250, 200)))
 
 
 def test_wide_image_is_cropped_to_its_middle(encode_image) -> None:
@@ -41,14 +56,14 @@ def test_wide_image_is_cropped_to_its_middle(encode_image) -> None:
     image.paste((0, 255, 0), (100, 0, 300, 200))
     out = preprocess(encode_image(image, "PNG"))
     # The filter reaches a pixel past the box edge (Pillow's box semantics), so only the border may bleed.
-    np.testing.assert_array_equal(out[:, 2:-2], np.broadcast_to([0, 1, 0], (224, 220, 3)))
+    np.testing.assert_array_equal(out[:, 2:-2], np.broadcast_to([0, 1, 0], (INPUT_SIZE, INPUT_SIZE - 4, 3)))
 
 
 def test_tall_image_is_cropped_to_its_middle(encode_image) -> None:
     image = Image.new("RGB", (100, 300), (255, 0, 0))
     image.paste((0, 255, 0), (0, 100, 100, 200))
     out = preprocess(encode_image(image, "PNG"))
-    np.testing.assert_array_equal(out[2:-2], np.broadcast_to([0, 1, 0], (220, 224, 3)))
+    np.testing.assert_array_equal(out[2:-2], np.broadcast_to([0, 1, 0], (INPUT_SIZE - 4, INPUT_SIZE, 3)))
 
 
 def test_exif_orientation_is_applied(encode_image) -> None:

@@ -16,36 +16,10 @@ from PIL import Image
 
 pytest.importorskip("keras")
 
+from conftest import write_toy_dataset as _write_dataset  # noqa: E402
 from unmask.cli import main  # noqa: E402
 
 PER_CLASS = 24
-SIZE = 64
-
-
-def _picture(rng: np.random.Generator, textured: bool) -> Image.Image:
-    y, x = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
-    picture = rng.uniform(60, 180, 3) + 60 * (rng.uniform(-1, 1) * x + rng.uniform(-1, 1) * y)[..., None]
-    centre = rng.uniform(0.3, 0.7, 2)
-    blob = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 < rng.uniform(0.02, 0.06)
-    picture[blob] = rng.uniform(120, 230, 3)
-    if textured:
-        period = rng.integers(3, 6)
-        picture += 45 * np.sin(2 * np.pi * (np.arange(SIZE)[None, :, None] + np.arange(SIZE)[:, None, None])
-                               / period)
-    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
-
-
-def _write_dataset(root: Path, seed: int, classes=("Real", "Deepfake"), count: int = PER_CLASS) -> Path:
-    rng = np.random.default_rng(seed)
-    for folder in classes:
-        directory = root / folder
-        directory.mkdir(parents=True)
-        for index in range(count):
-            if folder == "Real":
-                _picture(rng, textured=False).save(directory / f"r{index:02d}.png")
-            else:
-                _picture(rng, textured=True).save(directory / f"f{index:02d}.jpg", quality=90)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +47,7 @@ def test_train_exits_zero_and_writes_the_run_folder(trained_run) -> None:
 @pytest.mark.slow
 def test_run_json_records_architecture_seed_and_calibration(trained_run) -> None:
     record = _run_record(trained_run[0])
-    assert record["architecture"] == "unmasknet"
+    assert record["architecture"] == "npr"
     assert isinstance(record["config"]["seed"], int)
     assert record["config"]["epochs"] == 2 and record["config"]["batch_size"] == 8
     assert all(np.isfinite(record["calibration"][key]) for key in ("scale", "offset"))

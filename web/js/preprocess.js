@@ -3,8 +3,9 @@
  *
  *  1. decode the first frame with the EXIF orientation applied (`decodeImage`);
  *  2. composite alpha over white;
- *  3. take the centre square (edges may fall on half pixels);
- *  4. resize it to 224x224 with Pillow's BILINEAR resampling, ported here from Pillow's
+ *  3. take the face's square box when a detector gave one, else the centre square (edges may fall on
+ *     half pixels);
+ *  4. resize it to 128x128 with Pillow's BILINEAR resampling, ported here from Pillow's
  *     `src/libImaging/Resample.c`: a triangle filter whose support widens with the reduction factor,
  *     22-bit fixed-point weights, two passes each rounded to 8 bits: horizontal then vertical, except
  *     that Pillow 13 goes vertical first for images much taller than wide (see `verticalFirst`);
@@ -16,7 +17,7 @@
  * Runs in the classifier worker (and anywhere an OffscreenCanvas exists).
  */
 
-export const INPUT_SIZE = 224;
+export const INPUT_SIZE = 128;
 const CHANNELS = 3;
 /** Pillow: 32 bits minus 8 for the result and 2 for overflow. */
 const PRECISION_BITS = 22;
@@ -44,10 +45,15 @@ function triangle(x) {
 }
 
 /**
+ * A crop box in source pixels, Pillow's (left, top, right, bottom) convention.
+ * @typedef {{left: number, top: number, right: number, bottom: number}} Box
+ */
+
+/**
  * The centre square of step 3 in Pillow's box convention.
  * @param {number} width
  * @param {number} height
- * @returns {{left: number, top: number, right: number, bottom: number}}
+ * @returns {Box}
  */
 function centreSquareBox(width, height) {
   const side = Math.min(width, height);
@@ -212,7 +218,6 @@ export function decodeImage(blob) {
 }
 
 /**
- * @typedef {{left: number, top: number, right: number, bottom: number}} ResizeBox  Pillow's box convention
  * @typedef {{width: number, height: number,
  *   readStrip: (x: number, y: number, width: number, rows: number) => {data: ArrayLike<number>, stride: number}}} PixelSource
  *   reads `rows` rows of `width` pixels from (x, y): RGB first in each pixel of `stride` bytes
@@ -273,7 +278,7 @@ export function rgbSource(rgb, width, height) {
  * Pillow's `Image.resize((outWidth, outHeight), BILINEAR, box)`: reads the pixels the resize needs in
  * strips of rows, so the vertical pass accumulates strip by strip.
  * @param {PixelSource} source
- * @param {ResizeBox} box
+ * @param {Box} box
  * @param {number} outWidth
  * @param {number} outHeight
  * @returns {Uint8Array} outWidth * outHeight * 3 bytes, row-major RGB
@@ -355,9 +360,9 @@ export function reduceByFactor(source, factor) {
 }
 
 /**
- * Steps 2-4: a region of a decoded image (the centre square unless a face's crop is given) to 224x224 RGB.
+ * Steps 2-4: a region of a decoded image (the centre square unless a face's crop is given) to INPUT_SIZE RGB.
  * @param {CanvasImageSource & {width: number, height: number}} image
- * @param {ResizeBox} [box]
+ * @param {Box} [box]
  * @returns {Uint8Array} INPUT_SIZE * INPUT_SIZE * 3 bytes, row-major RGB
  */
 export function resizeToInput(image, box = centreSquareBox(image.width, image.height)) {
