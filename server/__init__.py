@@ -14,7 +14,7 @@ from typing import Any
 
 from quart import Quart
 
-from unmask import MODEL_DIR, THRESHOLD, WEB_ROOT
+from unmask import MODEL_DIR, WEB_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 8 * 1024,
     # Seconds for a whole body to arrive (Quart's setting): a slow sender cannot hold a request open.
     "BODY_TIMEOUT": 10,
-    "VERDICT_THRESHOLD": THRESHOLD,
     # Per account: verdict logs kept (a post beyond: 413) and posted a minute (beyond: 429 + Retry-After).
     "MAX_VERDICTS_PER_ACCOUNT": 100_000,
     "VERDICT_POSTS_PER_MINUTE": 600,

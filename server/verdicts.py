@@ -19,6 +19,7 @@ from quart_auth import login_required
 from server.auth import current_account
 from server.db import Database, format_time, get_db, utc_now
 from server.errors import ApiError
+from server.model_card import verdict_policy
 from server.security import get_post_rate
 from server.validation import boolean, integer, number, read_json_object
 
@@ -142,7 +143,7 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
     probability = number(body["probability"], "probability", 0.0, 1.0)
     verdict = one_of(body["verdict"], "verdict", VERDICTS)
-    threshold = float(current_app.config["VERDICT_THRESHOLD"])
+    threshold = verdict_policy().threshold  # the served card's: the one the browser used
     if verdict != ("deepfake" if probability >= threshold else "real"):
         raise ApiError(422, f"must be 'deepfake' exactly when probability >= {threshold:g}", "verdict")
     uncertain = boolean(body, "uncertain")

@@ -44,6 +44,7 @@ WEB_FILES = {
     "node_modules/@contentauth/c2pa-wasm/pkg/c2pa.js": "/* c2pa */",
     "node_modules/@contentauth/c2pa-wasm/pkg/c2pa_bg.wasm": "\0asm",
     "model/model.json": '{"format": "layers-model", "weightsManifest": []}',
+    "model/metadata.json": '{"threshold": 0.5, "uncertain_band": [0.35, 0.65]}',
     "model/group1-shard1of1.bin": "\1\2\3\4",
 }
 

@@ -25,11 +25,11 @@ async def test_defaults(config: dict[str, Any]) -> None:
 async def test_configuration_layers(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     instance = Path(config["INSTANCE_PATH"])
     instance.mkdir(parents=True)
-    (instance / "config.py").write_text("VERDICT_THRESHOLD = 0.6\nHTTPS_COOKIES = True\nBACKEND_NOTE = 'file'\n")
+    (instance / "config.py").write_text("MAX_VERDICTS_PER_ACCOUNT = 7\nHTTPS_COOKIES = True\nBACKEND_NOTE = 'file'\n")
     monkeypatch.setenv("UNMASK_HTTPS_COOKIES", "false")
     monkeypatch.setenv("UNMASK_BACKEND_NOTE", "env")
     app = create_app({"INSTANCE_PATH": str(instance), "BACKEND_NOTE": "explicit"})
-    assert app.config["VERDICT_THRESHOLD"] == 0.6  # instance file over defaults
+    assert app.config["MAX_VERDICTS_PER_ACCOUNT"] == 7  # instance file over defaults
     assert app.config["HTTPS_COOKIES"] is False  # environment over instance file
     assert app.config["BACKEND_NOTE"] == "explicit"  # explicit dict over everything
 

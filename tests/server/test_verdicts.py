@@ -6,8 +6,11 @@ import asyncio
 import csv
 import io
 import json
+import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,6 +184,39 @@ async def test_verdict_must_match_probability(alice: AuthActions) -> None:
     response = await post(alice, verdict(probability=0.2, verdict="deepfake"))
     assert response.status_code == 422
     assert (await error(response))["field"] == "verdict"
+
+
+def serve_card(web_root: Path, threshold: Any) -> None:
+    card = web_root / "model" / "metadata.json"
+    card.write_text(json.dumps({"threshold": threshold, "uncertain_band": [0.35, 0.65]}))
+    os.utime(card, ns=(time.time_ns(), time.time_ns()))  # a new file, even within the clock's resolution
+
+
+async def test_verdicts_are_checked_against_the_served_model_card(alice: AuthActions, web_root: Path) -> None:
+    serve_card(web_root, 0.7)
+    assert (await post(alice, verdict(probability=0.6, verdict="real"))).status_code == 201
+    refused = await post(alice, verdict(probability=0.6, verdict="deepfake"))
+    assert refused.status_code == 422
+    assert "probability >= 0.7" in (await error(refused))["error"]
+
+
+async def test_a_newly_deployed_card_applies_at_once(alice: AuthActions, web_root: Path) -> None:
+    serve_card(web_root, 0.7)
+    assert (await post(alice, verdict(probability=0.6, verdict="real"))).status_code == 201
+    serve_card(web_root, 0.55)
+    assert (await post(alice, verdict(probability=0.6, verdict="real"))).status_code == 422
+
+
+@pytest.mark.parametrize("card", [None, "not json", '{"threshold": "0.5"}', '{"threshold": 1.5}'])
+async def test_without_a_readable_card_no_verdict_is_accepted(alice: AuthActions, web_root: Path, card) -> None:
+    path = web_root / "model" / "metadata.json"
+    if card is None:
+        path.unlink()
+    else:
+        path.write_text(card)
+    response = await post(alice, verdict())
+    assert response.status_code == 503
+    assert "model card" in (await error(response))["error"]
 
 
 async def test_threshold_probability_is_deepfake(alice: AuthActions) -> None:
