@@ -400,7 +400,7 @@ function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backen
     uncertain: String(result.uncertain),
     judged: String(judged),
     noFace: String(withoutFace),
-    faces: String(whole ? 0 : mostFaces),
+    faces: String(mostFaces),
     whole: String(whole),
   });
 }
@@ -540,7 +540,7 @@ async function analyse(file, ready, { whole = false } = {}) {
     signal.throwIfAborted();
     const result = aggregate(judgedFrames.map((frame) => frame.probability), metadata);
     const judged = judgedFrames.length;
-    const mostFaces = Math.max(...clip.frames.map((frame) => frame.faces));
+    const mostFaces = Math.max(...clip.frames.map((frame) => frame.faces)); // 0 for whole frames
     const meanInferenceMs = judgedFrames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / judged;
     showVerdict(result, {
       judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs: detectMs / sampled,
@@ -561,7 +561,7 @@ async function analyse(file, ready, { whole = false } = {}) {
       label: elements.label.value.trim(),
     });
     log.kind = 'video';
-    log.faces = whole ? 0 : mostFaces;
+    log.faces = mostFaces; // 0 when the whole frames were judged
     log.video = {
       frames: judged,
       duration_s: Math.round(duration * 1000) / 1000,
