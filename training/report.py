@@ -221,7 +221,7 @@ def _faces_markdown(faces_found: dict[str, dict[str, int]] | None) -> list[str]:
     lines = ["## Faces found", "", "| folder | pictures | with a face |", "| --- | --- | --- |"]
     for folder, counts in faces_found.items():
         lines.append(f"| {folder} | {counts['pictures']} | {counts['with_face']} "
-                     f"({_percent(counts['with_face'] / max(1, counts['pictures']))}) |")
+                     f"({percent(counts['with_face'] / max(1, counts['pictures']))}) |")
     return [*lines, "", "A picture without a face is judged whole (its centre square).", ""]
 
 
