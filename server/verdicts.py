@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -9,7 +10,7 @@ import re
 import sqlite3
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -355,23 +356,32 @@ async def _json_export(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterato
     yield f'{{"exported_at": {json.dumps(utc_now())}, "items": ['.encode()
     separator = ""
     async for rows in chunks:
-        yield (separator + ", ".join(json.dumps(verdict_json(row)) for row in rows)).encode()
+        # Formatted off the event loop: a long export never holds up other requests.
+        yield (separator + await asyncio.to_thread(_json_items, rows)).encode()
         separator = ", "
     yield b"]}"
 
 
+def _json_items(rows: list[sqlite3.Row]) -> str:
+    return ", ".join(json.dumps(verdict_json(row)) for row in rows)
+
+
 async def _csv(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
+    yield _csv_text([EXPORT_COLUMNS]).encode()
+    async for rows in chunks:
+        yield (await asyncio.to_thread(_csv_rows, rows)).encode()
+
+
+def _csv_rows(rows: list[sqlite3.Row]) -> str:
+    return _csv_text([row[name] for name in EXPORT_COLUMNS] for row in rows)
+
+
+def _csv_text(records: Iterable[Sequence[Any]]) -> str:
     output = io.StringIO()
     writer = csv.writer(output)
-    writer.writerow(EXPORT_COLUMNS)
-    async for rows in chunks:
-        for row in rows:
-            writer.writerow(_spreadsheet_safe(row[name]) for name in EXPORT_COLUMNS)
-        yield output.getvalue().encode()
-        output.seek(0)
-        output.truncate()
-    if output.getvalue():  # the header of an empty export
-        yield output.getvalue().encode()
+    for record in records:
+        writer.writerow(_spreadsheet_safe(value) for value in record)
+    return output.getvalue()
 
 
 def _spreadsheet_safe(value: Any) -> Any:
