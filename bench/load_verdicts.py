@@ -131,6 +131,7 @@ class Connection:
 
 
 ANSWER_TIMEOUT_S = 15.0  # a request without an answer this long counts as unanswered
+EXPORT_TIMEOUT_S = 120.0  # ... an export (streamed: it starts at once, 100k logs take a while to send)
 HEAVY_PAGES = 50
 HANG_UP_INTERVAL_S = 0.5  # each hang-up client: about two aborted posts a second  # readers page through the newest HEAVY_PAGES * 50 logs of each history
 
@@ -210,10 +211,12 @@ async def client(port: int, browser: Browser, deadline: float, read_share: float
     await connection.close()
 
 
-async def answered(connection: Connection, results: Results, *request: object) -> Reply | None:
-    """The reply, or None (counted as unanswered) when none comes within ANSWER_TIMEOUT_S."""
+async def answered(
+    connection: Connection, results: Results, *request: object, timeout: float = ANSWER_TIMEOUT_S
+) -> Reply | None:
+    """The whole reply, or None (counted as unanswered) when it does not come within `timeout` seconds."""
     try:
-        return await asyncio.wait_for(connection.request(*request), ANSWER_TIMEOUT_S)  # type: ignore[arg-type]
+        return await asyncio.wait_for(connection.request(*request), timeout)  # type: ignore[arg-type]
     except asyncio.TimeoutError:
         results.unanswered += 1
         await connection.close()
@@ -242,7 +245,8 @@ async def exporter(port: int, browser: Browser, deadline: float, results: Result
     connection = Connection(port)
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        reply = await answered(connection, results, "GET", "/api/verdicts/export?format=csv", browser)
+        reply = await answered(connection, results, "GET", "/api/verdicts/export?format=csv", browser,
+                               timeout=EXPORT_TIMEOUT_S)
         if reply is None:
             continue
         results.statuses[f"GET export {reply.status}"] += 1
