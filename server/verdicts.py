@@ -281,21 +281,24 @@ async def history() -> Response:
     if offset >= MAX_HISTORY_OFFSET:  # skipping rows costs as much as reading them
         raise ApiError(422, f"reaches past the newest {MAX_HISTORY_OFFSET} logs: narrow it with until", "page")
     where, params = _filters(account["id"])
+    # Nothing filtered: the account's kept count is the total, read with the page (one round trip).
+    unfiltered = len(params) == 1
+    stored = ", (SELECT verdict_count FROM users WHERE id = ?) AS stored_count" if unfiltered else ""
     rows = await get_db().fetch_all(
-        f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, per_page, offset),
+        f"SELECT *{stored} FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
+        (*([account["id"]] if unfiltered else []), *params, per_page, offset),
     )
-    total, capped = await _total(account["id"], where, params)
+    if unfiltered:
+        total, capped = (rows[0]["stored_count"] if rows else await _stored_count(account["id"])), False
+    else:
+        total, capped = await _capped_count(where, params)
     return jsonify(
         items=[verdict_json(row) for row in rows], page=page, per_page=per_page, total=total, total_capped=capped
     )
 
 
-async def _total(user_id: int, where: str, params: list[Any]) -> tuple[int, bool]:
-    """How many logs match, without counting a long history: the account's kept count when nothing is
-    filtered, else a count that stops at MAX_COUNTED (and says so)."""
-    if len(params) == 1:
-        return await _stored_count(user_id), False
+async def _capped_count(where: str, params: list[Any]) -> tuple[int, bool]:
+    """How many logs match, counting at most MAX_COUNTED of them (and saying so): never a whole long history."""
     counted = (await get_db().fetch_all(
         f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?)", (*params, MAX_COUNTED + 1)
     ))[0][0]
