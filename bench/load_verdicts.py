@@ -6,10 +6,19 @@ Starts the real server (hypercorn) on loopback with a fresh instance folder, reg
 p50/p99 latency and errors, then stops the server (or kills it with SIGKILL, --kill) and checks that every
 acknowledged verdict is in the database exactly once.
 
-Standard library only: a minimal HTTP/1.1 client on asyncio streams.
+With --mixed, the load of a busy day with a few difficult users: the --clients posters go on while
+--heavy-users accounts hold --heavy-rows logs each (written into the database before the load), --readers
+clients page through every user's history (heavy ones included) and one exports a heavy history again and
+again, and --aborters clients post and hang up before the answer (closed tabs, phones losing the network).
+It reports requests left unanswered (none may be), lost rows (none may be) and the history list's p95 for
+every user (target: under 300 ms each).
+
+Standard library only: a minimal HTTP/1.1 client on asyncio streams. The server listens on loopback only;
+the per-account post rate limit is lifted (the bench posts far faster than any person).
 
     .venv/bin/python bench/load_verdicts.py --users 20 --clients 32 --duration 15
     .venv/bin/python bench/load_verdicts.py --kill     # acknowledged rows survive kill -9
+    .venv/bin/python bench/load_verdicts.py --mixed    # posters, long-history readers, exports, hang-ups
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ class Browser:
 
     cookies: dict[str, str] = field(default_factory=dict)
     csrf_token: str = ""
+    username: str = ""
 
     def remember(self, reply: Reply) -> None:
         for name, value in reply.headers:
@@ -120,6 +130,12 @@ class Connection:
             self.writer = None
 
 
+ANSWER_TIMEOUT_S = 15.0  # a request without an answer this long counts as unanswered
+EXPORT_TIMEOUT_S = 120.0  # ... an export (streamed: it starts at once, 100k logs take a while to send)
+HEAVY_PAGES = 50
+HANG_UP_INTERVAL_S = 0.5  # each hang-up client: about two aborted posts a second  # readers page through the newest HEAVY_PAGES * 50 logs of each history
+
+
 @dataclass
 class Results:
     post_latencies: list[float] = field(default_factory=list)
@@ -127,6 +143,10 @@ class Results:
     statuses: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     acknowledged: dict[str, tuple[Browser, dict]] = field(default_factory=dict)  # id -> (owner, body)
+    history_latencies: dict[str, list[float]] = field(default_factory=dict)  # by username
+    export_latencies: list[float] = field(default_factory=list)
+    unanswered: int = 0
+    hung_up: int = 0
 
 
 def new_verdict() -> dict:
@@ -149,6 +169,7 @@ def new_verdict() -> dict:
 
 async def log_in(port: int, number: int) -> Browser:
     browser, connection = Browser(), Connection(port)
+    browser.username = f"bench{number:04d}"
     browser.csrf_token = (await connection.request("GET", "/api/session", browser)).json()["csrf_token"]
     username = f"bench{number:04d}"
     credentials = {"username": username, "password": PASSWORD}
@@ -168,9 +189,11 @@ async def client(port: int, browser: Browser, deadline: float, read_share: float
         started = time.perf_counter()
         try:
             if reading:
-                reply = await connection.request("GET", "/api/verdicts?per_page=20", browser)
+                reply = await answered(connection, results, "GET", "/api/verdicts?per_page=20", browser)
             else:
-                reply = await connection.request("POST", "/api/verdicts", browser, body)
+                reply = await answered(connection, results, "POST", "/api/verdicts", browser, body)
+            if reply is None:
+                continue
         except (OSError, asyncio.IncompleteReadError) as error:
             results.errors[type(error).__name__] += 1
             await asyncio.sleep(0.01)  # the server went away (--kill); don't spin
@@ -186,6 +209,83 @@ async def client(port: int, browser: Browser, deadline: float, read_share: float
             else:
                 results.errors[f"POST {reply.status}"] += 1
     await connection.close()
+
+
+async def answered(
+    connection: Connection, results: Results, *request: object, timeout: float = ANSWER_TIMEOUT_S
+) -> Reply | None:
+    """The whole reply, or None (counted as unanswered) when it does not come within `timeout` seconds."""
+    try:
+        return await asyncio.wait_for(connection.request(*request), timeout)  # type: ignore[arg-type]
+    except asyncio.TimeoutError:
+        results.unanswered += 1
+        await connection.close()
+        return None
+
+
+async def history_reader(port: int, browsers: list[Browser], deadline: float, results: Results) -> None:
+    """Pages through the histories of all users, the long ones included."""
+    connection = Connection(port)
+    while time.perf_counter() < deadline:
+        browser = random.choice(browsers)
+        started = time.perf_counter()
+        path = f"/api/verdicts?per_page=50&page={random.randint(1, HEAVY_PAGES)}"
+        reply = await answered(connection, results, "GET", path, browser)
+        if reply is None:
+            continue
+        results.statuses[f"GET history {reply.status}"] += 1
+        results.history_latencies.setdefault(browser.username, []).append(time.perf_counter() - started)
+        if reply.status != 200:
+            results.errors[f"GET history {reply.status}"] += 1
+    await connection.close()
+
+
+async def exporter(port: int, browser: Browser, deadline: float, results: Results) -> None:
+    """Exports one long history again and again (a 100k-row CSV is about 20 MB)."""
+    connection = Connection(port)
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        reply = await answered(connection, results, "GET", "/api/verdicts/export?format=csv", browser,
+                               timeout=EXPORT_TIMEOUT_S)
+        if reply is None:
+            continue
+        results.statuses[f"GET export {reply.status}"] += 1
+        results.export_latencies.append(time.perf_counter() - started)
+        if reply.status != 200:
+            results.errors[f"GET export {reply.status}"] += 1
+    await connection.close()
+
+
+async def hang_up_poster(port: int, browser: Browser, deadline: float, results: Results) -> None:
+    """Posts a verdict about every HANG_UP_INTERVAL_S and disconnects before the answer, at a random moment
+    of the save."""
+    while time.perf_counter() < deadline:
+        connection = Connection(port)
+        try:
+            await asyncio.wait_for(connection.request("POST", "/api/verdicts", browser, new_verdict()),
+                                   random.uniform(0.0005, 0.02))
+        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError):
+            results.hung_up += 1
+        await connection.close()
+        await asyncio.sleep(HANG_UP_INTERVAL_S)
+
+
+def seed_history(database_path: Path, username: str, rows: int) -> None:
+    """`rows` logs for `username`, written straight into the database (spread over the last year)."""
+    now = time.time()
+    with sqlite3.connect(database_path, timeout=60) as database:
+        user_id = database.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        database.executemany(
+            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
+            " VALUES (?, ?, ?, 640, 480, 0.3, 'real', 0, 'bench-1', 'wasm', 12.5, ?, 'image', ?)",
+            (
+                (str(uuid.uuid4()), user_id, os.urandom(32).hex(),
+                 datetime.fromtimestamp(now - random.uniform(0, 365 * 86400), UTC).isoformat(timespec="microseconds")
+                 .replace("+00:00", "Z"), datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"))
+                for _ in range(rows)
+            ),
+        )
 
 
 async def retry_sample(port: int, results: Results, count: int) -> Counter[int]:
@@ -234,7 +334,9 @@ async def run(args: argparse.Namespace) -> int:
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("UNMASK_")}
     # All simulated users register from loopback; in real life they come from many addresses.
-    environment["UNMASK_THROTTLE_REGISTRATION_FREE"] = str(args.users)
+    environment["UNMASK_THROTTLE_REGISTRATION_FREE"] = str(args.users + args.heavy_users)
+    environment["UNMASK_VERDICT_POSTS_PER_MINUTE"] = "1000000"
+    environment["UNMASK_MAX_VERDICTS_PER_ACCOUNT"] = str(max(100_000, args.heavy_rows))
     command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
                "--open-registration"]
     log = open(instance / "server.log", "wb")
@@ -245,6 +347,12 @@ async def run(args: argparse.Namespace) -> int:
         browsers = [await log_in(port, number) for number in range(args.users)]
         print(f"registered and logged in {args.users} users in {time.perf_counter() - started:.1f} s")
 
+        heavy = [await log_in(port, args.users + number) for number in range(args.heavy_users if args.mixed else 0)]
+        for browser in heavy:
+            started = time.perf_counter()
+            seed_history(instance / "unmask.sqlite3", browser.username, args.heavy_rows)
+            print(f"wrote {args.heavy_rows} logs of {browser.username} in {time.perf_counter() - started:.1f} s")
+
         results = Results()
         server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
         started = time.perf_counter()
@@ -253,9 +361,12 @@ async def run(args: argparse.Namespace) -> int:
             asyncio.create_task(client(port, browsers[number % args.users], deadline, args.read_share, results))
             for number in range(args.clients)
         ]
-        if args.kill:
-            await asyncio.sleep(args.duration * 0.8)
-            process.send_signal(signal.SIGKILL)  # in the middle of writes
+        if args.mixed:
+            everyone = browsers + heavy
+            tasks += [asyncio.create_task(history_reader(port, everyone, deadline, results)) for _ in range(args.readers)]
+            tasks += [asyncio.create_task(exporter(port, heavy[0], deadline, results))] if heavy else []
+            tasks += [asyncio.create_task(hang_up_poster(port, browsers[number % args.users], deadline, results))
+                      for number in range(args.aborters)]
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
         if not args.kill:
@@ -297,14 +408,33 @@ async def run(args: argparse.Namespace) -> int:
         "duplicated_rows": duplicated,
         "integrity_check": integrity,
         "killed_with_sigkill": args.kill,
+        "unanswered": results.unanswered,
     }
+    if args.mixed:
+        by_user = {name: percentile(values, 0.95) for name, values in results.history_latencies.items()}
+        summary.update({
+            "heavy_users": args.heavy_users,
+            "heavy_rows_each": args.heavy_rows,
+            "history_reads": sum(len(values) for values in results.history_latencies.values()),
+            "history_p95_ms_worst_user": round(max(by_user.values(), default=float("nan")), 2),
+            "history_p95_ms_heavy_users": {
+                browser.username: round(by_user.get(browser.username, float("nan")), 2) for browser in heavy
+            },
+            "exports": len(results.export_latencies),
+            "export_p50_ms": round(percentile(results.export_latencies, 0.5), 1),
+            "posts_hung_up": results.hung_up,
+        })
     print(json.dumps(summary, indent=2))
     lost_or_duplicated = bool(missing or duplicated) or integrity != "ok"
     unexpected_errors = bool(results.errors) and not args.kill
     bad_retries = set(retries) - {200}
-    if lost_or_duplicated or unexpected_errors or bad_retries:
-        print("FAILED: lost, duplicated or failed requests", file=sys.stderr)
+    if lost_or_duplicated or unexpected_errors or bad_retries or results.unanswered:
+        print("FAILED: lost, duplicated, failed or unanswered requests", file=sys.stderr)
         return 1
+    if args.mixed:
+        target = summary["history_p95_ms_worst_user"] < 300
+        print(f"mixed target (0 unanswered, 0 lost, history p95 < 300 ms for every user): {'met' if target else 'NOT met'}")
+        return 0
     if not args.kill:
         target = summary["verdict_posts_per_s"] >= 500 and summary["post_p99_ms"] < 100
         print(f"target (>= 500 posts/s, p99 < 100 ms): {'met' if target else 'NOT met'}")
@@ -318,6 +448,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of load (default: 15)")
     parser.add_argument("--read-share", type=float, default=0.1, help="share of requests that read history")
     parser.add_argument("--kill", action="store_true", help="SIGKILL the server during the load, then verify")
+    parser.add_argument("--mixed", action="store_true", help="add long-history readers, an exporter and hang-ups")
+    parser.add_argument("--heavy-users", type=int, default=2, help="--mixed: users with a long history (default: 2)")
+    parser.add_argument("--heavy-rows", type=int, default=100_000, help="--mixed: logs of each (default: 100000)")
+    parser.add_argument("--readers", type=int, default=8, help="--mixed: history-reading clients (default: 8)")
+    parser.add_argument("--aborters", type=int, default=4, help="--mixed: clients that hang up mid-post (default: 4)")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -180,7 +180,9 @@ async def _finish_reading_body(response: Response) -> Response:
     without saying so, and the client's next request on it is lost. A body it will not read (too large,
     or too slow to arrive) gets `Connection: close` instead."""
     has_body = request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if has_body:
+    if has_body and response.status_code in {408, 413}:  # the body already failed to arrive, or is too large
+        response.headers["Connection"] = "close"
+    elif has_body:
         try:
             await request.get_data()  # at once when the view has read it already
         except (RequestEntityTooLarge, RequestTimeout):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -9,7 +10,7 @@ import re
 import sqlite3
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -297,21 +298,24 @@ async def history() -> Response:
     if offset >= MAX_HISTORY_OFFSET:  # skipping rows costs as much as reading them
         raise ApiError(422, f"reaches past the newest {MAX_HISTORY_OFFSET} logs: narrow it with until", "page")
     where, params = _filters(account["id"])
+    # Nothing filtered: the account's kept count is the total, read with the page (one round trip).
+    unfiltered = len(params) == 1
+    stored = ", (SELECT verdict_count FROM users WHERE id = ?) AS stored_count" if unfiltered else ""
     rows = await get_db().fetch_all(
-        f"SELECT * FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
-        (*params, per_page, offset),
+        f"SELECT *{stored} FROM verdicts WHERE {where} ORDER BY analysed_at DESC, id DESC LIMIT ? OFFSET ?",
+        (*([account["id"]] if unfiltered else []), *params, per_page, offset),
     )
-    total, capped = await _total(account["id"], where, params)
+    if unfiltered:
+        total, capped = (rows[0]["stored_count"] if rows else await _stored_count(account["id"])), False
+    else:
+        total, capped = await _capped_count(where, params)
     return jsonify(
         items=[verdict_json(row) for row in rows], page=page, per_page=per_page, total=total, total_capped=capped
     )
 
 
-async def _total(user_id: int, where: str, params: list[Any]) -> tuple[int, bool]:
-    """How many logs match, without counting a long history: the account's kept count when nothing is
-    filtered, else a count that stops at MAX_COUNTED (and says so)."""
-    if len(params) == 1:
-        return await _stored_count(user_id), False
+async def _capped_count(where: str, params: list[Any]) -> tuple[int, bool]:
+    """How many logs match, counting at most MAX_COUNTED of them (and saying so): never a whole long history."""
     counted = (await get_db().fetch_all(
         f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?)", (*params, MAX_COUNTED + 1)
     ))[0][0]
@@ -372,23 +376,32 @@ async def _json_export(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterato
     yield f'{{"exported_at": {json.dumps(utc_now())}, "items": ['.encode()
     separator = ""
     async for rows in chunks:
-        yield (separator + ", ".join(json.dumps(verdict_json(row)) for row in rows)).encode()
+        # Formatted off the event loop: a long export never holds up other requests.
+        yield (separator + await asyncio.to_thread(_json_items, rows)).encode()
         separator = ", "
     yield b"]}"
 
 
+def _json_items(rows: list[sqlite3.Row]) -> str:
+    return ", ".join(json.dumps(verdict_json(row)) for row in rows)
+
+
 async def _csv(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
+    yield _csv_text([EXPORT_COLUMNS]).encode()
+    async for rows in chunks:
+        yield (await asyncio.to_thread(_csv_rows, rows)).encode()
+
+
+def _csv_rows(rows: list[sqlite3.Row]) -> str:
+    return _csv_text([row[name] for name in EXPORT_COLUMNS] for row in rows)
+
+
+def _csv_text(records: Iterable[Sequence[Any]]) -> str:
     output = io.StringIO()
     writer = csv.writer(output)
-    writer.writerow(EXPORT_COLUMNS)
-    async for rows in chunks:
-        for row in rows:
-            writer.writerow(_spreadsheet_safe(row[name]) for name in EXPORT_COLUMNS)
-        yield output.getvalue().encode()
-        output.seek(0)
-        output.truncate()
-    if output.getvalue():  # the header of an empty export
-        yield output.getvalue().encode()
+    for record in records:
+        writer.writerow(_spreadsheet_safe(value) for value in record)
+    return output.getvalue()
 
 
 def _spreadsheet_safe(value: Any) -> Any:

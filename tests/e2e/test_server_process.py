@@ -40,7 +40,8 @@ def logged_in_headers(url: str) -> dict[str, str]:
         headers={"Content-Type": "application/json", "X-CSRF-Token": token, "Cookie": csrf_cookie},
     )
     with urllib.request.urlopen(login, timeout=30) as answer:
-        session_cookie = answer.headers["Set-Cookie"].split(";")[0]
+        session_cookie = next(cookie.split(";")[0] for cookie in answer.headers.get_all("Set-Cookie")
+                              if cookie.startswith("unmask_session="))
     return {"Cookie": f"{csrf_cookie}; {session_cookie}", "X-CSRF-Token": token}
 
 
