@@ -91,7 +91,7 @@ def main() -> None:
             folder = root / str(size)
             folder.mkdir()
             cases += [(size, path) for path in write_provenance_files(folder, size).values()]
-            Image.fromarray(smooth_image(size, size, 27)).save(folder / "plain.jpg", quality=90)
+            Image.fromarray(smooth_image(size, size, 29)).save(folder / "plain.jpg", quality=90)
             sign_jpeg(folder / "plain.jpg", folder / "c2pa.jpg")
             tamper(folder / "c2pa.jpg", folder / "c2pa_tampered.jpg")
             cases += [(size, folder / "c2pa.jpg"), (size, folder / "c2pa_tampered.jpg")]

@@ -10,7 +10,7 @@ import pytest
 from c2pa_fixtures import CLAIM_GENERATOR, SIGNER_NAME, read_manifest
 from e2e_support import RequestRecorder, wait_for_results
 from playwright.sync_api import expect
-from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN
+from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN, PHONE
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +20,7 @@ CASES = {
     "comfy": ("declared_ai", "Declared AI-generated (ComfyUI)", 'PNG tEXt chunk "prompt"'),
     "xmp_ai": ("declared_ai", f"Declared AI-generated ({AI_TOOL})", "DigitalSourceType = trainedAlgorithmicMedia"),
     "camera": ("camera", None, CAMERA["lens"]),
+    "phone": ("camera", None, PHONE["model"]),
     "edited": ("edited", None, EDITOR),
     "stripped": ("none", None, NO_METADATA),
 }

@@ -20,6 +20,7 @@ const EXIFR_OPTIONS = {
   iptc: true,
   icc: false,
   ihdr: false,
+  ifd1: false,
   jfif: false,
   interop: false,
   makerNote: false,
@@ -105,10 +106,12 @@ export async function readProvenance(blob) {
   const bytes = await metadataBytes(blob);
   const credentialFormat = c2paFormat(bytes);
   const [tags, texts, credential] = await Promise.all([
-    exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
-      if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
-      return undefined;
-    }),
+    safeForExifr(bytes)
+      ? exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
+          if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
+          return undefined;
+        })
+      : undefined,
     readTexts(bytes).catch((error) => {
       problems.push(`text chunks: ${error.message}`);
       return [];
@@ -144,6 +147,27 @@ async function metadataBytes(blob) {
  */
 function isJpeg(bytes) {
   return bytes[0] === 0xff && bytes[1] === JPEG_SOI;
+}
+
+/**
+ * Whether exifr can be given this file. exifr 7.1.3 looks for the `meta` box of a HEIC/AVIF file (ISO
+ * base media) by jumping from box to box, and never returns from a box of length 0 (or loops on one
+ * shorter than its own header): a file without a reachable `meta` box is not handed to it.
+ * @param {Uint8Array} bytes
+ * @returns {boolean}
+ */
+function safeForExifr(bytes) {
+  if (latin1(bytes.subarray(4, 8)) !== 'ftyp') return true;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  while (offset + 16 <= bytes.length) {
+    const size = view.getUint32(offset);
+    const length = size === 1 ? view.getUint32(offset + 8) * 2 ** 32 + view.getUint32(offset + 12) : size;
+    if (length < 8) return false;
+    if (latin1(bytes.subarray(offset + 4, offset + 8)) === 'meta') return true;
+    offset += length;
+  }
+  return false;
 }
 
 /**
