@@ -53,7 +53,7 @@ FINISHED = "() => ['saved', 'queued', 'failed', 'cancelled'].includes(document.g
 FLAGGED_SHARE_PERCENT = 30
 LOG_FIELDS = {
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind", "video",
+    "backend", "inference_ms", "analysed_at", "kind", "video", "provenance",
 }
 BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{100,}")
 
@@ -275,7 +275,7 @@ def test_a_clip_is_sampled_across_judged_by_the_rule_and_logged_once(browser, vi
         assert len(logs) == 1
         log = logs[0]
         assert set(log) == LOG_FIELDS | {"label"}
-        assert log["kind"] == "video"
+        assert log["kind"] == "video" and log["provenance"] == "none"  # a WebM clip carries no credentials
         assert log["image_sha256"] == sha256
         assert (log["width"], log["height"]) == CLIP_SIZE
         assert log["probability"] == pytest.approx(expected["score"], abs=1e-9)

@@ -10,6 +10,8 @@
  *                                          ImageBitmap (e.g. a video frame: `createImageBitmap(videoElement)`,
  *                                          transferred). Answers {type: 'result', id, result}; for a file,
  *                                          `result.provenance` is what the file says about itself (provenance.js).
+ *   {type: 'provenance', id, image}       `image` is a video file: answers {type: 'provenance', id, provenance}
+ *                                          with its Content Credentials (provenance.js readVideoProvenance).
  *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
  * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
  */
@@ -17,7 +19,7 @@ import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
 import { INPUT_SIZE, decodeImage, resizeToInput, toModelInput } from './preprocess.js';
-import { readProvenance } from './provenance.js';
+import { readProvenance, readVideoProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
@@ -348,6 +350,8 @@ async function handle(message) {
     } else if (type === 'classify') {
       const result = await classify(message.image);
       self.postMessage({ type: 'result', id, result }, [result.evidence.buffer, result.rgb.buffer]);
+    } else if (type === 'provenance') {
+      self.postMessage({ type: 'provenance', id, provenance: await readVideoProvenance(message.image) });
     } else if (type === 'preprocess') {
       const { input } = await prepare(message.image);
       self.postMessage({ type: 'input', id, input }, [input.buffer]);

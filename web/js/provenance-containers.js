@@ -14,6 +14,10 @@ const JPEG_COM = 0xfe;
 const JPEG_APP11 = 0xeb;
 /** The JUMBF label of a C2PA manifest store (APP11 also carries other JUMBF boxes). */
 const C2PA_LABEL = 'c2pa';
+/** The usertype of the top-level ISO BMFF `uuid` box that carries a C2PA manifest store (MP4, MOV). */
+const BMFF_C2PA_UUID = 'd8fec3d61b0e483c92975828877ec481';
+/** Top-level boxes of a video file looked at, at most (a few are usual: ftyp, moov, mdat, uuid, free). */
+const MAX_TOP_LEVEL_BOXES = 64;
 /** The PNG chunk that carries a C2PA manifest store. */
 const PNG_C2PA_CHUNK = 'caBX';
 /** Markers without a length field: TEM, RST0-7. */
@@ -236,4 +240,30 @@ function decodeComment(data) {
   } catch {
     return latin1(data);
   }
+}
+
+/**
+ * The media type to read a video's Content Credentials as: 'video/mp4' when an MP4/MOV file has a
+ * top-level C2PA `uuid` box, else null. Only the box headers are read (a video can be gigabytes).
+ * @param {Blob} blob
+ * @returns {Promise<'video/mp4' | null>}
+ */
+export async function videoC2paFormat(blob) {
+  let offset = 0;
+  for (let box = 0; box < MAX_TOP_LEVEL_BOXES && offset + 8 <= blob.size; box++) {
+    const head = new Uint8Array(await blob.slice(offset, offset + 32).arrayBuffer());
+    const view = new DataView(head.buffer);
+    const type = latin1(head.subarray(4, 8));
+    if (box === 0 && type !== 'ftyp') return null;
+    const size = view.getUint32(0);
+    const large = size === 1;
+    const length = large ? view.getUint32(8) * 2 ** 32 + view.getUint32(12) : size;
+    const userType = head.subarray(large ? 16 : 8, (large ? 16 : 8) + 16);
+    if (type === 'uuid' && Array.from(userType, (byte) => byte.toString(16).padStart(2, '0')).join('') === BMFF_C2PA_UUID) {
+      return 'video/mp4';
+    }
+    if (length < 8) return null; // 0: the box runs to the end of the file
+    offset += length;
+  }
+  return null;
 }

@@ -9,7 +9,7 @@
  */
 import exifr from '/vendor/exifr/full.esm.mjs';
 import { readCredential, sourceTypeCode } from './provenance-c2pa.js';
-import { c2paFormat, metadataBytes, readTexts, safeForExifr } from './provenance-containers.js';
+import { c2paFormat, metadataBytes, readTexts, safeForExifr, videoC2paFormat } from './provenance-containers.js';
 
 /** exifr's segments: no thumbnail, no colour profile; dates and codes as the file writes them. */
 const EXIFR_OPTIONS = {
@@ -66,7 +66,8 @@ const PARAMETERS_MODEL_PATTERN = /(?:^|,\s*)Model:\s*([^,\n]{1,80})/;
  * @typedef {object} Provenance
  * @property {'none'|'camera'|'edited'|'declared_ai'|'credential_valid'|'credential_invalid'} kind what the
  *   verdict log records
- * @property {boolean} found whether the file holds any metadata at all
+ * @property {boolean} found whether the file holds any metadata at all (of what was read)
+ * @property {boolean} credentialsOnly only Content Credentials were looked for (a video)
  * @property {{make: string|null, model: string|null, lens: string|null} | null} camera
  * @property {string[]} software editors and tools named by the file
  * @property {{label: string, value: string}[]} dates
@@ -107,9 +108,29 @@ export async function readProvenance(blob) {
       }),
   ]);
   const provenance = describe(tags ?? {}, texts, credential || null);
+  provenance.credentialsOnly = false;
   provenance.problem = problems.length ? `Part of the metadata could not be read (${problems.join('; ')}).` : null;
   provenance.readMs = performance.now() - start;
   return provenance;
+}
+
+/**
+ * What a video file says about itself: its C2PA Content Credentials (MP4 and MOV). Other container
+ * metadata of videos is not read. Never throws, like readProvenance.
+ * @param {Blob} blob
+ * @returns {Promise<Provenance>}
+ */
+export async function readVideoProvenance(blob) {
+  const start = performance.now();
+  let problem = null;
+  let credential = null;
+  try {
+    const format = await videoC2paFormat(blob);
+    if (format) credential = await readCredential(blob, format);
+  } catch (error) {
+    problem = `The Content Credentials could not be read (${error.message}).`;
+  }
+  return { ...describe({}, [], credential), credentialsOnly: true, problem, readMs: performance.now() - start };
 }
 
 /**

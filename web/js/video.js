@@ -10,6 +10,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
+import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
@@ -166,6 +167,7 @@ function resetClip(file) {
   elements.title.textContent = file.name;
   elements.result.hidden = true;
   elements.result.className = 'result-card video-card';
+  elements.result.querySelector('.provenance')?.remove();
   for (const key of Object.keys(elements.result.dataset)) delete elements.result.dataset[key];
   elements.topFrames.replaceChildren();
   elements.frameTable.replaceChildren();
@@ -321,11 +323,12 @@ function showPlayer(file, source) {
  * @param {ReturnType<typeof aggregate>} result
  * @param {object} numbers
  */
-function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesPerSecond, source, metadata }) {
+function showVerdict(result, { frames, sha256, backend, meanInferenceMs, framesPerSecond, source, metadata, provenance }) {
   elements.result.hidden = false;
   elements.result.classList.add(`verdict-${result.verdict}`);
   elements.result.classList.toggle('is-uncertain', result.uncertain);
-  elements.verdict.textContent = verdictHeadline(result);
+  elements.verdict.textContent = provenanceHeadline(provenance) ?? verdictHeadline(result);
+  showProvenance(elements.result.querySelector('article'), provenance, verdictHeadline(result));
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
   const accuracy = measuredAccuracy(metadata);
   elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
@@ -428,6 +431,9 @@ async function analyse(file, ready) {
     elements.status.textContent = "Computing the file's fingerprint…";
     const sha256 = await hashing;
     signal.throwIfAborted();
+    elements.status.textContent = 'Reading what the file says about itself…';
+    const provenance = await classifier.readVideoProvenance(file);
+    signal.throwIfAborted();
     const result = aggregate(clip.frames.map((frame) => frame.probability), metadata);
     const frames = clip.frames.length;
     const meanInferenceMs = clip.frames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / frames;
@@ -438,7 +444,7 @@ async function analyse(file, ready) {
     });
     showVerdict(result, {
       frames, sha256, backend, meanInferenceMs, framesPerSecond: (frames * 1000) / elapsedMs,
-      source: { width, height, duration }, metadata,
+      source: { width, height, duration }, metadata, provenance,
     });
     const top = clip.top[0];
     if (top) selectFrame(top.index);
@@ -446,7 +452,7 @@ async function analyse(file, ready) {
     announce(summarise(file.name, result.score, metadata));
 
     const log = verdictLog({
-      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs },
+      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs, provenance },
       metadata,
       fileName: file.name,
       keepFileName: elements.keepNames.checked,
