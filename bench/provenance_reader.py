@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from c2pa_fixtures import sign_jpeg, tamper  # noqa: E402
+from c2pa_fixtures import sign_file, tamper  # noqa: E402
 from e2e_support import SHIPPED_MODEL, launched_chromium, log_in, running_server, smooth_image  # noqa: E402
 from PIL import Image  # noqa: E402
 from provenance_fixtures import write_provenance_files  # noqa: E402
@@ -91,8 +91,8 @@ def main() -> None:
             folder = root / str(size)
             folder.mkdir()
             cases += [(size, path) for path in write_provenance_files(folder, size).values()]
-            Image.fromarray(smooth_image(size, size, 27)).save(folder / "plain.jpg", quality=90)
-            sign_jpeg(folder / "plain.jpg", folder / "c2pa.jpg")
+            Image.fromarray(smooth_image(size, size, 29)).save(folder / "plain.jpg", quality=90)
+            sign_file(folder / "plain.jpg", folder / "c2pa.jpg")
             tamper(folder / "c2pa.jpg", folder / "c2pa_tampered.jpg")
             cases += [(size, folder / "c2pa.jpg"), (size, folder / "c2pa_tampered.jpg")]
         with running_server(root / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:

@@ -33,6 +33,7 @@ const PRECACHE = [
   '/js/preprocess.js',
   '/js/provenance.js',
   '/js/provenance-c2pa.js',
+  '/js/provenance-containers.js',
   '/js/provenance-panel.js',
   '/js/result-card.js',
   '/js/tfjs-globals.js',

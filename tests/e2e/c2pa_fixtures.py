@@ -72,8 +72,9 @@ def certificate_chain() -> tuple[bytes, bytes]:
     return chain, private_key
 
 
-def sign_jpeg(source: Path, target: Path) -> None:
-    """`source` with a C2PA manifest (a c2pa.created action of a camera capture) signed by a test certificate."""
+def sign_file(source: Path, target: Path, media_type: str = "image/jpeg") -> None:
+    """`source` (a JPEG, or another `media_type` c2pa-python signs, e.g. video/mp4) with a C2PA manifest (a
+    c2pa.created action of a camera capture) signed by a test certificate."""
     import c2pa
 
     chain, private_key = certificate_chain()
@@ -86,16 +87,21 @@ def sign_jpeg(source: Path, target: Path) -> None:
     }
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private_key, None))
     with c2pa.Builder(json.dumps(manifest)) as builder, source.open("rb") as stream, target.open("w+b") as output:
-        builder.sign(signer, "image/jpeg", stream, output)
+        builder.sign(signer, media_type, stream, output)
+
+
+def flip_byte(source: Path, target: Path, position: int) -> None:
+    """A copy of a file with the byte at `position` changed."""
+    data = bytearray(source.read_bytes())
+    data[position] = data[position] ^ 0x01 if data[position] not in (0xFE, 0xFF) else 0x10
+    target.write_bytes(bytes(data))
 
 
 def tamper(source: Path, target: Path) -> None:
     """A copy of a JPEG with one byte of its image data (half way through the last scan) changed."""
-    data = bytearray(source.read_bytes())
+    data = source.read_bytes()
     scan = data.rfind(b"\xff\xda")
-    position = scan + (len(data) - scan) // 2
-    data[position] = data[position] ^ 0x01 if data[position] not in (0xfe, 0xff) else 0x10
-    target.write_bytes(bytes(data))
+    flip_byte(source, target, scan + (len(data) - scan) // 2)
 
 
 def with_foreign_app11(source: Path, target: Path) -> None:

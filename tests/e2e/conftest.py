@@ -91,11 +91,11 @@ def c2pa_files(tmp_path_factory) -> dict[str, Path]:
     """A JPEG signed with C2PA Content Credentials by a certificate made here, the same file with one byte
     of its image data changed, one with its manifest corrupted, and a JPEG with a JUMBF segment that is
     not C2PA's."""
-    from c2pa_fixtures import corrupt_manifest, sign_jpeg, tamper, with_foreign_app11
+    from c2pa_fixtures import corrupt_manifest, sign_file, tamper, with_foreign_app11
 
     folder = tmp_path_factory.mktemp("c2pa")
     Image.fromarray(with_face(smooth_image(320, 320, 30))).save(folder / "plain.jpg", quality=90)
-    sign_jpeg(folder / "plain.jpg", folder / "signed.jpg")
+    sign_file(folder / "plain.jpg", folder / "signed.jpg")
     tamper(folder / "signed.jpg", folder / "tampered.jpg")
     corrupt_manifest(folder / "signed.jpg", folder / "corrupted.jpg")
     with_foreign_app11(folder / "plain.jpg", folder / "foreign.jpg")

@@ -24,6 +24,7 @@ CAMERA_TAKEN = "2024:04:30 09:15:00"
 # The Eiffel Tower, as degrees, minutes, seconds: it must never leave the device.
 GPS = {"latitude": ((48.0, 51.0, 30.0), "N"), "longitude": ((2.0, 17.0, 40.0), "E")}
 LATITUDE_SHOWN = "48.85833"
+PHONE = {"make": "Apple", "model": "iPhone 15"}
 EDITOR = "Adobe Photoshop 25.0 (Windows)"
 AI_TOOL = "Adobe Firefly"
 XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -48,8 +49,9 @@ def with_app1_xmp(jpeg: bytes, packet: str) -> bytes:
 
 
 def write_provenance_files(folder: Path, size: int = 320) -> dict[str, Path]:
-    """Writes the cases into `folder`: sd, comfy, camera, edited, xmp_ai, stripped."""
-    files = {name: folder / name for name in ("sd.png", "comfy.png", "camera.jpg", "edited.jpg", "xmp_ai.jpg", "stripped.png")}
+    """Writes the cases into `folder`: sd, comfy, camera, phone (AVIF), edited, xmp_ai, stripped."""
+    names = ("sd.png", "comfy.png", "camera.jpg", "phone.avif", "edited.jpg", "xmp_ai.jpg", "stripped.png")
+    files = {name: folder / name for name in names}
 
     sd = PngImagePlugin.PngInfo()
     sd.add_text("parameters", SD_PARAMETERS)
@@ -71,6 +73,10 @@ def write_provenance_files(folder: Path, size: int = 320) -> dict[str, Path]:
     gps[ExifTags.GPS.GPSLatitude], gps[ExifTags.GPS.GPSLatitudeRef] = GPS["latitude"]
     gps[ExifTags.GPS.GPSLongitude], gps[ExifTags.GPS.GPSLongitudeRef] = GPS["longitude"]
     _picture(23, size).save(files["camera.jpg"], exif=exif, quality=90, comment=b"holiday, day 2")
+
+    phone = Image.Exif()
+    phone[ExifTags.Base.Make], phone[ExifTags.Base.Model] = PHONE["make"], PHONE["model"]
+    _picture(27, size).save(files["phone.avif"], exif=phone, quality=80)
 
     edited = Image.Exif()
     edited[ExifTags.Base.Software] = EDITOR

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 
 import pytest
 from c2pa_fixtures import CLAIM_GENERATOR, SIGNER_NAME, read_manifest
 from e2e_support import RequestRecorder, wait_for_results
 from playwright.sync_api import expect
-from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN
+from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN, PHONE
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +21,7 @@ CASES = {
     "comfy": ("declared_ai", "Declared AI-generated (ComfyUI)", 'PNG tEXt chunk "prompt"'),
     "xmp_ai": ("declared_ai", f"Declared AI-generated ({AI_TOOL})", "DigitalSourceType = trainedAlgorithmicMedia"),
     "camera": ("camera", None, CAMERA["lens"]),
+    "phone": ("camera", None, PHONE["model"]),
     "edited": ("edited", None, EDITOR),
     "stripped": ("none", None, NO_METADATA),
 }
@@ -143,3 +145,37 @@ def test_content_credentials_are_validated_on_the_device(context, page, c2pa_fil
     assert kinds == ["credential_invalid", "credential_invalid", "credential_valid", "none"]
     recorder.assert_nothing_carries(list(c2pa_files.values()))
     assert not any(SIGNER_NAME.encode() in body for _, body in recorder.requests)
+
+
+def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, server, tmp_path):
+    import shutil
+
+    from c2pa_fixtures import flip_byte, sign_file
+    from test_video import analyse, video_page
+
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
+    plain = tmp_path / "clip.mp4"  # VP9 in MP4: decoded by every Chromium build, signed by c2pa-python
+    command = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "2",
+               "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", str(plain)]
+    subprocess.run(command, check=True)
+    sign_file(plain, tmp_path / "signed.mp4", "video/mp4")
+    # One byte of the movie header's creation time: the clip still plays, the signed hash no longer matches.
+    creation_time = (tmp_path / "signed.mp4").read_bytes().find(b"mvhd") + 8
+    flip_byte(tmp_path / "signed.mp4", tmp_path / "tampered.mp4", creation_time)
+
+    with video_page(browser, server) as (context, page):
+        recorder = RequestRecorder(context)
+        expected = {"clip": ("none", "No Content Credentials"), "signed": ("credential_valid", "valid Content Credentials"),
+                    "tampered": ("credential_invalid", "do not hold")}
+        for name, (kind, summary) in expected.items():
+            assert analyse(page, tmp_path / f"{name}.mp4") == "saved", page.locator("#status").inner_text()
+            panel = page.locator("#result .provenance")
+            assert panel.get_attribute("data-provenance") == kind, name
+            assert summary in panel.locator(".provenance-summary").inner_text(), name
+        assert page.locator(".credential-status").inner_text().startswith("Tampered")
+        logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
+        assert [(log["kind"], log["provenance"]) for log in logs] == [
+            ("video", "none"), ("video", "credential_valid"), ("video", "credential_invalid")
+        ]
+        recorder.assert_nothing_carries([tmp_path / "signed.mp4"])

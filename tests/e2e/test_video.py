@@ -63,7 +63,7 @@ FINISHED = (
 FLAGGED_SHARE_PERCENT = 30
 LOG_FIELDS = {
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind", "faces", "video",
+    "backend", "inference_ms", "analysed_at", "kind", "faces", "video", "provenance",
 }
 NO_FACE = "No face found in the sampled frames: nothing to judge."
 WHOLE_LABEL = "Judged without a face: the model was trained on faces"
@@ -473,6 +473,7 @@ def test_a_clip_without_faces_gets_no_verdict_until_the_whole_frames_are_asked_f
         log = logs[0]
         assert set(log) == LOG_FIELDS | {"label"}
         assert log["kind"] == "video" and log["faces"] == 0
+        assert log["provenance"] == "none"  # a WebM clip carries no credentials
         assert log["image_sha256"] == sha256
         assert (log["width"], log["height"]) == CLIP_SIZE
         assert log["probability"] == pytest.approx(expected["score"], abs=1e-9)

@@ -12,6 +12,8 @@
  *                                          judges the picture itself instead (the user's choice when there is
  *                                          no face). Answers {type: 'result', id, result}; for a file,
  *                                          `result.provenance` is what the file says about itself (provenance.js).
+ *   {type: 'provenance', id, image}       `image` is a video file: answers {type: 'provenance', id, provenance}
+ *                                          with its Content Credentials (provenance.js readVideoProvenance).
  *   {type: 'preprocess', id, image}       test hook: answers {type: 'input', id, input} with the model input.
  * Failures answer {type: 'error', id, code, message}; `code` is one of ERROR_CODES' keys.
  */
@@ -20,7 +22,7 @@ import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
 import { DETECTOR_VERSION, detectorOutputs, findFaces } from './faces.js';
 import { INPUT_SIZE, bitmapSource, decodeImage, resizeRegion, resizeToInput, toModelInput } from './preprocess.js';
-import { readProvenance } from './provenance.js';
+import { readProvenance, readVideoProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
 
 const tf = globalThis.tf;
@@ -430,6 +432,8 @@ async function handle(message) {
     } else if (type === 'classify') {
       const result = await classify(message.image, message.whole);
       self.postMessage({ type: 'result', id, result }, transferables(result));
+    } else if (type === 'provenance') {
+      self.postMessage({ type: 'provenance', id, provenance: await readVideoProvenance(message.image) });
     } else if (type === 'preprocess') {
       const { input } = await prepare(message.image);
       self.postMessage({ type: 'input', id, input }, [input.buffer]);

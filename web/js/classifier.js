@@ -50,6 +50,15 @@ export class Classifier {
   }
 
   /**
+   * What a video file says about itself (its Content Credentials), read in the worker.
+   * @param {Blob} video
+   * @returns {Promise<object>} provenance.js's Provenance
+   */
+  readVideoProvenance(video) {
+    return this.request({ type: 'provenance', image: video });
+  }
+
+  /**
    * The exact model input for an image (used by the preprocessing parity test).
    * @param {Blob} image
    * @returns {Promise<Float32Array>}
@@ -83,6 +92,7 @@ export class Classifier {
     if (data.type === 'error') call.reject(new ClassificationError(data.code, data.message));
     else if (data.type === 'result') call.resolve(data.result);
     else if (data.type === 'input') call.resolve(data.input);
+    else if (data.type === 'provenance') call.resolve(data.provenance);
     else call.resolve(data);
   }
 

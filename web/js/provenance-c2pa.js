@@ -36,14 +36,20 @@ const EMPTY_CREDENTIAL = {
 let c2paModule = null;
 
 /**
- * The C2PA module, loaded and started once.
+ * The C2PA module, loaded and started once (tried again on the next file if loading failed, e.g. offline
+ * before it was ever cached).
  * @returns {Promise<object>}
  */
 function loadC2pa() {
-  c2paModule ??= import(C2PA_MODULE_URL).then(async (module) => {
-    await module.default({ module_or_path: C2PA_WASM_URL });
-    return module;
-  });
+  c2paModule ??= import(C2PA_MODULE_URL)
+    .then(async (module) => {
+      await module.default({ module_or_path: C2PA_WASM_URL });
+      return module;
+    })
+    .catch((error) => {
+      c2paModule = null;
+      throw error;
+    });
   return c2paModule;
 }
 

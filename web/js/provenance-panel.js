@@ -16,6 +16,8 @@ const SUMMARY = {
   credential_invalid: "Warning: the file's Content Credentials (C2PA) do not hold.",
 };
 const NO_METADATA = 'No metadata: common after upload to social media; it says nothing either way.';
+const NO_VIDEO_CREDENTIALS =
+  'No Content Credentials (C2PA). Other metadata of video files is not read yet; their absence says nothing either way.';
 const COORDINATE_DIGITS = 5;
 
 /**
@@ -152,7 +154,7 @@ function ruleText(provenance, modelHeadline) {
 
 /**
  * Adds the panel to a result card's body (nothing for a result without provenance, e.g. a video frame).
- * @param {HTMLElement} body the card's `.result-body`
+ * @param {HTMLElement} body the card's `.result-body` (the video card's article)
  * @param {import('./provenance.js').Provenance | null} provenance
  * @param {string} modelHeadline the model's own headline, quoted when the declaration overrides it
  */
@@ -163,7 +165,8 @@ export function showProvenance(body, provenance, modelHeadline) {
   body.closest('.result-card')?.classList.toggle('declared-ai', Boolean(provenance.declaration));
   panel.append(element('h4', 'What the file says'));
   const warning = provenance.kind === 'credential_invalid' ? ' provenance-warning' : '';
-  panel.append(element('p', provenance.found ? SUMMARY[provenance.kind] : NO_METADATA, `provenance-summary${warning}`));
+  const nothing = provenance.credentialsOnly ? NO_VIDEO_CREDENTIALS : NO_METADATA;
+  panel.append(element('p', provenance.found ? SUMMARY[provenance.kind] : nothing, `provenance-summary${warning}`));
   const rows = factRows(provenance);
   if (rows.length) panel.append(definitions(rows, 'provenance-facts'));
   if (provenance.credential) panel.append(credentialSection(provenance.credential));

@@ -2,13 +2,14 @@
  * The provenance reader: what a file says about itself (camera, software, dates, a declaration of AI
  * generation, C2PA Content Credentials), read on this device in the classifier worker. EXIF, XMP and IPTC
  * come from exifr (served by us from /vendor/); PNG text chunks (tEXt, zTXt, iTXt, and tIME) and JPEG
- * comments are read here; Content Credentials by provenance-c2pa.js.
+ * comments by provenance-containers.js; Content Credentials by provenance-c2pa.js.
  *
  * The answer is a small plain object for the page. Only its `kind` ever goes into the verdict log; the
  * rest (GPS included) stays on the device.
  */
 import exifr from '/vendor/exifr/full.esm.mjs';
 import { readCredential, sourceTypeCode } from './provenance-c2pa.js';
+import { c2paFormat, metadataBytes, readTexts, safeForExifr, videoC2paFormat } from './provenance-containers.js';
 
 /** exifr's segments: no thumbnail, no colour profile; dates and codes as the file writes them. */
 const EXIFR_OPTIONS = {
@@ -20,6 +21,7 @@ const EXIFR_OPTIONS = {
   iptc: true,
   icc: false,
   ihdr: false,
+  ifd1: false,
   jfif: false,
   interop: false,
   makerNote: false,
@@ -30,25 +32,8 @@ const EXIFR_OPTIONS = {
 };
 /** exifr's answer for formats it has no reader for (GIF, BMP): no metadata, not a problem. */
 const EXIFR_UNKNOWN_FORMAT = 'Unknown file format';
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-const PNG_TEXT_CHUNKS = ['tEXt', 'zTXt', 'iTXt'];
+/** The iTXt keyword of XMP in a PNG: read by exifr, not shown again as text. */
 const PNG_XMP_KEYWORD = 'XML:com.adobe.xmp';
-const JPEG_SOI = 0xd8;
-const JPEG_SOS = 0xda;
-const JPEG_EOI = 0xd9;
-const JPEG_COM = 0xfe;
-/** APP11: where JPEG files carry JUMBF boxes, C2PA manifests among them. */
-const JPEG_APP11 = 0xeb;
-/** The JUMBF label of a C2PA manifest store (APP11 also carries other JUMBF boxes). */
-const C2PA_LABEL = 'c2pa';
-/** The PNG chunk that carries a C2PA manifest store. */
-const PNG_C2PA_CHUNK = 'caBX';
-/** Markers without a length field: TEM, RST0-7. */
-const JPEG_STANDALONE = new Set([0x01, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7]);
-/** A JPEG's metadata segments (at most 64 kB each) almost always fit in its first megabyte. */
-const JPEG_HEAD_BYTES = 1024 * 1024;
-/** A text chunk or comment larger than this is skipped (a ComfyUI workflow is tens of kB). */
-const MAX_TEXT_BYTES = 4 * 1024 * 1024;
 /** How much of each text the panel gets: enough to recognise a prompt, not a wall of JSON. */
 const MAX_SHOWN_CHARS = 400;
 /** Text chunks and comments passed to the page, at most. */
@@ -81,7 +66,8 @@ const PARAMETERS_MODEL_PATTERN = /(?:^|,\s*)Model:\s*([^,\n]{1,80})/;
  * @typedef {object} Provenance
  * @property {'none'|'camera'|'edited'|'declared_ai'|'credential_valid'|'credential_invalid'} kind what the
  *   verdict log records
- * @property {boolean} found whether the file holds any metadata at all
+ * @property {boolean} found whether the file holds any metadata at all (of what was read)
+ * @property {boolean} credentialsOnly only Content Credentials were looked for (a video)
  * @property {{make: string|null, model: string|null, lens: string|null} | null} camera
  * @property {string[]} software editors and tools named by the file
  * @property {{label: string, value: string}[]} dates
@@ -105,10 +91,12 @@ export async function readProvenance(blob) {
   const bytes = await metadataBytes(blob);
   const credentialFormat = c2paFormat(bytes);
   const [tags, texts, credential] = await Promise.all([
-    exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
-      if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
-      return undefined;
-    }),
+    safeForExifr(bytes)
+      ? exifr.parse(bytes, EXIFR_OPTIONS).catch((error) => {
+          if (error.message !== EXIFR_UNKNOWN_FORMAT) problems.push(`EXIF/XMP/IPTC: ${error.message}`);
+          return undefined;
+        })
+      : undefined,
     readTexts(bytes).catch((error) => {
       problems.push(`text chunks: ${error.message}`);
       return [];
@@ -120,203 +108,29 @@ export async function readProvenance(blob) {
       }),
   ]);
   const provenance = describe(tags ?? {}, texts, credential || null);
+  provenance.credentialsOnly = false;
   provenance.problem = problems.length ? `Part of the metadata could not be read (${problems.join('; ')}).` : null;
   provenance.readMs = performance.now() - start;
   return provenance;
 }
 
 /**
- * The part of the file that holds its metadata, in one read: many small reads of a Blob (exifr's own, or
- * one per PNG chunk) cost far more (bench/provenance_reader.py). A JPEG's metadata all comes before its
- * image data, so its head is enough; other files are read whole (PNG text may follow the image data).
+ * What a video file says about itself: its C2PA Content Credentials (MP4 and MOV). Other container
+ * metadata of videos is not read. Never throws, like readProvenance.
  * @param {Blob} blob
- * @returns {Promise<Uint8Array>}
+ * @returns {Promise<Provenance>}
  */
-async function metadataBytes(blob) {
-  const head = new Uint8Array(await blob.slice(0, JPEG_HEAD_BYTES).arrayBuffer());
-  if (head.length === blob.size || (isJpeg(head) && jpegSegments(head).complete)) return head;
-  return new Uint8Array(await blob.arrayBuffer());
-}
-
-/**
- * @param {Uint8Array} bytes
- * @returns {boolean}
- */
-function isJpeg(bytes) {
-  return bytes[0] === 0xff && bytes[1] === JPEG_SOI;
-}
-
-/**
- * PNG text chunks or JPEG comments, whichever the file is.
- * @param {Uint8Array} bytes the whole file
- * @returns {Promise<{source: string, keyword: string, text: string}[]>}
- */
-async function readTexts(bytes) {
-  if (PNG_SIGNATURE.every((byte, i) => bytes[i] === byte)) return readPngTexts(bytes);
-  if (isJpeg(bytes)) return readJpegComments(bytes);
-  return [];
-}
-
-/**
- * The chunks of a PNG file up to IEND.
- * @param {Uint8Array} bytes the whole file
- * @returns {Generator<{type: string, data: Uint8Array}>}
- */
-function* pngChunks(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = PNG_SIGNATURE.length;
-  while (offset + 8 <= bytes.length) {
-    const length = view.getUint32(offset);
-    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    if (type === 'IEND') return;
-    yield { type, data: bytes.subarray(offset + 8, offset + 8 + length) };
-    offset += 12 + length; // length, type, data, CRC
-  }
-}
-
-/**
- * The PNG text chunks and tIME, decoded.
- * @param {Uint8Array} bytes the whole file
- * @returns {Promise<{source: string, keyword: string, text: string}[]>}
- */
-async function readPngTexts(bytes) {
-  const texts = [];
-  for (const { type, data } of pngChunks(bytes)) {
-    if (type === 'tIME') texts.push({ source: 'PNG tIME chunk', keyword: 'tIME', text: pngTime(data) });
-    else if (PNG_TEXT_CHUNKS.includes(type) && data.length <= MAX_TEXT_BYTES) texts.push(await pngText(type, data));
-  }
-  return texts;
-}
-
-/**
- * The media type to read Content Credentials as, when the file carries a C2PA manifest (a JPEG APP11
- * segment or a PNG caBX chunk); null otherwise, so the C2PA module is loaded only when needed.
- * @param {Uint8Array} bytes
- * @returns {'image/jpeg' | 'image/png' | null}
- */
-function c2paFormat(bytes) {
-  if (isJpeg(bytes)) {
-    const carries = jpegSegments(bytes).segments.some(({ marker, data }) => marker === JPEG_APP11 && latin1(data).includes(C2PA_LABEL));
-    return carries ? 'image/jpeg' : null;
-  }
-  if (PNG_SIGNATURE.every((byte, i) => bytes[i] === byte)) {
-    return [...pngChunks(bytes)].some(({ type }) => type === PNG_C2PA_CHUNK) ? 'image/png' : null;
-  }
-  return null;
-}
-
-/**
- * One tEXt, zTXt or iTXt chunk as keyword and text.
- * @param {string} type
- * @param {Uint8Array} data
- * @returns {Promise<{source: string, keyword: string, text: string}>}
- */
-async function pngText(type, data) {
-  const keywordEnd = data.indexOf(0);
-  const keyword = latin1(data.subarray(0, keywordEnd));
-  const source = `PNG ${type} chunk "${keyword}"`;
-  if (type === 'tEXt') return { source, keyword, text: latin1(data.subarray(keywordEnd + 1)) };
-  if (type === 'zTXt') return { source, keyword, text: latin1(await inflate(data.subarray(keywordEnd + 2))) };
-  // iTXt: keyword, compression flag, method, language tag, translated keyword, UTF-8 text.
-  const compressed = data[keywordEnd + 1] === 1;
-  const languageEnd = data.indexOf(0, keywordEnd + 3);
-  const translatedEnd = data.indexOf(0, languageEnd + 1);
-  const body = data.subarray(translatedEnd + 1);
-  return { source, keyword, text: new TextDecoder().decode(compressed ? await inflate(body) : body) };
-}
-
-/**
- * The PNG tIME chunk (last modification, UTC) as "YYYY-MM-DD HH:MM:SS UTC".
- * @param {Uint8Array} data
- * @returns {string}
- */
-function pngTime(data) {
-  const year = (data[0] << 8) | data[1];
-  const two = (value) => String(value).padStart(2, '0');
-  return `${year}-${two(data[2])}-${two(data[3])} ${two(data[4])}:${two(data[5])}:${two(data[6])} UTC`;
-}
-
-/**
- * zlib-inflates a compressed text, stopping at MAX_TEXT_BYTES (a small chunk can inflate to gigabytes).
- * @param {Uint8Array} compressed
- * @returns {Promise<Uint8Array>}
- */
-async function inflate(compressed) {
-  const reader = new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
-  const parts = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    size += value.length;
-    if (size > MAX_TEXT_BYTES) {
-      await reader.cancel();
-      break;
-    }
-  }
-  const joined = new Uint8Array(size);
-  parts.reduce((at, part) => (joined.set(part, at), at + part.length), 0);
-  return joined;
-}
-
-/**
- * Latin-1 bytes (what tEXt and zTXt hold) as a string.
- * @param {Uint8Array} bytes
- * @returns {string}
- */
-function latin1(bytes) {
-  return new TextDecoder('latin1').decode(bytes);
-}
-
-/**
- * The JPEG marker segments before the image data, and whether `bytes` reached the image data (all the
- * metadata is then in `bytes`).
- * @param {Uint8Array} bytes the file or its head
- * @returns {{segments: {marker: number, data: Uint8Array}[], complete: boolean}}
- */
-function jpegSegments(bytes) {
-  const segments = [];
-  let offset = 2;
-  while (offset + 4 <= bytes.length && bytes[offset] === 0xff) {
-    const marker = bytes[offset + 1];
-    if (marker === 0xff) {
-      offset += 1; // fill byte
-    } else if (JPEG_STANDALONE.has(marker)) {
-      offset += 2;
-    } else if (marker === JPEG_SOS || marker === JPEG_EOI) {
-      return { segments, complete: true };
-    } else {
-      const end = offset + 2 + ((bytes[offset + 2] << 8) | bytes[offset + 3]);
-      segments.push({ marker, data: bytes.subarray(offset + 4, end) });
-      offset = end;
-    }
-  }
-  return { segments, complete: false };
-}
-
-/**
- * The JPEG comment segments (COM).
- * @param {Uint8Array} bytes
- * @returns {{source: string, keyword: string, text: string}[]}
- */
-function readJpegComments(bytes) {
-  return jpegSegments(bytes)
-    .segments.filter(({ marker }) => marker === JPEG_COM)
-    .map(({ data }) => ({ source: 'JPEG comment', keyword: 'comment', text: decodeComment(data) }));
-}
-
-/**
- * A JPEG comment: UTF-8 when it is valid UTF-8, else Latin-1 (the format names no encoding).
- * @param {Uint8Array} data
- * @returns {string}
- */
-function decodeComment(data) {
+export async function readVideoProvenance(blob) {
+  const start = performance.now();
+  let problem = null;
+  let credential = null;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(data);
-  } catch {
-    return latin1(data);
+    const format = await videoC2paFormat(blob);
+    if (format) credential = await readCredential(blob, format);
+  } catch (error) {
+    problem = `The Content Credentials could not be read (${error.message}).`;
   }
+  return { ...describe({}, [], credential), credentialsOnly: true, problem, readMs: performance.now() - start };
 }
 
 /**

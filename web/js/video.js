@@ -14,6 +14,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
+import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
@@ -188,6 +189,7 @@ function resetClip(file) {
   elements.result.hidden = true;
   elements.noFace.hidden = true;
   elements.result.className = 'result-card video-card';
+  elements.result.querySelector('.provenance')?.remove();
   for (const key of Object.keys(elements.result.dataset)) delete elements.result.dataset[key];
   renderTopFrames(); // empty: the thumbnails were released above
   elements.frameTable.replaceChildren();
@@ -364,12 +366,13 @@ function showPlayer(file, source) {
  * @param {ReturnType<typeof aggregate>} result
  * @param {object} numbers
  */
-function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs, framesPerSecond, source, metadata }) {
+function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs, framesPerSecond, source, metadata, provenance }) {
   const withoutFace = sampled - judged;
   elements.result.hidden = false;
   elements.result.classList.add(`verdict-${result.verdict}`);
   elements.result.classList.toggle('is-uncertain', result.uncertain);
-  elements.verdict.textContent = verdictHeadline(result);
+  elements.verdict.textContent = provenanceHeadline(provenance) ?? verdictHeadline(result);
+  showProvenance(elements.result.querySelector('article'), provenance, verdictHeadline(result));
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
   const accuracy = measuredAccuracy(metadata);
   elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
@@ -538,13 +541,16 @@ async function analyse(file, ready, { whole = false } = {}) {
     elements.status.textContent = "Computing the file's fingerprint…";
     const sha256 = await hashing;
     signal.throwIfAborted();
+    elements.status.textContent = 'Reading what the file says about itself…';
+    const provenance = await classifier.readVideoProvenance(file);
+    signal.throwIfAborted();
     const result = aggregate(judgedFrames.map((frame) => frame.probability), metadata);
     const judged = judgedFrames.length;
     const mostFaces = Math.max(...clip.frames.map((frame) => frame.faces)); // 0 for whole frames
     const meanInferenceMs = judgedFrames.reduce((sum, frame) => sum + frame.inferenceMs, 0) / judged;
     showVerdict(result, {
       judged, sampled, mostFaces, whole, sha256, backend, meanInferenceMs, meanDetectMs: detectMs / sampled,
-      framesPerSecond: (sampled * 1000) / elapsedMs, source: { width, height, duration }, metadata,
+      framesPerSecond: (sampled * 1000) / elapsedMs, source: { width, height, duration }, metadata, provenance,
     });
     const top = clip.top[0];
     if (top) selectFrame(top.index);
@@ -554,7 +560,7 @@ async function analyse(file, ready, { whole = false } = {}) {
 
     const log = verdictLog({
       // No per-face list for a clip: `faces` is set below to the most faces judged in one frame.
-      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs, whole, faces: [] },
+      result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs, whole, faces: [], provenance },
       metadata,
       fileName: file.name,
       keepFileName: elements.keepNames.checked,
