@@ -132,23 +132,27 @@ async def test_group_insert_isolates_a_failing_row(tmp_path: Path, bad_value: An
     assert [row[0] for row in stored] == ["first", "last"]
 
 
-async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) -> None:
-    # Version 2 moved sessions from a key per account to a table of their own: nothing stored is lost.
-    path = tmp_path / "db.sqlite3"
+def database_at_version(path: Path, version: int, user_columns: str, user_values: str) -> None:
+    """A database file as an older release left it: the first `version` migrations, one account, one log."""
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for statement in MIGRATIONS[0]:
-            connection.execute(statement)
-        connection.execute("INSERT INTO schema_version VALUES (1, 't')")
-        connection.execute(
-            "INSERT INTO users (username, password_hash, session_key, created_at) VALUES ('a', 'h', 'k', 't')"
-        )
+        for number, statements in enumerate(MIGRATIONS[:version], start=1):
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute("INSERT INTO schema_version VALUES (?, 't')", (number,))
+        connection.execute(f"INSERT INTO users ({user_columns}) VALUES ({user_values})")
         connection.execute(
             "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
             " model_version, backend, inference_ms, analysed_at, kind, received_at)"
             " VALUES ('v', 1, 's', 1, 1, 0.9, 'deepfake', 0, 'm', 'b', 1, 't', 'image', 't')"
         )
     connection.close()
+
+
+async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) -> None:
+    # Version 2 moved sessions from a key per account to a table of their own: nothing stored is lost.
+    path = tmp_path / "db.sqlite3"
+    database_at_version(path, 1, "username, password_hash, session_key, created_at", "'a', 'h', 'k', 't'")
     database = await Database.open(str(path))
     users = await database.fetch_all("SELECT * FROM users")
     verdicts = await database.fetch_all("SELECT probability, faces FROM verdicts")
@@ -184,19 +188,7 @@ async def test_group_insert_answers_everyone_when_callers_are_cancelled(tmp_path
 async def test_a_version_2_database_gains_provenance_and_keeps_its_logs(tmp_path: Path) -> None:
     # Version 5 added verdicts.provenance: older logs stay, with provenance NULL (unknown).
     path = tmp_path / "db.sqlite3"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for version, statements in enumerate(MIGRATIONS[:2], start=1):
-            for statement in statements:
-                connection.execute(statement)
-            connection.execute("INSERT INTO schema_version VALUES (?, 't')", (version,))
-        connection.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 't')")
-        connection.execute(
-            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
-            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
-            " VALUES ('v', 1, 's', 1, 1, 0.9, 'deepfake', 0, 'm', 'b', 1, 't', 'image', 't')"
-        )
-    connection.close()
+    database_at_version(path, 2, "username, password_hash, created_at", "'a', 'h', 't'")
     database = await Database.open(str(path))
     stored = await database.fetch_all("SELECT id, provenance FROM verdicts")
     try:
