@@ -3,7 +3,7 @@
 Trains the default configuration on a dataset for a few epochs and prints seconds per epoch and the
 projected time of a full run (the configured maximum number of epochs; early stopping can only shorten it).
 
-    .venv/bin/python bench/train_speed.py --data ../shared/data/ffhq-stylegan2 --epochs 2
+    .venv/bin/python bench/train_speed.py --data ../shared/data/ffhq-stylegan2 --data ../shared/data/utkface --epochs 1
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from training.train import config_for, train
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, action="append", required=True, help="a source folder (repeatable)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs to time (the first includes start-up)")
-    parser.add_argument("--arch", default="unmasknet")
+    parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE)
     args = parser.parse_args()
 
     full = config_for(args.arch)

@@ -96,7 +96,12 @@ def operating_point(logits: np.ndarray, groups: list[str], target_fpr: float) ->
     for group in sorted(set(groups)):
         ranked = np.sort(values[[g == group for g in groups]])[::-1]
         allowed = int(np.floor(target_fpr * ranked.size))  # how many may lie at or above the threshold
-        thresholds.append(np.nextafter(ranked[allowed], np.inf) if allowed < ranked.size else ranked[-1])
+        if allowed >= ranked.size:
+            thresholds.append(ranked[-1])
+        elif allowed > 0 and ranked[allowed - 1] > ranked[allowed]:
+            thresholds.append((ranked[allowed - 1] + ranked[allowed]) / 2)  # a margin both ways: no rounding tie
+        else:
+            thresholds.append(ranked[allowed] + 1e-6 * max(1.0, abs(ranked[allowed])))
     return float(max(thresholds))
 
 

@@ -56,6 +56,25 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
 
 
+    calibrate = subcommands.add_parser(
+        "calibrate", help="set a trained run's operating point and calibration again (rewrites its run.json)",
+        description="Put probability 0.5 where at most --target-fpr of each real source's validation faces "
+                    "(as stored, and re-saved as JPEG q95 and 4x larger as JPEG q90) are flagged, and fit the "
+                    "scale around it. Run `unmask evaluate --model RUN` afterwards to refresh the report.")
+    calibrate.add_argument("--run", type=Path, required=True, help="training run folder (holds model.keras)")
+    calibrate.add_argument("--target-fpr", type=float, help="default: the run's own (0.02)")
+    calibrate.set_defaults(handler=run_calibrate)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from training.train import recalibrate
+
+    if not (args.run / "model.keras").is_file():
+        raise UserFacingError(f"{args.run} is not a training run folder (needs model.keras and run.json)")
+    recalibrate(args.run, args.target_fpr)
+    return 0
+
+
 def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE,
                         help="npr (default: a fixed high-pass residual, patch scores pooled), unmasknet (the "

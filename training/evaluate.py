@@ -107,15 +107,20 @@ def test_split_sets(test_samples: list[Sample], run: dict[str, Any],
 
 
 def recorded_test_split(run_dir: Path) -> list[Sample]:
+    return recorded_split(run_dir, "test")
+
+
+def recorded_split(run_dir: Path, name: str) -> list[Sample]:
+    """The files of one split ("train", "val", "test") that the run recorded; [] when any is missing."""
     split_file = run_dir / "split.json"
     if not split_file.is_file():
         return []
-    recorded = json.loads(split_file.read_text()).get("test", [])
+    recorded = json.loads(split_file.read_text()).get(name, [])
     samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
                for entry in recorded]
     missing = [sample.path for sample in samples if not sample.path.is_file()]
     if missing:
-        print(f"[unmask] test split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",
+        print(f"[unmask] {name} split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",
               flush=True)
         return []
     return samples

@@ -49,8 +49,10 @@ CLIP_SIZE = (320, 240)
 SEGMENTS = 6  # one picture per second: a 6-second clip, 1 frame sampled per second by default
 CLIP_FPS = 10
 FLAGGED = 2  # segments chosen to score above the threshold: 2 of 6 = 33% >= the rule's 30%
-# A decoded (lossy, 4:2:0) frame scores close to its source picture (about 0.01 apart here).
-FRAME_TOLERANCE = 0.03
+# A decoded (lossy, 4:2:0) frame scores near its source picture: up to 0.1 apart here, as the npr model reads
+# the finest pixel residuals, which video coding changes (the old unmasknet, averaging 2x2 first: 0.01). Still
+# far less than the gap between the flagged seconds and the others.
+FRAME_TOLERANCE = 0.12
 # The refitted calibration puts the flagged and the other pictures at least this far from the threshold (logit).
 SEPARATION_LOGIT = 2.0
 CALIBRATION = ("/calibration_1/Cast/x", "/calibration_1/Cast_1/x")

@@ -107,5 +107,5 @@ def test_resaving_or_resizing_does_not_move_the_scores(shipped, original, format
     scores, labels = original
     probed, _ = _scores(shipped, reencoder(format_name, quality, scale=scale))
     assert abs(float(np.mean(probed - scores))) <= MAX_MEAN_SHIFT
-    accuracy = lambda p: float(np.mean((p >= 0.5) == labels))  # noqa: E731
-    assert abs(accuracy(probed) - accuracy(scores)) <= MAX_ACCURACY_CHANGE, (accuracy(probed), accuracy(scores))
+    before, after = (float(np.mean((p >= 0.5) == labels)) for p in (scores, probed))
+    assert abs(after - before) <= MAX_ACCURACY_CHANGE, (after, before)

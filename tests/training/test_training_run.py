@@ -130,3 +130,20 @@ def test_a_train_refused_for_missing_data_leaves_no_run_folder(tmp_path) -> None
     run = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(run)]) == 2
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_calibrate_sets_the_operating_point_again_on_validation_faces_as_stored_and_resaved(trained_run) -> None:
+    run = trained_run[0]
+    assert main(["calibrate", "--run", str(run), "--target-fpr", "0.0"]) == 0
+    calibration = _run_record(run)["calibration"]
+    assert calibration["target_fpr"] == 0.0
+    assert set(calibration["val_flagged_by_group"]) == {"as stored", "JPEG q95", "4x larger, JPEG q90"}
+    for view in calibration["val_flagged_by_group"].values():
+        assert view["toyfaces/Real"] == 0.0  # no validation real face of any view reaches probability 0.5
+    assert calibration["offset"] == pytest.approx(-calibration["scale"] * calibration["threshold_logit"])
+
+
+def test_calibrate_refuses_a_folder_that_is_not_a_run(tmp_path, capsys) -> None:
+    assert main(["calibrate", "--run", str(tmp_path)]) == 2
+    assert "not a training run folder" in capsys.readouterr().err
