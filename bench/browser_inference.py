@@ -5,7 +5,7 @@
 - finding faces in a 12-megapixel JPEG with 1 and with 5 faces (drawn faces the detector finds): detector
   time and the worker's whole analysis (decode, detect, judge every face), median of E2E_RUNS,
 - end to end: from choosing that JPEG to the verdict on screen (median of E2E_RUNS),
-- model inference on wasm with exactly one thread (the slowest browsers' case), the model run on the page itself.
+- inference on wasm with exactly one thread (a browser without cross-origin isolation, the slowest case).
 
 Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
 It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
@@ -80,29 +80,6 @@ FACES = """async ({ backend, data, runs }) => {
   return results;
 }"""
 
-# The page's worker picks its own thread count: here TF.js runs on the page, with the wasm backend held to one
-# thread, on the model input alone (preprocessing excluded): the model's own cost on the weakest setup.
-ONE_THREAD = """async (runs) => {
-  await import('/vendor/tfjs/tf.min.js');
-  await import('/vendor/tfjs/tf-backend-wasm.min.js');
-  const tf = globalThis.tf;
-  tf.wasm.setWasmPaths('/vendor/tfjs/');
-  tf.wasm.setThreadsCount(1);
-  await tf.setBackend('wasm');
-  const metadata = await (await fetch('/model/metadata.json')).json();
-  const model = await tf.loadGraphModel('/model/model.json');
-  const input = tf.randomUniform(metadata.input.shape);
-  const times = [];
-  for (let i = 0; i <= runs; i++) {
-    const start = performance.now();
-    const output = model.execute({ [metadata.input.name]: input }, metadata.outputs.probability.node);
-    await output.data();
-    times.push(performance.now() - start);
-    output.dispose();
-  }
-  return { times: times.slice(1), threads: tf.wasm.getThreadsCount() };
-}"""
-
 # Starts the clock when the file input changes and stops it when the verdict text appears.
 ARM_TIMER = """() => {
   window.benchDone = new Promise((resolve) => {
@@ -170,16 +147,27 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
 
 
 def measure_one_thread(browser, url: str, runs: int) -> str:
+    """Inference on wasm with one thread: the page is served without COOP/COEP, so it is not cross-origin
+    isolated and the worker gets no SharedArrayBuffer, hence no wasm threads (as in a browser without them)."""
     context = browser.new_context()
+
+    def without_isolation(route) -> None:
+        response = route.fetch()
+        headers = {key: value for key, value in response.headers.items()
+                   if key.lower() not in ("cross-origin-opener-policy", "cross-origin-embedder-policy")}
+        route.fulfill(response=response, headers=headers)
+
+    context.route("**/*", without_isolation)
     page = context.new_page()
     try:
         log_in(page, url, path="/account")
-        result = page.evaluate(ONE_THREAD, runs)
+        isolated = page.evaluate("() => self.crossOriginIsolated")
+        loaded = page.evaluate(LOAD, "wasm")
+        times = page.evaluate(INFERENCE, {"backend": "wasm", "runs": runs + 1})[1:]
     finally:
         context.close()
-    times = result["times"]
-    return (f"wasm, {result['threads']} thread, model only: median {statistics.median(times):.1f} ms, "
-            f"p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs")
+    return (f"{loaded.get('backend', loaded)} (cross-origin isolated: {isolated}): inference median "
+            f"{statistics.median(times):.1f} ms, p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs")
 
 
 def print_table(rows: list[dict]) -> None:

@@ -3,7 +3,7 @@
 A 1080p clip (ffmpeg `testsrc2`, 1920x1080, 30 fps, DURATION_S seconds, VP9 or VP8 in WebM) with a face
 (FACE_SIDE px, sliding across the picture) is analysed end to end by the real page: seek, frame copy
 (createImageBitmap of the 1920x1080 frame), thumbnail, face detection (web/js/faces.js: the BlazeFace pyramid),
-the face's crop and Pillow-exact resize to 224x224, and inference, in the classifier worker.
+the face's crop and Pillow-exact resize to 128x128, and inference, in the classifier worker.
 It prints frames per second over the frame loop (the page's own timing), the split between waiting for
 the decoder, the classifier round trip and the face detection inside it, and the wall time from choosing the
 file to the saved verdict (which also covers opening the file and its SHA-256).

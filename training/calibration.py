@@ -5,10 +5,9 @@ target share (2%) of the validation real faces of *every* real source lies. Prob
 (offset = -scale * that logit), so that "probability >= 0.5 means deepfake" keeps that false-positive rate on
 each visible real source, and only the scale is fitted by maximum likelihood (`fit_at_operating_point`).
 
-Plain Platt scaling (`fit_platt`) fits probability = sigmoid(scale * logit + offset) on the validation split by maximum
-likelihood. The scale plays the role of an inverse temperature (it softens an over-confident model); the
-offset corrects a shift that heavy training augmentation leaves between training and real images, which a
-temperature alone cannot. Both are monotone, so the ranking of images (the ROC curve) is unchanged.
+The calibrated probability is sigmoid(scale * logit + offset). The scale plays the role of an inverse
+temperature (it softens an over-confident model); the offset puts 0.5 at the operating point. Both are
+monotone, so the ranking of images (the ROC curve) is unchanged.
 """
 
 from __future__ import annotations
@@ -32,56 +31,6 @@ class Calibration:
     def apply(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for raw logits."""
         return 1.0 / (1.0 + np.exp(-(self.scale * np.asarray(logits, dtype=np.float64) + self.offset)))
-
-
-def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, calibration: Calibration) -> float:
-    return _mean_nll(calibration.scale * logits + calibration.offset, labels)
-
-
-def _mean_nll(z: np.ndarray, labels: np.ndarray) -> float:
-    """Mean binary cross-entropy of calibrated logits `z`; log(1 + exp(-|z|)) keeps large ones from overflowing."""
-    return float(np.mean(np.maximum(z, 0) - z * labels + np.log1p(np.exp(-np.abs(z)))))
-
-
-def fit_platt(logits: np.ndarray, labels: np.ndarray, iterations: int = 50) -> Calibration:
-    """Maximum-likelihood (scale, offset) by Newton's method, started from the identity."""
-    x = np.asarray(logits, dtype=np.float64).reshape(-1)
-    y = np.asarray(labels, dtype=np.float64).reshape(-1)
-    if x.size == 0 or x.size != y.size:
-        raise ValueError("calibration needs as many labels as logits, and at least one")
-    if y.min() == y.max():
-        raise ValueError("calibration needs both classes in the validation split")
-    features = np.stack([x, np.ones_like(x)], axis=1)
-    identity = np.array([1.0, 0.0])
-    # A little ridge keeps the fit finite when the validation split is perfectly separable.
-    ridge = 1e-4 * np.eye(2)
-
-    def objective(params: np.ndarray) -> float:
-        return float(_mean_nll(features @ params, y) + 0.5 * (params - identity) @ ridge @ (params - identity))
-
-    params = identity.copy()
-    current = objective(params)
-    for _ in range(iterations):
-        p = 0.5 * (1.0 + np.tanh(0.5 * (features @ params)))  # sigmoid without overflow
-        gradient = features.T @ (p - y) / x.size + ridge @ (params - identity)
-        hessian = (features * (p * (1 - p))[:, None]).T @ features / x.size + ridge
-        step = np.linalg.solve(hessian, gradient)
-        # Plain Newton can overshoot and diverge when the answer is far from the identity (e.g. a strongly
-        # over-confident model needs a small scale): halve the step until the objective does not grow.
-        for _ in range(60):
-            candidate = objective(params - step)
-            if candidate <= current:
-                break
-            step = step / 2
-        params, current = params - step, min(candidate, current)
-        if np.abs(step).max() < 1e-10:
-            break
-    if params[0] <= 0:
-        # The model ranks the validation split no better than chance: a negative scale would silently turn
-        # its scores upside down. Say what is known, the base rate, for every image instead.
-        base_rate = float(y.mean())
-        return Calibration(scale=0.0, offset=float(np.log(base_rate / (1 - base_rate))))
-    return Calibration(scale=float(params[0]), offset=float(params[1]))
 
 
 def operating_point(logits: np.ndarray, groups: list[str], target_fpr: float) -> float:

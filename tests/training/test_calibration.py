@@ -1,11 +1,12 @@
-"""training.calibration: Platt scaling fitted by maximum likelihood."""
+"""training.calibration: the operating point for real photos, and the scale fitted around it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from training.calibration import Calibration, fit_platt, negative_log_likelihood
+from training.calibration import Calibration, fit_at_operating_point
+from training.metrics import binary_metrics
 
 
 def synthetic(scale: float, offset: float, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -16,48 +17,49 @@ def synthetic(scale: float, offset: float, n: int = 20000, seed: int = 0) -> tup
     return logits, labels
 
 
-# Small scales are what an over-confident network needs (plain Newton from the identity diverged there).
-@pytest.mark.parametrize("scale, offset", [(0.5, -0.8), (2.0, 1.0), (1.0, 0.0), (0.4, -1.0), (0.2, 0.0), (0.1, -2.0)])
-def test_fit_platt_recovers_the_model_that_made_the_labels(scale, offset) -> None:
-    fitted = fit_platt(*synthetic(scale, offset))
+# Small scales are what an over-confident network needs.
+@pytest.mark.parametrize("scale, offset", [(0.5, -0.8), (2.0, 1.0), (1.0, 0.0), (0.4, -1.0), (0.2, 0.0), (0.1, -0.2)])
+def test_the_fit_recovers_the_scale_that_made_the_labels(scale, offset) -> None:
+    fitted = fit_at_operating_point(*synthetic(scale, offset), threshold_logit=-offset / scale)
     assert fitted.scale == pytest.approx(scale, abs=0.1)
     assert fitted.offset == pytest.approx(offset, abs=0.1)
 
 
-def test_fit_platt_reduces_negative_log_likelihood_versus_identity() -> None:
+def test_the_fit_reduces_the_log_loss_versus_the_unscaled_threshold() -> None:
     logits, labels = synthetic(0.4, -1.0)
-    fitted = fit_platt(logits, labels)
-    assert negative_log_likelihood(logits, labels, fitted) < negative_log_likelihood(logits, labels, Calibration()) - 0.05
+    fitted = fit_at_operating_point(logits, labels, threshold_logit=2.5)
+    losses = [binary_metrics(labels, c.apply(logits))["log_loss"] for c in (fitted, Calibration(1.0, -2.5))]
+    assert losses[0] < losses[1] - 0.05
 
 
-def test_fit_platt_runs_without_overflow_warnings() -> None:
+def test_the_fit_runs_without_overflow_warnings() -> None:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fit_platt(*synthetic(0.2, 0.0, n=2000))
+        fit_at_operating_point(*synthetic(0.2, 0.0, n=2000), threshold_logit=0.0)
 
 
-def test_fit_platt_stays_finite_on_perfectly_separable_data() -> None:
-    fitted = fit_platt(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([0, 0, 1, 1]))
+def test_the_fit_stays_finite_on_perfectly_separable_data() -> None:
+    fitted = fit_at_operating_point(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([0, 0, 1, 1]), threshold_logit=0.0)
     assert np.isfinite([fitted.scale, fitted.offset]).all()
     assert fitted.scale > 0
 
 
-def test_fit_platt_refuses_empty_input() -> None:
+def test_the_fit_refuses_empty_input() -> None:
     with pytest.raises(ValueError):
-        fit_platt(np.array([]), np.array([]))
+        fit_at_operating_point(np.array([]), np.array([]), threshold_logit=0.0)
 
 
-def test_fit_platt_refuses_mismatched_lengths() -> None:
+def test_the_fit_refuses_mismatched_lengths() -> None:
     with pytest.raises(ValueError):
-        fit_platt(np.array([0.1, 0.2, 0.3]), np.array([0, 1]))
+        fit_at_operating_point(np.array([0.1, 0.2, 0.3]), np.array([0, 1]), threshold_logit=0.0)
 
 
 @pytest.mark.parametrize("label", [0, 1])
-def test_fit_platt_refuses_one_class(label) -> None:
+def test_the_fit_refuses_one_class(label) -> None:
     with pytest.raises(ValueError, match="both classes"):
-        fit_platt(np.array([-1.0, 0.0, 1.0]), np.full(3, label))
+        fit_at_operating_point(np.array([-1.0, 0.0, 1.0]), np.full(3, label), threshold_logit=0.0)
 
 
 def test_apply_is_sigmoid_of_scaled_and_shifted_logits() -> None:
@@ -81,10 +83,10 @@ def test_a_model_worse_than_chance_is_not_turned_upside_down() -> None:
     labels = rng.integers(0, 2, 5000)
     logits = np.where(labels == 1, -1.0, 1.0) + rng.normal(0, 1, 5000)  # anti-correlated with the truth
 
-    calibration = fit_platt(logits, labels)
+    calibration = fit_at_operating_point(logits, labels, threshold_logit=0.0)
 
-    assert calibration.scale == 0.0
-    assert np.allclose(calibration.apply(logits), labels.mean())
+    assert 0.0 < calibration.scale < 0.01  # no ranking left to trust, and never an inverted one
+    assert np.allclose(calibration.apply(logits), 0.5, atol=0.01)
 
 
 def test_operating_point_keeps_every_real_source_at_or_under_the_target_rate() -> None:
