@@ -153,10 +153,14 @@ def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, 
     from c2pa_fixtures import flip_byte, sign_file
     from test_video import analyse, video_page
 
+    from tests.faces_support import drawn_face
+
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
     plain = tmp_path / "clip.mp4"  # VP9 in MP4: decoded by every Chromium build, signed by c2pa-python
-    command = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "2",
+    drawn_face(160).save(tmp_path / "face.png")  # a face, so that the clip gets a verdict beside its credentials
+    command = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+               "-i", str(tmp_path / "face.png"), "-filter_complex", "[0][1]overlay=80:40", "-t", "2",
                "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", str(plain)]
     subprocess.run(command, check=True)
     sign_file(plain, tmp_path / "signed.mp4", "video/mp4")

@@ -48,7 +48,11 @@ def test_log_in_classify_and_store_the_verdict_only(context, page, server, image
     card = page.locator(".result-card").first
     assert card.get_attribute("data-state") == "saved"
     shown = float(card.locator(".probability").get_attribute("data-probability"))
-    expected = float(ReferenceModel(SHIPPED_MODEL).predict(preprocess(picture)[None])[0][0])
+    # The picture's one face, judged on the crop the page chose (tests/e2e/test_face_verdicts.py checks that
+    # Python chooses the same crop).
+    left, top, side = (int(v) for v in card.locator(".face-row").first.get_attribute("data-crop").split(","))
+    face_input = preprocess(picture, (left, top, left + side, top + side))
+    expected = float(ReferenceModel(SHIPPED_MODEL).predict(face_input[None])[0][0])
     assert abs(shown - expected) <= 0.01
     assert card.locator(".probability").inner_text() == f"Fake probability: {as_percent(shown)}"
     assert card.locator(".verdict").inner_text() in HEADLINES
