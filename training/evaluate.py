@@ -64,16 +64,6 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     sets = test_split_sets(test_samples, run, crops)
     for folder, samples in folders.items():
         sets[folder] = decode_images(samples, for_training=False, crops=crops)
-    # Judged as the browser judges them: each picture's face crop (the same detector and crop).
-    crops, faces_found = face_crops(s.path for s in [*test_samples, *(s for f in folders.values() for s in f)])
-    sets: dict[str, DecodedImages] = {}
-    if test_samples:
-        name = f"{Path(run['data']['train_folder']).name}/test"
-        sets[name] = decode_images(test_samples, for_training=False, crops=crops)
-        for label, recode in REENCODINGS.items():
-            sets[f"{name} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
-    for folder, samples in folders.items():
-        sets[folder] = decode_images(samples, for_training=False, crops=crops)
 
     results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
                       "paths": decoded.paths, "skipped": decoded.skipped, "threshold": THRESHOLD}
