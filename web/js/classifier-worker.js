@@ -20,7 +20,7 @@
 import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
-import { DETECTOR_VERSION, detectorOutputs, findFaces } from './faces.js';
+import { DETECTOR_SIZE, MIN_FACE_CROP, detectorOutputs, findFaces } from './faces.js';
 import { INPUT_SIZE, bitmapSource, decodeImage, resizeRegion, resizeToInput, toModelInput } from './preprocess.js';
 import { readProvenance, readVideoProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
@@ -55,8 +55,6 @@ const HEIF_BRANDS = ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'ms
  */
 const MIN_SHORT_SIDE = 64;
 const MIN_PIXEL_SPREAD = 4;
-/** A face whose crop is smaller than this (in the picture's pixels) is boxed as "too small to judge". */
-const MIN_FACE_CROP = 64;
 const ERROR_CODES = {
   empty: 'The file is empty.',
   'not-image': 'This file is not an image.',
@@ -219,9 +217,9 @@ async function load(choice, onProgress) {
   ]);
   const loadMs = performance.now() - start;
   const { backend, warmupMs } = await chooseBackend(model, metadata, choice);
-  await detectorOutputs(tf, detector, new Float32Array(256 * 256 * 3)); // warm-up on the chosen backend
+  await detectorOutputs(tf, detector, new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3)); // warm-up on the chosen backend
   classifier = { model, detector, metadata, backend };
-  return { metadata, detector: DETECTOR_VERSION, backendName: backend, backend: describeBackend(), loadMs, warmupMs };
+  return { metadata, backendName: backend, backend: describeBackend(), loadMs, warmupMs };
 }
 
 /**
