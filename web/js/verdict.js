@@ -43,12 +43,13 @@ export function judge(probability, metadata) {
 }
 
 /**
- * The verdict as a capitalised word.
+ * The verdict in a word or two for lists: "Deepfake" or "Not detected", never "Real" (a low score does not
+ * prove a picture authentic; see `verdictHeadline`).
  * @param {'real'|'deepfake'} verdict
- * @returns {string} "Deepfake" or "Real"
+ * @returns {string}
  */
 export function verdictWord(verdict) {
-  return verdict === 'deepfake' ? 'Deepfake' : 'Real';
+  return verdict === 'deepfake' ? 'Deepfake' : 'Not detected';
 }
 
 /**

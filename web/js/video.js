@@ -109,7 +109,7 @@ function ruleText(metadata) {
   return 'Each sampled frame is judged on its faces, exactly as a still image would be: the most suspicious ' +
     "face's fake probability is the frame's score. Frames without a face (or with faces too small to judge) are " +
     `not counted. The clip is judged Deepfake if at least ${FLAGGED_SHARE_PERCENT}% of the frames with a face score ` +
-    `${threshold} or more, or if the mean of their scores is ${threshold} or more; otherwise Real. ` +
+    `${threshold} or more, or if the mean of their scores is ${threshold} or more; otherwise nothing is detected. ` +
     "The clip's score is the higher of the mean and the score " +
     `reached by the top ${FLAGGED_SHARE_PERCENT}% of frames, so it is ${threshold} or more exactly when the verdict ` +
     `is Deepfake. The verdict is Uncertain when the clip's score lies between ${low} and ${high}. ` +
