@@ -266,7 +266,7 @@ async function describeUndecodable(blob) {
 }
 
 /**
- * Decodes and preprocesses an image judged whole: the exact model input plus the 224x224 RGB bytes it came from.
+ * Decodes and preprocesses an image judged whole: the exact model input plus the INPUT_SIZE RGB bytes it came from.
  * @param {Blob | ImageBitmap} image
  */
 async function prepare(image) {
@@ -280,7 +280,7 @@ async function prepare(image) {
 }
 
 /**
- * The largest standard deviation of one colour channel over the 224x224 input: about 0 for a flat fill
+ * The largest standard deviation of one colour channel over the INPUT_SIZE input: about 0 for a flat fill
  * of any colour, tens for a photo.
  * @param {Uint8Array} rgb interleaved R, G, B bytes
  * @returns {number}
@@ -314,7 +314,7 @@ function checkJudgeable({ rgb, width, height }) {
 
 /**
  * One face (or the whole picture) through the model.
- * @param {Uint8Array} rgb the 224x224 input's bytes
+ * @param {Uint8Array} rgb the INPUT_SIZE x INPUT_SIZE input's RGB bytes
  */
 async function judge(rgb) {
   const start = performance.now();

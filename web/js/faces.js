@@ -24,7 +24,7 @@ import { reduceByFactor, rgbSource, resizeRegion } from './preprocess.js';
 export const DETECTOR_SIZE = 256;
 /** Which detector, for the model card and caches: change it whenever detection or cropping changes. */
 export const DETECTOR_VERSION = 'blazeface-back-256/score-0.8/pyramid-1024/crop-1.8';
-export const FINEST_LEVEL_SIDE = 1024;
+const FINEST_LEVEL_SIDE = 1024;
 /** The whole picture, shrunk to this long side inside one window, for faces that fill the frame. */
 const WHOLE_PICTURE_SIDE = 160;
 /**
@@ -34,11 +34,11 @@ const WHOLE_PICTURE_SIDE = 160;
 const WINDOW_STRIDE = (DETECTOR_SIZE * 3) / 4;
 /** A detection closer than this to an inner window edge was cut by it. */
 const EDGE_MARGIN = 2;
-export const MIN_SCORE = 0.8;
+const MIN_SCORE = 0.8;
 /** Most of a box's area inside another: the same face (or a part of it). */
 const MAX_OVERLAP = 0.5;
 /** Crop side over the detector box's longer side: the box covers brows to chin, the crop the whole head. */
-export const FACE_CROP_SCALE = 1.8;
+const FACE_CROP_SCALE = 1.8;
 /** A face whose crop is smaller than this (in the picture's pixels) is boxed as "too small to judge". */
 export const MIN_FACE_CROP = 64;
 /** Detector anchors: a 16x16 grid with 2 per cell and an 8x8 grid with 6 per cell. */
@@ -70,7 +70,7 @@ function makeAnchors() {
 }
 
 const ANCHORS = makeAnchors();
-export const ANCHOR_COUNT = ANCHORS.length / 2;
+const ANCHOR_COUNT = ANCHORS.length / 2;
 
 /**
  * The long side scaled to `side`, the short side in proportion (rounded half up, in integers).
@@ -79,7 +79,7 @@ export const ANCHOR_COUNT = ANCHORS.length / 2;
  * @param {number} side
  * @returns {{width: number, height: number}}
  */
-export function scaledSize(width, height, side) {
+function scaledSize(width, height, side) {
   const long = Math.max(width, height);
   const scale = (length) => Math.max(1, Math.floor((length * side + Math.floor(long / 2)) / long));
   return { width: scale(width), height: scale(height) };
@@ -92,7 +92,7 @@ export function scaledSize(width, height, side) {
  * @param {number} height
  * @returns {{width: number, height: number}[]}
  */
-export function pyramidSizes(width, height) {
+function pyramidSizes(width, height) {
   let size = Math.max(width, height) > FINEST_LEVEL_SIDE ? scaledSize(width, height, FINEST_LEVEL_SIDE) : { width, height };
   const sizes = [size];
   while (Math.max(size.width, size.height) > DETECTOR_SIZE) {
@@ -159,7 +159,7 @@ function overlap(a, b) {
  * @param {{box: Box, score: number}[]} detections
  * @returns {{box: Box, score: number}[]}
  */
-export function suppressOverlaps(detections) {
+function suppressOverlaps(detections) {
   const kept = [];
   for (const detection of [...detections].sort((a, b) => b.score - a.score)) {
     if (kept.every((other) => overlap(other.box, detection.box) <= MAX_OVERLAP)) kept.push(detection);
@@ -173,7 +173,7 @@ export function suppressOverlaps(detections) {
  * @param {Float32Array} boxes ANCHOR_COUNT x 16 regressions (centre x, centre y, width, height, keypoints)
  * @returns {{box: Box, score: number}[]}
  */
-export function decodeWindow(scores, boxes) {
+function decodeWindow(scores, boxes) {
   const detections = [];
   for (let i = 0; i < ANCHOR_COUNT; i++) {
     const score = 1 / (1 + Math.exp(-scores[i]));
@@ -212,7 +212,7 @@ function cutByWindow(box, x, y, level) {
  * @param {number} height picture height
  * @returns {{left: number, top: number, side: number}}
  */
-export function faceCrop(box, width, height) {
+function faceCrop(box, width, height) {
   const side = Math.max(1, Math.min(Math.round(Math.max(box.width, box.height) * FACE_CROP_SCALE), width, height));
   const clamp = (value, limit) => Math.min(Math.max(value, 0), limit);
   return {
@@ -223,43 +223,38 @@ export function faceCrop(box, width, height) {
 }
 
 /**
- * The finest pyramid level: the picture itself, or shrunk (box-reduced first when over twice as large).
- * @param {import('./preprocess.js').PixelSource} picture
+ * A whole image resized (Pillow bilinear) to `size`.
+ * @param {import('./preprocess.js').PixelSource} image
  * @param {{width: number, height: number}} size
- * @returns {Uint8Array}
+ * @returns {RgbImage}
  */
-function finestLevel(picture, size) {
-  const { width, height } = picture;
-  if (size.width === width && size.height === height) {
-    return resizeRegion(picture, { left: 0, top: 0, right: width, bottom: height }, width, height);
-  }
-  const factor = Math.floor(width / size.width);
-  const reduced = factor >= 2 ? reduceByFactor(picture, factor) : null;
-  const source = reduced ? rgbSource(reduced.rgb, reduced.width, reduced.height) : picture;
-  return resizeRegion(source, { left: 0, top: 0, right: source.width, bottom: source.height }, size.width, size.height);
+function resized(image, size) {
+  const whole = { left: 0, top: 0, right: image.width, bottom: image.height };
+  return { ...size, rgb: resizeRegion(image, whole, size.width, size.height) };
 }
 
 /**
- * The pyramid levels' pixels, finest first (step 1).
+ * A level's pixels as a pixel source, to resize it again.
+ * @param {RgbImage} level
+ * @returns {import('./preprocess.js').PixelSource}
+ */
+function levelSource(level) {
+  return rgbSource(level.rgb, level.width, level.height);
+}
+
+/**
+ * The pyramid levels' pixels, finest first (step 1): the finest of the picture itself (box-reduced first when
+ * over twice as large), each further one of the level before, then the coarsest shrunk into one window.
  * @param {import('./preprocess.js').PixelSource} picture
  * @returns {RgbImage[]}
  */
 function pyramid(picture) {
   const [finest, ...coarser] = pyramidSizes(picture.width, picture.height);
-  const levels = [{ ...finest, rgb: finestLevel(picture, finest) }];
-  for (const size of coarser) {
-    const previous = levels[levels.length - 1];
-    const rgb = resizeRegion(rgbSource(previous.rgb, previous.width, previous.height),
-      { left: 0, top: 0, right: previous.width, bottom: previous.height }, size.width, size.height);
-    levels.push({ ...size, rgb });
-  }
+  const factor = Math.floor(picture.width / finest.width);
+  const levels = [resized(factor >= 2 ? levelSource(reduceByFactor(picture, factor)) : picture, finest)];
+  for (const size of coarser) levels.push(resized(levelSource(levels[levels.length - 1]), size));
   const coarsest = levels[levels.length - 1];
-  const shrunk = scaledSize(coarsest.width, coarsest.height, WHOLE_PICTURE_SIDE);
-  levels.push({
-    ...shrunk,
-    rgb: resizeRegion(rgbSource(coarsest.rgb, coarsest.width, coarsest.height),
-      { left: 0, top: 0, right: coarsest.width, bottom: coarsest.height }, shrunk.width, shrunk.height),
-  });
+  levels.push(resized(levelSource(coarsest), scaledSize(coarsest.width, coarsest.height, WHOLE_PICTURE_SIDE)));
   return levels;
 }
 

@@ -46,7 +46,7 @@ export function setCardState(card, text, isError = false) {
 }
 
 /**
- * Draws the 224x224 RGB input the model saw.
+ * Draws the INPUT_SIZE x INPUT_SIZE RGB input the model saw.
  * @param {HTMLCanvasElement} canvas
  * @param {Uint8Array} rgb
  */
