@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
-from training.train import config_for, train
+from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from unmask.training.train import config_for, train
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from converter.export import export_model
+    from unmask.converter.export import export_model
 
     metadata = export_model(args.run, args.out, version=args.version,
                             check=None if args.skip_parity else lambda converted: _check_parity(args.run, converted))
@@ -47,7 +47,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _check_parity(run_dir: Path, converted: Path) -> None:
     """Runs before the converted model replaces the served one; raising keeps the old model in place."""
-    from converter.parity import verify_export
+    from unmask.converter.parity import verify_export
 
     images, source = _parity_samples(run_dir)
     try:
@@ -64,8 +64,8 @@ def _parity_samples(run_dir: Path) -> tuple[np.ndarray, str]:
 
     import numpy as np
 
-    from training.data import decode_images
-    from training.evaluate import recorded_test_split
+    from unmask.training.data import decode_images
+    from unmask.training.evaluate import recorded_test_split
 
     samples = recorded_test_split(Path(run_dir))
     by_class = [[s for s in samples if s.label == label] for label in sorted({s.label for s in samples})]
@@ -81,7 +81,7 @@ def _synthetic_images() -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    from training.preprocessing import INPUT_SIZE, to_array
+    from unmask.training.preprocessing import INPUT_SIZE, to_array
 
     rng = np.random.default_rng(SYNTHETIC_SEED)
     images = []

@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from training.metrics import CLASS_NAMES
-from training.faces import detector_version
-from training.preprocessing import PREPROCESSING_SPEC
+from unmask.training.metrics import CLASS_NAMES
+from unmask.training.faces import detector_version
+from unmask.training.preprocessing import PREPROCESSING_SPEC
 from unmask import THRESHOLD, UserFacingError
 
 # Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
@@ -42,8 +42,8 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
     """
     import keras
 
-    from training.calibration import Calibration
-    from training.models import calibrated
+    from unmask.training.calibration import Calibration
+    from unmask.training.models import calibrated
 
     run = _read_json(run_dir / "run.json")
     model_file = run_dir / "model.keras"

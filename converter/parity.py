@@ -8,7 +8,7 @@ sigmoid(scale * logit + offset)), on the same preprocessed inputs. The converter
 operations and the wasm kernels (XNNPACK) sum in another order, so the numbers are never bit-identical;
 they must agree within a tolerance (1e-3 on the probability by default, see issue 3).
 
-    from converter.parity import check_parity
+    from unmask.converter.parity import check_parity
     result = check_parity(run_dir, Path("web/model"), images)   # images: float32 [N, 128, 128, 3]
     print(result.summary()); assert result.passed
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.calibration import Calibration
-from training.preprocessing import INPUT_SIZE
+from unmask.training.calibration import Calibration
+from unmask.training.preprocessing import INPUT_SIZE
 from unmask import WEB_ROOT, UserFacingError
 
 PREDICT_SCRIPT = Path(__file__).resolve().parent / "tfjs_predict.mjs"
@@ -106,7 +106,7 @@ def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "was
 
 def keras_predictions(run_dir: Path, images: np.ndarray) -> tuple[dict[str, np.ndarray], Calibration]:
     """The Python side: the run's browser twin (`training.evaluate.load_browser_twin`), and its calibration."""
-    from training.evaluate import load_browser_twin
+    from unmask.training.evaluate import load_browser_twin
 
     model, run = load_browser_twin(Path(run_dir))
     outputs = model.predict(_as_batch(images), batch_size=KERAS_BATCH, verbose=0)
@@ -180,7 +180,7 @@ def verify_export(run_dir: Path, model_dir: Path, sample_images: np.ndarray | Se
     if isinstance(sample_images, np.ndarray):
         images = sample_images
     else:
-        from training.preprocessing import preprocess
+        from unmask.training.preprocessing import preprocess
 
         files = list(sample_images)
         if not files:

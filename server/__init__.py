@@ -98,7 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
         app.config["SECRET_KEY"] = _instance_secret_key(instance_path)
     _configure_cookies(app)
 
-    from server import auth, db, errors, pages, passwords, security, verdicts
+    from unmask.server import auth, db, errors, pages, passwords, security, verdicts
 
     # Set before the first render, which builds the Jinja2 loader from it.
     app.template_folder = str(pages.templates_folder(app.config["WEB_ROOT"]))

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from server.db import Database, format_time, utc_now
+from unmask.server.db import Database, format_time, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 # What a session check and a login need of an account.

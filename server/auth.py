@@ -14,13 +14,13 @@ from quart.sessions import SessionInterface, SessionMixin
 from quart.wrappers import BaseRequestWebsocket
 from quart_auth import Action, AuthUser, QuartAuth, current_user, login_required, login_user, logout_user
 
-from server import accounts
-from server.db import get_db
-from server.errors import ApiError
-from server.passwords import get_passwords, password_problem
-from server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
+from unmask.server import accounts
+from unmask.server.db import get_db
+from unmask.server.errors import ApiError
+from unmask.server.passwords import get_passwords, password_problem
+from unmask.server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
                              refresh_csrf_cookie, remember_known_browser)
-from server.validation import boolean, read_json_object, string
+from unmask.server.validation import boolean, read_json_object, string
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__, url_prefix="/api")

@@ -14,9 +14,9 @@ from typing import Any
 
 from unmask import UserFacingError
 
-from server import accounts
-from server.db import Database
-from server.passwords import Passwords, password_problem
+from unmask.server import accounts
+from unmask.server.db import Database
+from unmask.server.passwords import Passwords, password_problem
 
 LOOPBACK_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]"]
 READ_TIMEOUT_S = 30
@@ -162,7 +162,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _app(args: argparse.Namespace) -> Any:
-    from server import create_app
+    from unmask.server import create_app
 
     try:
         return create_app(_config(args))

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from quart import current_app
 
-from server.errors import ApiError
+from unmask.server.errors import ApiError
 
 CARD_FILE = "metadata.json"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from quart import request
 
-from server.errors import ApiError
+from unmask.server.errors import ApiError
 
 
 # Where JSON can smuggle in half of a UTF-16 pair: a \uD800-\uDFFF escape (raw UTF-8 cannot encode one).

@@ -17,12 +17,12 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 from quart_auth import login_required
 
-from server.auth import current_account
-from server.db import Database, format_time, get_db, utc_now
-from server.errors import ApiError
-from server.model_card import verdict_policy
-from server.security import get_post_rate
-from server.validation import boolean, integer, number, read_json_object
+from unmask.server.auth import current_account
+from unmask.server.db import Database, format_time, get_db, utc_now
+from unmask.server.errors import ApiError
+from unmask.server.model_card import verdict_policy
+from unmask.server.security import get_post_rate
+from unmask.server.validation import boolean, integer, number, read_json_object
 
 blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 

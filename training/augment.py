@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from training.preprocessing import INPUT_SIZE, RESAMPLE, resize_to_input, to_array
+from unmask.training.preprocessing import INPUT_SIZE, RESAMPLE, resize_to_input, to_array
 
 # Filters other software uses to shrink pictures: the model should not depend on ours.
 DOWNSCALE_FILTERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,

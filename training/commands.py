@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from unmask import PROJECT_ROOT, UserFacingError
 
 DEFAULT_RUNS = PROJECT_ROOT / "runs"
@@ -67,7 +67,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from training.train import recalibrate
+    from unmask.training.train import recalibrate
 
     if not (args.run / "model.keras").is_file():
         raise UserFacingError(f"{args.run} is not a training run folder (needs model.keras and run.json)")
@@ -95,8 +95,8 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import time
 
-    from training.evaluate import evaluate
-    from training.train import config_for, train
+    from unmask.training.evaluate import evaluate
+    from unmask.training.train import config_for, train
 
     out = args.out or DEFAULT_RUNS / f"{args.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     train(args.data, out, recipe(args, args.arch), val_dir=args.val_data, test_dir=args.test_data)
@@ -106,7 +106,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def recipe(args: argparse.Namespace, architecture: str):  # -> training.train.TrainConfig
-    from training.train import config_for
+    from unmask.training.train import config_for
 
     return config_for(architecture, epochs=args.epochs, epoch_size=args.epoch_size, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, seed=args.seed, target_fpr=args.target_fpr,
@@ -117,7 +117,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import time
 
     if args.leave_one_source_out or args.compare:
-        from training.studies import compare_architectures, leave_one_source_out
+        from unmask.training.studies import compare_architectures, leave_one_source_out
 
         if not args.data:
             raise UserFacingError("give the training sources with --data")
@@ -128,7 +128,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         else:
             compare_architectures(args.data, args.eval_data, out, [recipe(args, arch) for arch in args.compare])
         return 0
-    from training.evaluate import evaluate
+    from unmask.training.evaluate import evaluate
 
     if args.model is None:
         raise UserFacingError("give the training run to evaluate with --model")

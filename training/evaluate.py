@@ -19,12 +19,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from training.calibration import Calibration
-from training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
-from training.faces import face_crops
-from training.faces import face_crops
-from training.models import calibrated
-from training.report import summary_line, write_report
+from unmask.training.calibration import Calibration
+from unmask.training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from unmask.training.faces import face_crops
+from unmask.training.faces import face_crops
+from unmask.training.models import calibrated
+from unmask.training.report import summary_line, write_report
 from unmask import THRESHOLD, UserFacingError
 
 REENCODINGS: dict[str, Recode] = {

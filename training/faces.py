@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.preprocessing import ImageDecodeError, open_rgb
+from unmask.training.preprocessing import ImageDecodeError, open_rgb
 from unmask import UserFacingError
 
 log = logging.getLogger(__name__)

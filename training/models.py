@@ -25,9 +25,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.architectures import ARCHITECTURES
-from training.calibration import Calibration
-from training.preprocessing import INPUT_SIZE
+from unmask.training.architectures import ARCHITECTURES
+from unmask.training.calibration import Calibration
+from unmask.training.preprocessing import INPUT_SIZE
 
 INPUT_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)
 

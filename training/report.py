@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from training.metrics import CLASS_NAMES, binary_metrics
+from unmask.training.metrics import CLASS_NAMES, binary_metrics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

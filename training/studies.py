@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from training.data import CLASS_NAMES, DEEPFAKE, DecodedImages, decode_images, find_sources
-from training.evaluate import evaluate, load_browser_twin, predict, recorded_test_split
-from training.faces import face_crops
-from training.metrics import binary_metrics
-from training.report import decimal, percent, slugify
-from training.train import TrainConfig, train
+from unmask.training.data import CLASS_NAMES, DEEPFAKE, DecodedImages, decode_images, find_sources
+from unmask.training.evaluate import evaluate, load_browser_twin, predict, recorded_test_split
+from unmask.training.faces import face_crops
+from unmask.training.metrics import binary_metrics
+from unmask.training.report import decimal, percent, slugify
+from unmask.training.train import TrainConfig, train
 from unmask import THRESHOLD
 
 

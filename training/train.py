@@ -23,15 +23,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from training.augment import augment
-from training.calibration import Calibration, fit_at_operating_point, operating_point
-from training.data import (CLASS_NAMES, REAL, DecodedImages, Sample, class_counts, decode_images, equalise_history,
+from unmask.training.augment import augment
+from unmask.training.calibration import Calibration, fit_at_operating_point, operating_point
+from unmask.training.data import (CLASS_NAMES, REAL, DecodedImages, Sample, class_counts, decode_images, equalise_history,
                            find_samples, find_sources, group_counts, split_samples)
-from training.faces import face_crops
-from training.metrics import binary_metrics
-from training.architectures import DEFAULT_ARCHITECTURE
-from training.models import build
-from training.preprocessing import INPUT_SIZE
+from unmask.training.faces import face_crops
+from unmask.training.metrics import binary_metrics
+from unmask.training.architectures import DEFAULT_ARCHITECTURE
+from unmask.training.models import build
+from unmask.training.preprocessing import INPUT_SIZE
 from unmask import UserFacingError
 
 
@@ -195,7 +195,7 @@ AS_STORED = "as stored"
 
 def calibration_views(val_samples: list[Sample]) -> dict[str, DecodedImages]:
     """The validation split as stored and in each of CALIBRATION_VIEWS, as model inputs."""
-    from training.evaluate import REENCODINGS
+    from unmask.training.evaluate import REENCODINGS
 
     views = {AS_STORED: decode_images(val_samples, for_training=False)}
     views.update({name: decode_images(val_samples, for_training=False, recode=REENCODINGS[name])
@@ -234,7 +234,7 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages],
 
 def recalibrate(run_dir: Path, target_fpr: float | None = None) -> dict[str, Any]:
     """Calibrate a trained run again (after a change of the operating-point rule); rewrites its run.json."""
-    from training.evaluate import recorded_split
+    from unmask.training.evaluate import recorded_split
 
     run = json.loads((run_dir / "run.json").read_text())
     target = target_fpr if target_fpr is not None else run["config"].get("target_fpr", TrainConfig.target_fpr)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from converter import commands as converter_commands
-from server import commands as server_commands
-from training import commands as training_commands
+from unmask.converter import commands as converter_commands
+from unmask.server import commands as server_commands
+from unmask.training import commands as training_commands
 from unmask import UserFacingError
 
 

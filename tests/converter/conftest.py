@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.calibration import Calibration
+from unmask.training.calibration import Calibration
 
 SEED = 1234
 CALIBRATION_SCALE = 0.5
@@ -93,8 +93,8 @@ def exported_model(tmp_path_factory) -> ExportedModel:
         pytest.skip(f"the training extra (.[train]) is not installed: no {', '.join(missing)}")
     import keras
 
-    from converter.export import export_model
-    from training.models import INPUT_SHAPE, build
+    from unmask.converter.export import export_model
+    from unmask.training.models import INPUT_SHAPE, build
 
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)

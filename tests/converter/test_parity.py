@@ -72,7 +72,7 @@ def _synthetic_files(folder: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def synthetic_images(tmp_path_factory) -> np.ndarray:
-    from training.preprocessing import preprocess
+    from unmask.training.preprocessing import preprocess
 
     files = _synthetic_files(tmp_path_factory.mktemp("images"))
     return np.stack([preprocess(path) for path in files])
@@ -93,7 +93,7 @@ def _real_face_files() -> list[Path]:
 
 @pytest.mark.slow
 def test_browser_matches_keras_on_synthetic_images(exported_model, synthetic_images):
-    from converter.parity import check_parity
+    from unmask.converter.parity import check_parity
 
     result = check_parity(exported_model.run_dir, exported_model.model_dir, synthetic_images, tolerance=TOLERANCE)
     print(result.summary())
@@ -110,8 +110,8 @@ def test_browser_matches_keras_on_synthetic_images(exported_model, synthetic_ima
                     reason=f"real face data not found at {REAL_FACES} (../shared/data/ffhq-stylegan2 beside the "
                            "repository, with Real/ and Deepfake/)")
 def test_browser_matches_keras_on_real_faces(exported_model):
-    from converter.parity import check_parity
-    from training.preprocessing import preprocess
+    from unmask.converter.parity import check_parity
+    from unmask.training.preprocessing import preprocess
 
     files = _real_face_files()
     assert len(files) == 2 * REAL_FACES_PER_CLASS, files
@@ -123,7 +123,7 @@ def test_browser_matches_keras_on_real_faces(exported_model):
 
 @pytest.mark.slow
 def test_wasm_and_cpu_backends_agree(exported_model, synthetic_images):
-    from converter.parity import browser_predictions
+    from unmask.converter.parity import browser_predictions
 
     wasm = browser_predictions(exported_model.model_dir, synthetic_images[:3], backend="wasm")
     cpu = browser_predictions(exported_model.model_dir, synthetic_images[:3], backend="cpu")
@@ -135,7 +135,7 @@ def test_wasm_and_cpu_backends_agree(exported_model, synthetic_images):
 def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic_images):
     import keras
 
-    from converter.parity import browser_predictions
+    from unmask.converter.parity import browser_predictions
 
     model = keras.saving.load_model(exported_model.run_dir / "model.keras")
     raw = keras.Model(model.input, {"logit": model.get_layer("logit").output,
@@ -164,7 +164,7 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
                          ids=["other-scale", "other-offset", "uncalibrated"])
 def test_verify_export_rejects_a_mismatched_model(exported_model, synthetic_images, tmp_path, calibration):
     """The check can fail: the same export judged against a run with another calibration."""
-    from converter.parity import verify_export
+    from unmask.converter.parity import verify_export
     from unmask import UserFacingError
 
     other_run = tmp_path / "run"
@@ -183,7 +183,7 @@ def test_verify_export_rejects_a_mismatched_model(exported_model, synthetic_imag
 
 @pytest.mark.slow
 def test_verify_export_accepts_the_matching_run(exported_model, tmp_path):
-    from converter.parity import verify_export
+    from unmask.converter.parity import verify_export
 
     # Image files (decoded by `preprocess`) instead of arrays.
     files = _synthetic_files(tmp_path)[:2]
@@ -229,7 +229,7 @@ def test_metadata_names_nodes_of_the_graph(exported_model):
 
 @pytest.mark.slow
 def test_metadata_threshold_and_calibration(exported_model):
-    from training.calibration import Calibration
+    from unmask.training.calibration import Calibration
 
     metadata = json.loads((exported_model.model_dir / "metadata.json").read_text())
     run = json.loads((exported_model.run_dir / "run.json").read_text())
@@ -249,7 +249,7 @@ def test_metadata_threshold_and_calibration(exported_model):
 
 
 def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
-    from converter import parity
+    from unmask.converter import parity
     from unmask import UserFacingError
 
     monkeypatch.setattr(parity, "WEB_ROOT", tmp_path / "web")
@@ -258,7 +258,7 @@ def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
 
 
 def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
-    from converter import parity
+    from unmask.converter import parity
     from unmask import UserFacingError
 
     monkeypatch.setattr(parity.shutil, "which", lambda name: None)
@@ -267,7 +267,7 @@ def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_wrong_input_shape_is_rejected(tmp_path):
-    from converter import parity
+    from unmask.converter import parity
 
     with pytest.raises(ValueError, match="128, 128, 3"):
         parity.browser_predictions(tmp_path, np.zeros((1, 224, 224, 3), np.float32))
@@ -282,7 +282,7 @@ def export_command(exported_model, monkeypatch, tmp_path):
     """`run_export` with a copy of the run, whose conversion copies the session's export instead of redoing it."""
     import argparse
 
-    from converter import commands, export
+    from unmask.converter import commands, export
 
     run_dir = tmp_path / "run"
     shutil.copytree(exported_model.run_dir, run_dir)
@@ -357,7 +357,7 @@ def test_export_command_fails_on_a_mismatched_model_unless_skipped(export_comman
 def test_export_command_has_a_skip_parity_flag():
     import argparse
 
-    from converter.commands import register
+    from unmask.converter.commands import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())

@@ -13,7 +13,7 @@ from e2e_support import RequestRecorder, wait_for_results
 from PIL import Image
 
 from tests.faces_support import FAKE_FACES, REAL_FACES, real_face_files, scene
-from training.faces import FaceCache, find_faces
+from unmask.training.faces import FaceCache, find_faces
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from e2e_support import log_in
 from reference_model import ReferenceModel
-from training.preprocessing import INPUT_SIZE, preprocess
+from unmask.training.preprocessing import INPUT_SIZE, preprocess
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ BOX_RUN = """async ({ data, type, box }) => {
 ], ids=["photo", "large", "tall", "small"])
 def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, parity_page) -> None:
     """The face detector's square box (issue 9), in source pixels with fractional edges, crops alike."""
-    from training.preprocessing import open_rgb, resize_to_input
+    from unmask.training.preprocessing import open_rgb, resize_to_input
 
     image = open_rgb(images[case])
     left_share, top_share, side_share = fractions

@@ -20,7 +20,7 @@ import uuid
 import pytest
 from e2e_support import PASSWORD, REPO_ROOT, USERNAME, free_port
 
-from server import DEFAULTS
+from unmask.server import DEFAULTS
 
 pytestmark = pytest.mark.slow
 

@@ -38,7 +38,7 @@ from e2e_support import (
     wait_until_ready,
 )
 from PIL import Image
-from training.preprocessing import INPUT_SIZE
+from unmask.training.preprocessing import INPUT_SIZE
 
 from tests.faces_support import FAKE_FACES, REAL_FACES, paste, real_face_files, scene
 
@@ -180,7 +180,7 @@ def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
     still below it: the clip is then a deepfake by the share rule alone, and each second of it scores
     differently, so a frame from the wrong second shows."""
     from reference_model import ReferenceModel
-    from training.preprocessing import preprocess
+    from unmask.training.preprocessing import preprocess
 
     if FFMPEG is None:
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")

@@ -11,7 +11,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from server import create_app
+from unmask.server import create_app
 from server_support import AuthActions
 
 

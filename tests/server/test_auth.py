@@ -10,7 +10,7 @@ from quart import Quart
 from quart import session as quart_session
 
 from server_support import PASSWORD, AuthActions, set_cookie, verdict
-from server import create_app
+from unmask.server import create_app
 
 
 async def session(auth: AuthActions) -> dict[str, Any]:

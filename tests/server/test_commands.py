@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from server_support import PASSWORD, AuthActions
-from server import commands, create_app
+from unmask.server import commands, create_app
 from unmask import UserFacingError
 
 
@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
 @pytest.fixture
 def run(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run `unmask ARGS` against the test instance, with `stdin` as standard input."""
-    monkeypatch.setattr("server.commands._config", lambda args: config)
+    monkeypatch.setattr("unmask.server.commands._config", lambda args: config)
 
     def invoke(*argv: str, stdin: str = "") -> int:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))

@@ -12,8 +12,8 @@ import pytest
 from quart import Quart
 
 from server_support import AuthActions, verdict
-from server import create_app
-from server.db import MIGRATIONS, Database
+from unmask.server import create_app
+from unmask.server.db import MIGRATIONS, Database
 
 
 async def test_default_database_is_in_instance_folder(app: Quart, config: dict[str, Any]) -> None:

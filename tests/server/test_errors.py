@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from server_support import PASSWORD, AuthActions, verdict
-from server import create_app
+from unmask.server import create_app
 
 
 async def test_api_404_is_json(client: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from server import create_app
+from unmask.server import create_app
 
 
 async def test_defaults(config: dict[str, Any]) -> None:
@@ -54,7 +54,7 @@ async def test_server_runs_without_tensorflow_numpy_or_pillow(tmp_path: Path) ->
         import asyncio, sys
         for name in ("tensorflow", "numpy", "PIL", "keras", "tensorflowjs"):
             sys.modules[name] = None  # any import of these now fails
-        from server import create_app
+        from unmask.server import create_app
 
         async def main():
             app = create_app({"INSTANCE_PATH": sys.argv[1], "ARGON2_MEMORY_COST_KIB": 256})

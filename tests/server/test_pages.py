@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from server.pages import NAV, PROTECTED_PAGES
+from unmask.server.pages import NAV, PROTECTED_PAGES
 from server_support import AuthActions
 
 

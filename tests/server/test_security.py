@@ -9,8 +9,8 @@ import pytest
 from quart import Quart
 
 from server_support import PASSWORD, AuthActions
-from server import create_app
-from server.security import CONTENT_SECURITY_POLICY, Throttle
+from unmask.server import create_app
+from unmask.server.security import CONTENT_SECURITY_POLICY, Throttle
 
 EXPECTED_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -505,14 +505,14 @@ async def test_a_history_page_does_not_count_the_whole_history(app: Quart, alice
 
 
 async def test_a_filtered_total_is_capped(app: Quart, alice: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("server.verdicts.MAX_COUNTED", 10)
+    monkeypatch.setattr("unmask.server.verdicts.MAX_COUNTED", 10)
     store_directly(app, "alice", 30)
     answer = await (await alice.client.get("/api/verdicts?per_page=5&verdict=real")).get_json()
     assert (answer["total"], answer["total_capped"]) == (10, True)
 
 
 async def test_history_pages_end_at_the_offset_limit(alice: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("server.verdicts.MAX_HISTORY_OFFSET", 100)
+    monkeypatch.setattr("unmask.server.verdicts.MAX_HISTORY_OFFSET", 100)
     response = await alice.client.get("/api/verdicts?per_page=50&page=3")
     assert response.status_code == 422 and (await error(response))["field"] == "page"
 
@@ -521,7 +521,7 @@ async def test_history_pages_end_at_the_offset_limit(alice: AuthActions, monkeyp
 async def test_an_export_in_chunks_holds_every_log_once(
     app: Quart, alice: AuthActions, monkeypatch: pytest.MonkeyPatch, export_format: str
 ) -> None:
-    monkeypatch.setattr("server.verdicts.EXPORT_CHUNK", 7)
+    monkeypatch.setattr("unmask.server.verdicts.EXPORT_CHUNK", 7)
     store_directly(app, "alice", 30)  # one time for all: the chunks continue by id
     store_directly(app, "alice", 5, "2024-06-02T12:00:00.000000Z")
     response = await alice.client.get(f"/api/verdicts/export?format={export_format}")

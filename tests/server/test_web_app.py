@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from server import create_app
-from server.pages import NAV, PROTECTED_PAGES
+from unmask.server import create_app
+from unmask.server.pages import NAV, PROTECTED_PAGES
 from unmask import WEB_ROOT
 
 SERVICE_WORKER = (WEB_ROOT / "sw.js").read_text()

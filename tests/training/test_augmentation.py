@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.augment import AugmentConfig, augment
-from training.preprocessing import INPUT_SIZE, resize_to_input, to_array
+from unmask.training.augment import AugmentConfig, augment
+from unmask.training.preprocessing import INPUT_SIZE, resize_to_input, to_array
 
 # Everything off: the output is then just the model input of the source.
 NOTHING = AugmentConfig(flip=0.0, zoom=(1.0, 1.0), colour_probability=0.0, greyscale_probability=0.0,

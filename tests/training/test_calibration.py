@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.calibration import Calibration, fit_at_operating_point
-from training.metrics import binary_metrics
+from unmask.training.calibration import Calibration, fit_at_operating_point
+from unmask.training.metrics import binary_metrics
 
 
 def synthetic(scale: float, offset: float, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +90,7 @@ def test_a_model_worse_than_chance_is_not_turned_upside_down() -> None:
 
 
 def test_operating_point_keeps_every_real_source_at_or_under_the_target_rate() -> None:
-    from training.calibration import operating_point
+    from unmask.training.calibration import operating_point
 
     rng = np.random.default_rng(0)
     strict = rng.normal(0, 1, 400)  # one source's real faces score higher than the other's
@@ -103,7 +103,7 @@ def test_operating_point_keeps_every_real_source_at_or_under_the_target_rate() -
 
 
 def test_calibration_at_the_operating_point_puts_one_half_there() -> None:
-    from training.calibration import fit_at_operating_point
+    from unmask.training.calibration import fit_at_operating_point
 
     rng = np.random.default_rng(1)
     labels = np.repeat([0, 1], 500)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data import (DEEPFAKE, REAL, Sample, decode_images, equalise_history, find_samples, reencoder,
+from unmask.training.data import (DEEPFAKE, REAL, Sample, decode_images, equalise_history, find_samples, reencoder,
                            split_samples)
 from unmask import UserFacingError
 

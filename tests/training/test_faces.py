@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.faces_support import FAKE_FACES, REAL_FACES, inside, paste, real_face_files, scene
-from training.faces import FaceCache, face_crops, find_faces
+from unmask.training.faces import FaceCache, face_crops, find_faces
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from training.metrics import MAX_CURVE_POINTS, binary_metrics, expected_calibration_error
+from unmask.training.metrics import MAX_CURVE_POINTS, binary_metrics, expected_calibration_error
 
 
 def brute_force_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:

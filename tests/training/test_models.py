@@ -7,8 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from training.calibration import Calibration  # noqa: E402
-from training.models import build, calibrated  # noqa: E402
+from unmask.training.calibration import Calibration  # noqa: E402
+from unmask.training.models import build, calibrated  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.preprocessing import INPUT_SIZE, ImageDecodeError, open_rgb, preprocess
+from unmask.training.preprocessing import INPUT_SIZE, ImageDecodeError, open_rgb, preprocess
 
 
 def halves(width: int, height: int, left=(255, 0, 0), right=(0, 0, 255)) -> Image.Image:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.metrics import binary_metrics
-from training.report import FolderResult, slugify, summary_line, write_report
+from unmask.training.metrics import binary_metrics
+from unmask.training.report import FolderResult, slugify, summary_line, write_report
 
 MODEL_INFO = {"name": "unmasknet", "parameters": 123456, "nested": {"a": 1}}
 HISTORY = {

@@ -51,8 +51,8 @@ def shipped():
     if not (SHARED_DATA / "ffhq-stylegan2").is_dir():
         pytest.skip(f"shared data set not found at {SHARED_DATA}")
     pytest.importorskip("keras")
-    from training.data import CLASS_NAMES, Sample
-    from training.evaluate import load_browser_twin
+    from unmask.training.data import CLASS_NAMES, Sample
+    from unmask.training.evaluate import load_browser_twin
 
     recorded = json.loads((RUN_DIR / "split.json").read_text())["test"]
     samples = [Sample(RUN_DIR / entry["path"], CLASS_NAMES.index(entry["label"]), entry["source"])
@@ -70,8 +70,8 @@ def shipped():
 
 
 def _scores(shipped, recode=None) -> tuple[np.ndarray, np.ndarray]:
-    from training.data import decode_images
-    from training.evaluate import predict
+    from unmask.training.data import decode_images
+    from unmask.training.evaluate import predict
 
     model, samples = shipped
     decoded = decode_images(samples, for_training=False, recode=recode)
@@ -90,7 +90,7 @@ def test_sample_holds_every_source_and_both_classes(shipped) -> None:
 
 
 def test_shipped_model_ranks_its_test_faces_well(original) -> None:
-    from training.metrics import binary_metrics
+    from unmask.training.metrics import binary_metrics
 
     scores, labels = original
     assert binary_metrics(labels, scores)["roc_auc"] >= 0.85
@@ -102,7 +102,7 @@ def test_shipped_model_ranks_its_test_faces_well(original) -> None:
 def test_resaving_or_resizing_does_not_move_the_scores(shipped, original, format_name, quality, scale) -> None:
     # If the model had learned a source's or a class's file history, giving every face the same new one
     # would move its scores and its verdicts.
-    from training.data import reencoder
+    from unmask.training.data import reencoder
 
     scores, labels = original
     probed, _ = _scores(shipped, reencoder(format_name, quality, scale=scale))
