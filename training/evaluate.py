@@ -22,7 +22,6 @@ import numpy as np
 from unmask.training.calibration import Calibration
 from unmask.training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from unmask.training.faces import face_crops
-from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
 from unmask.training.report import summary_line, write_report
 from unmask import THRESHOLD, UserFacingError
