@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,test]"
+.venv/bin/python -m pip install --quiet -e ".[train,test,postgres]"
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 
 # pytest exits 5 when it collects no test: that is a broken suite, never a pass.
