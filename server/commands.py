@@ -173,10 +173,14 @@ def serve_command(args: argparse.Namespace) -> int:
     sockets = _listen(config, f"{host}:{args.port}")
     print(f"Unmask serving on http://{host}:{args.port}/"
           + (f" with {args.workers} processes" if args.workers > 1 else ""), file=sys.stderr)
-    if args.workers == 1:
+    if args.workers > 1:
+        return _serve_in_processes(app, config, args.workers, sockets)
+    try:
         asyncio.run(serve(app, config))
-        return 0
-    return _serve_in_processes(app, config, args.workers, sockets)
+    finally:
+        for bound in sockets:
+            bound.detach()  # hypercorn closed the descriptor: this object must not close it (or a reuse) again
+    return 0
 
 
 def _serve_in_processes(app: Any, config: Any, workers: int, sockets: list[socket.socket]) -> int:
