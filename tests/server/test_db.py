@@ -200,7 +200,7 @@ async def table_columns(database: Database) -> dict[str, list[tuple[str, str, bo
                 for table in tables}
     rows = await database.fetch_all(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
-        " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
     )
     columns: dict[str, list[tuple[str, str, bool]]] = {}
     for row in rows:
