@@ -182,17 +182,19 @@ POSTGRESQL_SPELLINGS = (
 
 def migrations(dialect: str) -> list[list[str]]:
     """The migrations as this engine runs them (the same versions, in the same order, for both)."""
-    spelled: list[list[str]] = []
-    for statements in MIGRATIONS:
-        spelled.append([])
-        for statement in statements:
-            text = statement.get(dialect) if isinstance(statement, Dialects) else statement
-            if text is not None and dialect == POSTGRESQL and not isinstance(statement, Dialects):
-                for sqlite_form, postgresql_form in POSTGRESQL_SPELLINGS:
-                    text = text.replace(sqlite_form, postgresql_form)
-            if text is not None:
-                spelled[-1].append(text)
-    return spelled
+    return [
+        [text for statement in statements if (text := _spelled(statement, dialect)) is not None]
+        for statements in MIGRATIONS
+    ]
+
+
+def _spelled(statement: str | Dialects, dialect: str) -> str | None:
+    if isinstance(statement, Dialects):
+        return statement.get(dialect)
+    if dialect == POSTGRESQL:
+        for sqlite_form, postgresql_form in POSTGRESQL_SPELLINGS:
+            statement = statement.replace(sqlite_form, postgresql_form)
+    return statement
 
 
 def pending_migrations(version: int, dialect: str) -> list[tuple[int, list[str]]]:

@@ -51,7 +51,7 @@ class PostgresDatabase(Database):
 
     dialect = POSTGRESQL
 
-    def __init__(self, pool: Any, relaxed_pool: Any) -> None:
+    def __init__(self, pool: asyncpg.Pool, relaxed_pool: asyncpg.Pool) -> None:
         super().__init__()
         self._pool = pool
         self._relaxed_pool = relaxed_pool
@@ -62,7 +62,7 @@ class PostgresDatabase(Database):
             raise UserFacingError(
                 "a PostgreSQL database needs the postgres extra: pip install 'unmask[postgres]' (or -e '.[postgres]')"
             )
-        pools = []
+        pools: list[asyncpg.Pool] = []
         try:
             pools.append(await asyncpg.create_pool(url, min_size=1, max_size=readers + WRITER_CONNECTIONS))
             async with engine_errors(), pools[0].acquire() as connection:
@@ -100,7 +100,7 @@ class PostgresDatabase(Database):
             return await (self._pool if durable else self._relaxed_pool).fetch(numbered(sql), *params)
 
 
-async def _migrate(connection: Any) -> None:
+async def _migrate(connection: asyncpg.Connection) -> None:
     """Apply the migrations this database lacks, in one transaction, one process at a time."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
