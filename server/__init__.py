@@ -24,8 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # from UNMASK_SECRET_KEY, else generated once into the instance folder
     # A SQLite file (default: <instance>/unmask.sqlite3) or a postgresql:// URL (several server processes).
     "DATABASE": None,
-    # SQLite only (PostgreSQL commits wait for its own disk write: synchronous_commit): FULL: a commit returns only after the WAL is on disk, so an acknowledged row survives kill -9
-    # and power loss; it costs ~0.4 ms per commit here, well inside the load target.
+    # SQLite only (a PostgreSQL commit waits for its own WAL flush, synchronous_commit). FULL: a commit
+    # returns only after the WAL is on disk, so an acknowledged row survives kill -9 and power loss; it
+    # costs ~0.4 ms per commit here, well inside the load target.
     "DATABASE_SYNCHRONOUS": "FULL",
     # Connections for reads (per process): a slow read occupies one, the others go on serving.
     "DATABASE_READERS": 4,
