@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Cluster]:
-    """One throw-away PostgreSQL cluster for the whole run (each test takes a fresh database of it).
+    """One throw-away PostgreSQL cluster for the whole run (each test takes a fresh schema of it).
 
     Without PostgreSQL's binaries the PostgreSQL runs fail in CI (CI=true), which must test both
     engines, and are skipped elsewhere, saying why."""
