@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,33 @@ async def test_usernames_are_unique_without_regard_to_case(database: Database) -
     with pytest.raises(IntegrityError):
         await database.write("INSERT INTO users (username, password_hash, created_at) VALUES ('aLICE', 'h', 't')")
     assert (await database.fetch_one("SELECT username FROM users WHERE username = 'ALICE'"))[0] == "Alice"
+
+
+async def test_two_processes_batching_the_same_accounts_keep_exact_counts(database_target: str) -> None:
+    """Two server processes (two Database objects) insert batches holding the same accounts in opposite
+    orders at once: every row is stored, no batch deadlocks, and each account's kept count is exact."""
+    first, second = await Database.open(database_target), await Database.open(database_target)
+    try:
+        for name in ("a", "b"):
+            await first.write("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'h', 't')", (name,))
+        ids = {row["username"]: row["id"] for row in await first.fetch_all("SELECT id, username FROM users")}
+        columns = ("id", "user_id", "image_sha256", "width", "height", "probability", "verdict", "uncertain",
+                   "model_version", "backend", "inference_ms", "analysed_at", "kind", "received_at")
+
+        def row(user: str) -> dict[str, Any]:
+            values = (str(uuid.uuid4()), ids[user], "ab" * 32, 1, 1, 0.1, "real", 0, "m", "wasm", 1.0, "t", "image", "t")
+            return dict(zip(columns, values))
+
+        inserts = [
+            database.group_insert("verdicts", columns, "id").insert(row(user))
+            for _ in range(40)
+            for database, users in ((first, "ab"), (second, "ba"))
+            for user in users
+        ]
+        stored = await asyncio.wait_for(asyncio.gather(*inserts), timeout=60)
+        counts = {row["username"]: row["verdict_count"] for row in await first.fetch_all("SELECT * FROM users")}
+    finally:
+        await first.close()
+        await second.close()
+    assert all(stored)
+    assert counts == {"a": 80, "b": 80}
