@@ -19,6 +19,11 @@ the per-account post rate limit is lifted (the bench posts far faster than any p
     .venv/bin/python bench/load_verdicts.py --users 20 --clients 32 --duration 15
     .venv/bin/python bench/load_verdicts.py --kill     # acknowledged rows survive kill -9
     .venv/bin/python bench/load_verdicts.py --mixed    # posters, long-history readers, exports, hang-ups
+    .venv/bin/python bench/load_verdicts.py --compare  # SQLite and PostgreSQL, 1 and 2 server processes
+
+--compare runs the plain load four times (a throw-away PostgreSQL cluster, durable like SQLite's FULL, is
+started and removed for it; Debian's `postgresql` package provides it) and prints one table. Server CPU
+counts the `unmask serve` processes only, not PostgreSQL's.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,6 +46,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the throw-away PostgreSQL cluster the tests use
+
+from postgres_cluster import running_cluster  # noqa: E402
+
+from unmask.server.db import Database, is_postgresql  # noqa: E402
+
+ENGINES_AND_WORKERS = [("sqlite", 1), ("sqlite", 2), ("postgresql", 1), ("postgresql", 2)]
+SEED_CHUNK = 500
 HOST = "127.0.0.1"
 PASSWORD = "load test password 1"
 
@@ -270,22 +282,38 @@ async def hang_up_poster(port: int, browser: Browser, deadline: float, results: 
         await asyncio.sleep(HANG_UP_INTERVAL_S)
 
 
-def seed_history(database_path: Path, username: str, rows: int) -> None:
+async def seed_history(database_target: str, username: str, rows: int) -> None:
     """`rows` logs for `username`, written straight into the database (spread over the last year)."""
     now = time.time()
-    with sqlite3.connect(database_path, timeout=60) as database:
-        user_id = database.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
-        database.executemany(
-            "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
-            " model_version, backend, inference_ms, analysed_at, kind, received_at)"
-            " VALUES (?, ?, ?, 640, 480, 0.3, 'real', 0, 'bench-1', 'wasm', 12.5, ?, 'image', ?)",
-            (
-                (str(uuid.uuid4()), user_id, os.urandom(32).hex(),
-                 datetime.fromtimestamp(now - random.uniform(0, 365 * 86400), UTC).isoformat(timespec="microseconds")
-                 .replace("+00:00", "Z"), datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"))
-                for _ in range(rows)
-            ),
-        )
+    database = await Database.open(database_target)
+    try:
+        user_id = (await database.fetch_one("SELECT id FROM users WHERE username = ?", (username,)))[0]
+        for start in range(0, rows, SEED_CHUNK):
+            count = min(SEED_CHUNK, rows - start)
+            await database.write(
+                "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
+                " model_version, backend, inference_ms, analysed_at, kind, received_at) VALUES "
+                + ", ".join(["(?, ?, ?, 640, 480, 0.3, 'real', 0, 'bench-1', 'wasm', 12.5, ?, 'image', ?)"] * count),
+                [value for _ in range(count) for value in (
+                    str(uuid.uuid4()), user_id, os.urandom(32).hex(),
+                    datetime.fromtimestamp(now - random.uniform(0, 365 * 86400), UTC)
+                    .isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                    datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                )],
+            )
+    finally:
+        await database.close()
+
+
+async def stored_rows(database_target: str) -> tuple[Counter[str], str]:
+    """How many times each verdict id is stored, and SQLite's integrity check ("ok"; PostgreSQL: "n/a")."""
+    database = await Database.open(database_target)
+    try:
+        stored = Counter(row[0] for row in await database.fetch_all("SELECT id FROM verdicts"))
+        integrity = "n/a" if is_postgresql(database_target) else (await database.fetch_one("PRAGMA integrity_check"))[0]
+    finally:
+        await database.close()
+    return stored, integrity
 
 
 async def retry_sample(port: int, results: Results, count: int) -> Counter[int]:
@@ -305,9 +333,12 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: on a shared machine, the cost per request is steadier than rates."""
+    """User + system CPU time of a process and its worker processes: on a shared machine, the cost per
+    request is steadier than rates."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def free_port() -> int:
@@ -329,8 +360,11 @@ async def wait_until_up(port: int, process: subprocess.Popen) -> None:
     raise SystemExit("the server did not start")
 
 
-async def run(args: argparse.Namespace) -> int:
+async def measure(args: argparse.Namespace, database: str | None, workers: int) -> tuple[int, dict]:
+    """One load run against a fresh server (on `database`, default: a new SQLite file; `workers`
+    processes); the exit status (1: lost, duplicated, failed or unanswered requests) and the summary."""
     instance = Path(tempfile.mkdtemp(prefix="unmask-bench-"))
+    database = database or str(instance / "unmask.sqlite3")
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("UNMASK_")}
     # All simulated users register from loopback; in real life they come from many addresses.
@@ -338,7 +372,7 @@ async def run(args: argparse.Namespace) -> int:
     environment["UNMASK_VERDICT_POSTS_PER_MINUTE"] = "1000000"
     environment["UNMASK_MAX_VERDICTS_PER_ACCOUNT"] = str(max(100_000, args.heavy_rows))
     command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
-               "--open-registration"]
+               "--open-registration", "--database", database, "--workers", str(workers)]
     log = open(instance / "server.log", "wb")
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -350,7 +384,7 @@ async def run(args: argparse.Namespace) -> int:
         heavy = [await log_in(port, args.users + number) for number in range(args.heavy_users if args.mixed else 0)]
         for browser in heavy:
             started = time.perf_counter()
-            seed_history(instance / "unmask.sqlite3", browser.username, args.heavy_rows)
+            await seed_history(database, browser.username, args.heavy_rows)
             print(f"wrote {args.heavy_rows} logs of {browser.username} in {time.perf_counter() - started:.1f} s")
 
         results = Results()
@@ -380,12 +414,12 @@ async def run(args: argparse.Namespace) -> int:
         log.close()
 
     posts, reads = len(results.post_latencies), len(results.read_latencies)
-    with sqlite3.connect(instance / "unmask.sqlite3") as database:
-        stored = Counter(row[0] for row in database.execute("SELECT id FROM verdicts"))
-        integrity = database.execute("PRAGMA integrity_check").fetchone()[0]
+    stored, integrity = await stored_rows(database)
     missing = [verdict_id for verdict_id in results.acknowledged if stored[verdict_id] == 0]
     duplicated = sum(1 for count in stored.values() if count > 1)
     summary = {
+        "engine": "postgresql" if is_postgresql(database) else "sqlite",
+        "workers": workers,
         "clients": args.clients,
         "users": args.users,
         "duration_s": round(elapsed, 2),
@@ -425,20 +459,47 @@ async def run(args: argparse.Namespace) -> int:
             "posts_hung_up": results.hung_up,
         })
     print(json.dumps(summary, indent=2))
-    lost_or_duplicated = bool(missing or duplicated) or integrity != "ok"
+    lost_or_duplicated = bool(missing or duplicated) or integrity not in {"ok", "n/a"}
     unexpected_errors = bool(results.errors) and not args.kill
     bad_retries = set(retries) - {200}
     if lost_or_duplicated or unexpected_errors or bad_retries or results.unanswered:
         print("FAILED: lost, duplicated, failed or unanswered requests", file=sys.stderr)
-        return 1
+        return 1, summary
     if args.mixed:
         target = summary["history_p95_ms_worst_user"] < 300
         print(f"mixed target (0 unanswered, 0 lost, history p95 < 300 ms for every user): {'met' if target else 'NOT met'}")
-        return 0
-    if not args.kill:
+    elif not args.kill:
         target = summary["verdict_posts_per_s"] >= 500 and summary["post_p99_ms"] < 100
         print(f"target (>= 500 posts/s, p99 < 100 ms): {'met' if target else 'NOT met'}")
-    return 0
+    return 0, summary
+
+
+async def compare(args: argparse.Namespace) -> int:
+    """The same load on SQLite and PostgreSQL, with 1 and 2 server processes; one table at the end."""
+    rows = []
+    with running_cluster(durable=True) as cluster:
+        for engine, workers in ENGINES_AND_WORKERS:
+            print(f"--- {engine}, {workers} server process(es)", flush=True)
+            database = cluster.new_database() if engine == "postgresql" else None
+            status, summary = await measure(args, database, workers)
+            rows.append((status, summary))
+    columns = [("engine", "engine"), ("workers", "processes"), ("verdict_posts_per_s", "posts/s"),
+               ("post_p50_ms", "post p50 ms"), ("post_p99_ms", "post p99 ms"), ("reads_per_s", "reads/s"),
+               ("read_p99_ms", "read p99 ms"), ("server_cpu_ms_per_request", "server CPU ms/req"),
+               ("acknowledged_missing", "lost")]
+    print(f"\n{args.clients} clients, {args.users} users, {args.duration:g} s each, load average "
+          f"{os.getloadavg()[0]:.1f} at the end\n")
+    print("| " + " | ".join(title for _, title in columns) + " |")
+    print("|" + "|".join("---" for _ in columns) + "|")
+    for _, summary in rows:
+        print("| " + " | ".join(str(summary[key]) for key, _ in columns) + " |")
+    return max(status for status, _ in rows)
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        return await compare(args)
+    return (await measure(args, args.database, args.workers))[0]
 
 
 def main() -> int:
@@ -453,6 +514,9 @@ def main() -> int:
     parser.add_argument("--heavy-rows", type=int, default=100_000, help="--mixed: logs of each (default: 100000)")
     parser.add_argument("--readers", type=int, default=8, help="--mixed: history-reading clients (default: 8)")
     parser.add_argument("--aborters", type=int, default=4, help="--mixed: clients that hang up mid-post (default: 4)")
+    parser.add_argument("--database", help="a postgresql:// URL to serve from (default: a new SQLite file)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    parser.add_argument("--compare", action="store_true", help="SQLite and PostgreSQL, 1 and 2 processes: one table")
     return asyncio.run(run(parser.parse_args()))
 
 

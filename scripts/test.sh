@@ -4,17 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then
+# postgresql: its server binaries (initdb, pg_ctl), for the throw-away cluster the server tests start in a
+# temporary folder; the package's system service is not used. runuser (util-linux) runs it unprivileged.
+if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium ffmpeg >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium ffmpeg postgresql >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,test]"
+.venv/bin/python -m pip install --quiet -e ".[train,test,postgres]"
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 
 # pytest exits 5 when it collects no test: that is a broken suite, never a pass.

@@ -22,11 +22,13 @@ SECRET_KEY_FILE = "secret_key"
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # from UNMASK_SECRET_KEY, else generated once into the instance folder
-    "DATABASE": None,  # default: <instance>/unmask.sqlite3
-    # FULL: a commit returns only after the WAL is on disk, so an acknowledged row survives kill -9
-    # and power loss; it costs ~0.4 ms per commit here, well inside the load target.
+    # A SQLite file (default: <instance>/unmask.sqlite3) or a postgresql:// URL (several server processes).
+    "DATABASE": None,
+    # SQLite only (a PostgreSQL commit waits for its own WAL flush, synchronous_commit). FULL: a commit
+    # returns only after the WAL is on disk, so an acknowledged row survives kill -9 and power loss; it
+    # costs ~0.4 ms per commit here, well inside the load target.
     "DATABASE_SYNCHRONOUS": "FULL",
-    # Connections for reads: a slow read occupies one, the others go on serving.
+    # Connections for reads (per process): a slow read occupies one, the others go on serving.
     "DATABASE_READERS": 4,
     "WEB_ROOT": str(WEB_ROOT),
     "MODEL_DIR": str(MODEL_DIR),
@@ -71,9 +73,6 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_DURATION_S": 30 * 24 * 3600,
     # Logged-in browsers per account; a new login beyond it ends the oldest session.
     "MAX_SESSIONS_PER_ACCOUNT": 100,
-    # How long an account change made by another process (the `unmask users` commands) may take
-    # to reach this server's session checks; changes made through the API apply at once.
-    "SESSION_CACHE_TTL_S": 2.0,
 }
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from unmask.server.db import Database, format_time, utc_now
+from unmask.server.db import Database, IntegrityError, Row, format_time, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 # What a session check and a login need of an account.
@@ -31,18 +30,18 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_user(db: Database, username: str, password_hash: str) -> sqlite3.Row:
+async def create_user(db: Database, username: str, password_hash: str) -> Row:
     try:
         rows = await db.write_returning(
             f"INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) RETURNING {ACCOUNT_COLUMNS}",
             (username, password_hash, utc_now()),
         )
-    except sqlite3.IntegrityError as error:
+    except IntegrityError as error:
         raise UsernameTaken(username) from error
     return rows[0]
 
 
-async def find_user(db: Database, username: str) -> sqlite3.Row | None:
+async def find_user(db: Database, username: str) -> Row | None:
     return await db.fetch_one(f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = ?", (username,))
 
 
@@ -57,7 +56,7 @@ async def start_session(db: Database, user_id: int, lifetime: timedelta, max_ses
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
             (token_digest(token), user_id, format_time(now), format_time(now + lifetime)),
         )
-    except sqlite3.IntegrityError:  # the account was deleted meanwhile
+    except IntegrityError:  # the account was deleted meanwhile
         return None
     await db.write(
         "DELETE FROM sessions WHERE user_id = ? AND token_hash NOT IN"
@@ -67,7 +66,7 @@ async def start_session(db: Database, user_id: int, lifetime: timedelta, max_ses
     return token
 
 
-async def session_account(db: Database, digest: str) -> sqlite3.Row | None:
+async def session_account(db: Database, digest: str) -> Row | None:
     """The account of an unexpired session, by its token's digest."""
     return await db.fetch_one(
         "SELECT u.id, u.username, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id"
@@ -101,7 +100,7 @@ async def delete_user(db: Database, user_id: int) -> bool:
     return await db.write("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
 
-async def list_users(db: Database) -> list[sqlite3.Row]:
+async def list_users(db: Database) -> list[Row]:
     return await db.fetch_all(
         "SELECT u.username, u.created_at, count(v.id) AS verdicts FROM users u"
         " LEFT JOIN verdicts v ON v.user_id = u.id GROUP BY u.id ORDER BY u.username"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sqlite3
-import time
 from datetime import timedelta
 
 from quart import Blueprint, Quart, Response, current_app, jsonify
@@ -15,7 +13,7 @@ from quart.wrappers import BaseRequestWebsocket
 from quart_auth import Action, AuthUser, QuartAuth, current_user, login_required, login_user, logout_user
 
 from unmask.server import accounts
-from unmask.server.db import get_db
+from unmask.server.db import Row, get_db
 from unmask.server.errors import ApiError
 from unmask.server.passwords import get_passwords, password_problem
 from unmask.server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
@@ -27,47 +25,6 @@ blueprint = Blueprint("auth", __name__, url_prefix="/api")
 
 INVALID_LOGIN = "invalid username or password"
 SESSION_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
-
-
-class SessionCache:
-    """Recently checked sessions, so that most requests skip a database round trip.
-
-    Every change this server makes to a session or an account evicts it at once; a change made by
-    another process (`unmask users set-password` or `remove`) takes effect within `ttl` seconds.
-    """
-
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
-        self._ttl = ttl
-        self._max_entries = max_entries
-        self._rows: dict[str, tuple[float, sqlite3.Row]] = {}  # by token digest
-        self._evictions = 0
-
-    async def get(self, digest: str) -> sqlite3.Row | None:
-        """The account of the session with this token digest, None when there is none."""
-        cached = self._rows.get(digest)
-        if cached is not None and time.monotonic() - cached[0] < self._ttl:
-            return cached[1]
-        evictions = self._evictions
-        row = await accounts.session_account(get_db(), digest)
-        # A row read before an eviction that happened meanwhile may be stale: use it, don't keep it.
-        if row is not None and evictions == self._evictions:
-            if len(self._rows) >= self._max_entries:
-                self._rows.clear()  # rare; simpler than LRU and only costs re-reads
-            self._rows[digest] = (time.monotonic(), row)
-        return row
-
-    def evict_session(self, digest: str) -> None:
-        self._evictions += 1
-        self._rows.pop(digest, None)
-
-    def evict_account(self, user_id: int) -> None:
-        self._evictions += 1
-        for digest in [digest for digest, (_, row) in self._rows.items() if row["id"] == user_id]:
-            del self._rows[digest]
-
-
-def get_session_cache() -> SessionCache:
-    return current_app.extensions["unmask.session_cache"]
 
 
 def session_digest(auth_id: str | None) -> str | None:
@@ -86,15 +43,17 @@ class User(AuthUser):
 
     def __init__(self, auth_id: str | None, action: Action = Action.PASS) -> None:
         super().__init__(auth_id, action)
-        self._row: sqlite3.Row | None = None
+        self._row: Row | None = None
         self._loaded = False
 
-    async def row(self) -> sqlite3.Row | None:
+    async def row(self) -> Row | None:
         """The account of a valid session, looked up once per request; None when logged out."""
         if not self._loaded:
             self._loaded = True
             if (digest := session_digest(self.auth_id)) is not None:
-                self._row = await get_session_cache().get(digest)
+                # Read from the database on every request, never cached: a logout or a password change
+                # made through any server process (or `unmask users`) counts at once everywhere.
+                self._row = await accounts.session_account(get_db(), digest)
         return self._row
 
     @property
@@ -102,7 +61,7 @@ class User(AuthUser):
         return await self.row() is not None
 
 
-async def start_session(row: sqlite3.Row, remember: bool = False) -> None:
+async def start_session(row: Row, remember: bool = False) -> None:
     """Logs this browser in to the account with a new session of its own, ending the one it had (a
     browser holds one session: the account it was logged in to before is left)."""
     await end_session()
@@ -120,26 +79,13 @@ async def end_session() -> None:
     """Ends this browser's session (if any) and removes its cookie."""
     if (digest := session_digest(current_user.auth_id)) is not None:
         await accounts.end_session(get_db(), digest)
-        get_session_cache().evict_session(digest)
     logout_user()
 
 
-async def current_account() -> sqlite3.Row:
+async def current_account() -> Row:
     """The logged-in account; only for views behind @login_required."""
     row = await current_user.row()
     assert row is not None
-    return row
-
-
-async def fresh_account() -> sqlite3.Row:
-    """The logged-in account read from the database now, for re-authentication: a password reset a
-    moment ago by another process (`unmask users set-password`) must count, not a cached copy."""
-    row = None
-    if (digest := session_digest(current_user.auth_id)) is not None:
-        get_session_cache().evict_session(digest)
-        row = await get_session_cache().get(digest)
-    if row is None:
-        raise ApiError(401, "login required")
     return row
 
 
@@ -168,7 +114,7 @@ async def register() -> tuple[Response, int]:
         raise ApiError(422, problem, "password")
     # Every well-formed attempt counts, taken names included: one address can neither mass-create
     # accounts nor probe which usernames exist.
-    if retry_after := math.ceil(get_registration_throttle().charge(address_key())):
+    if retry_after := math.ceil(await get_registration_throttle().charge(get_db(), address_key())):
         raise _throttled(retry_after, "too many new accounts from this address, try again later")
     if await accounts.find_user(get_db(), username) is not None:  # before the costly hash
         raise ApiError(409, "this username is taken", "username")
@@ -189,16 +135,16 @@ async def login() -> Response:
     if accounts.username_problem(username):  # no such account can exist: nothing to count or hash
         raise ApiError(401, INVALID_LOGIN)
     throttles = get_login_throttles()
-    if retry_after := throttles.charge(username, login=True):
+    if retry_after := await throttles.charge(get_db(), username, login=True):
         raise _throttled(retry_after, "too many logins to this account, try again later")
     row = await accounts.find_user(get_db(), username)
     # The same argon2 work happens whether or not the account exists (a dummy hash stands in).
     if not await get_passwords().verify(row["password_hash"] if row else None, password):
-        throttles.failure(username)
+        await throttles.failure(get_db(), username)
         logger.info("failed login")  # neither the name (often a mistyped password) nor the password
         raise ApiError(401, INVALID_LOGIN)
     assert row is not None
-    throttles.success(username)
+    await throttles.success(get_db(), username)
     await _upgrade_hash(row, password)
     await start_session(row, remember=remember)
     return jsonify(username=row["username"])
@@ -215,14 +161,13 @@ async def logout() -> Response:
 async def change_password() -> Response:
     body = await read_json_object(required=("current_password", "new_password"))
     current, new = string(body, "current_password"), string(body, "new_password")
-    row = await fresh_account()
+    row = await current_account()
     await _check_password(row, current, "current_password")
     if problem := password_problem(new, row["username"]):
         raise ApiError(422, problem, "new_password")
     if new == current:
         raise ApiError(422, "the new password must differ from the current one", "new_password")
     changed = await accounts.set_password(get_db(), row["id"], await get_passwords().hash(new))
-    get_session_cache().evict_account(row["id"])
     if not changed:  # the account was deleted meanwhile
         raise ApiError(401, "login required")
     # Every session ends; this browser goes on in a new one.
@@ -234,35 +179,33 @@ async def change_password() -> Response:
 @login_required
 async def delete_account() -> Response:
     body = await read_json_object(required=("password",))
-    row = await fresh_account()
+    row = await current_account()
     await _check_password(row, string(body, "password"), "password")
     await accounts.delete_user(get_db(), row["id"])
-    get_session_cache().evict_account(row["id"])
     logout_user()
     logger.info("account %s deleted", row["id"])
     return jsonify(deleted=True)
 
 
-async def _check_password(row: sqlite3.Row, password: str, field: str) -> None:
+async def _check_password(row: Row, password: str, field: str) -> None:
     """Re-authentication inside a session, throttled like logins: a stolen cookie is not a free oracle."""
     throttles = get_login_throttles()
-    if retry_after := throttles.charge(row["username"]):
+    if retry_after := await throttles.charge(get_db(), row["username"]):
         raise _throttled(retry_after, "too many wrong passwords, try again later", field)
     if not await get_passwords().verify(row["password_hash"], password):
         raise ApiError(403, "the password is wrong", field)
-    throttles.success(row["username"])
+    await throttles.success(get_db(), row["username"])
 
 
 def _throttled(retry_after: int, message: str, field: str | None = None) -> ApiError:
     return ApiError(429, message, field, headers={"Retry-After": str(retry_after)})
 
 
-async def _upgrade_hash(row: sqlite3.Row, password: str) -> None:
+async def _upgrade_hash(row: Row, password: str) -> None:
     passwords = get_passwords()
     if passwords.needs_rehash(row["password_hash"]):
         await accounts.rehash_password(get_db(), row["id"], await passwords.hash(password))
-        get_session_cache().evict_account(row["id"])
-
+    
 
 class NoSessions(SessionInterface):
     """Quart's own cookie session is never used: the quart-auth cookie and the CSRF cookie carry all state.
@@ -281,4 +224,3 @@ class NoSessions(SessionInterface):
 def init_app(app: Quart) -> None:
     app.session_interface = NoSessions()
     QuartAuth(app, user_class=User)
-    app.extensions["unmask.session_cache"] = SessionCache(float(app.config["SESSION_CACHE_TTL_S"]))

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
+import multiprocessing
+import multiprocessing.connection
+import signal
 import socket
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from unmask import UserFacingError
 
 from unmask.server import accounts
-from unmask.server.db import Database
+from unmask.server.db import Database, DatabaseError, shown_target
 from unmask.server.passwords import Passwords, password_problem
 
 LOOPBACK_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]"]
@@ -27,7 +29,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     storage.add_argument(
         "--instance", metavar="DIR", help="instance folder holding the database and secret key (default: ./instance)"
     )
-    storage.add_argument("--database", metavar="PATH", help="SQLite database file (default: <instance>/unmask.sqlite3)")
+    storage.add_argument(
+        "--database",
+        metavar="PATH_OR_URL",
+        help="a SQLite database file (default: <instance>/unmask.sqlite3), or a PostgreSQL database as"
+        " postgresql://USER@HOST/NAME (needs the postgres extra; for --workers above 1 or several machines)",
+    )
 
     serve = subcommands.add_parser(
         "serve",
@@ -38,6 +45,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument(
         "--port", type=_bounded_integer(0, 65535), default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_bounded_integer(1, 64),
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (default: %(default)s); every one sees the same accounts,"
+        " sessions and throttles, kept in the database",
     )
     serve.add_argument(
         "--https-cookies",
@@ -155,9 +170,49 @@ def serve_command(args: argparse.Namespace) -> int:
     config.read_timeout = READ_TIMEOUT_S
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
-    _check_port(config, f"{host}:{args.port}")
-    print(f"Unmask serving on http://{host}:{args.port}/", file=sys.stderr)
-    asyncio.run(serve(app, config))
+    sockets = _listen(config, f"{host}:{args.port}")
+    print(f"Unmask serving on http://{host}:{args.port}/"
+          + (f" with {args.workers} processes" if args.workers > 1 else ""), file=sys.stderr)
+    if args.workers > 1:
+        return _serve_in_processes(app, config, args.workers, sockets)
+    try:
+        asyncio.run(serve(app, config))
+    finally:
+        for bound in sockets:
+            bound.detach()  # hypercorn closed the descriptor: this object must not close it (or a reuse) again
+    return 0
+
+
+def _serve_in_processes(app: Any, config: Any, workers: int, sockets: list[socket.socket]) -> int:
+    """`workers` copies of this process (forked: each opens its own database connections when it starts
+    serving) accept connections on the same listening socket; the kernel spreads the connections."""
+    from hypercorn.asyncio import serve
+
+    context = multiprocessing.get_context("fork")
+    processes = [
+        context.Process(target=lambda: asyncio.run(serve(app, config)), name=f"unmask-worker-{number}")
+        for number in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def stop(*_: Any) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: hypercorn finishes the requests in progress
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        multiprocessing.connection.wait([process.sentinel for process in processes])  # one ended: end all
+    finally:
+        stop()
+        for process in processes:
+            process.join()
+        for bound in sockets:
+            bound.close()
+    failed = [process.name for process in processes if process.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise UserFacingError(f"{', '.join(failed)} stopped unexpectedly (its log is above)")
     return 0
 
 
@@ -187,15 +242,17 @@ def _loopback_address(text: str) -> bool:
     return address.is_loopback
 
 
-def _check_port(config: Any, where: str) -> None:
-    """Binds the listening sockets once, so that a busy port or a refused address ends the command with one
-    line instead of a traceback from inside the server (hypercorn binds them again at once)."""
+def _listen(config: Any, where: str) -> list[socket.socket]:
+    """Binds the listening sockets here, so that a busy port or a refused address ends the command with one
+    line instead of a traceback from inside the server; hypercorn (in each worker process) takes them over
+    by their file descriptors."""
     try:
         sockets = config.create_sockets()
     except OSError as error:
         raise UserFacingError(f"cannot listen on {where}: {error.strerror or error}") from None
-    for bound in (*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets):
-        bound.close()
+    bound = [*sockets.secure_sockets, *sockets.insecure_sockets]
+    config.bind = [f"fd://{listening.fileno()}" for listening in bound]
+    return bound
 
 
 def _check_database(config: Any) -> None:
@@ -206,9 +263,9 @@ def _check_database(config: Any) -> None:
 
     try:
         asyncio.run(open_and_close())
-    except (OSError, sqlite3.Error) as error:
+    except (OSError, DatabaseError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise UserFacingError(f"cannot open the database {config['DATABASE']}: {reason}") from None
+        raise UserFacingError(f"cannot open the database {shown_target(config['DATABASE'])}: {reason}") from None
 
 
 def _read_password(username: str) -> str:

@@ -1,25 +1,58 @@
-"""SQLite storage through aiosqlite: connections, pragmas and forward migrations."""
+"""Storage: the engine-neutral database interface, forward migrations and grouped inserts.
+
+Two engines stand behind one interface: SQLite (a file, the default; `db_sqlite`) and PostgreSQL (a
+`postgresql://` URL, for several server processes or machines; `db_postgres`). Every query is written
+once, with `?` placeholders, in the SQL both understand; the PostgreSQL engine numbers the placeholders.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sqlite3
+import urllib.parse
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
 from quart import Quart, current_app
 
 # aiosqlite logs every statement with its parameters at DEBUG: password hashes, session keys and
 # image hashes would reach the log whenever someone turns on debug logging.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
-# Each migration is a list of statements applied in one transaction; append, never edit.
-MIGRATIONS: list[list[str]] = [
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class DatabaseError(Exception):
+    """The engine failed (cannot connect, a statement is wrong): the same type whichever engine it is."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint refused the statement: a taken unique value, a missing referenced row, a CHECK."""
+
+
+class Row(Protocol):
+    """A result row of either engine: by column name or position."""
+
+    def __getitem__(self, key: int | str) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
+class Dialects(dict[str, str]):
+    """A migration statement that differs between the engines: its text for each (a missing one: none)."""
+
+
+# Each migration is a list of statements applied in one transaction; append, never edit. A statement is
+# one text for both engines, or `Dialects`. PostgreSQL spells three column forms of the shared text its
+# own way (POSTGRESQL_SPELLINGS), so that each table is written once.
+MIGRATIONS: list[list[str | Dialects]] = [
     [
+        # Usernames compare without case in both engines (SQLite's NOCASE; an ICU collation here).
+        Dialects(postgresql="CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"),
         """
         CREATE TABLE users (
             -- AUTOINCREMENT: an id is never reused, so nothing of a deleted account attaches to a new one
@@ -83,16 +116,39 @@ MIGRATIONS: list[list[str]] = [
         # total read it instead of counting a long history on every request.
         "ALTER TABLE users ADD COLUMN verdict_count INTEGER NOT NULL DEFAULT 0",
         "UPDATE users SET verdict_count = (SELECT count(*) FROM verdicts WHERE verdicts.user_id = users.id)",
-        """
+        Dialects(sqlite="""
         CREATE TRIGGER verdicts_count_insert AFTER INSERT ON verdicts BEGIN
             UPDATE users SET verdict_count = verdict_count + 1 WHERE id = new.user_id;
         END
-        """,
-        """
+        """),
+        Dialects(sqlite="""
         CREATE TRIGGER verdicts_count_delete AFTER DELETE ON verdicts BEGIN
             UPDATE users SET verdict_count = verdict_count - 1 WHERE id = old.user_id;
         END
-        """,
+        """),
+        # PostgreSQL: once per statement, so that a batch of inserts updates each account's row once. The
+        # rows are locked in id order first: two processes' batches of the same accounts cannot deadlock.
+        *(
+            Dialects(postgresql=f"""
+            CREATE FUNCTION verdicts_count_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM 1 FROM users WHERE id IN (SELECT user_id FROM changed) ORDER BY id FOR NO KEY UPDATE;
+                UPDATE users SET verdict_count = verdict_count {sign} counted.logs
+                    FROM (SELECT user_id, count(*) AS logs FROM changed GROUP BY user_id) AS counted
+                    WHERE users.id = counted.user_id;
+                RETURN NULL;
+            END
+            $$
+            """)
+            for event, sign in (("insert", "+"), ("delete", "-"))
+        ),
+        *(
+            Dialects(postgresql=f"""
+            CREATE TRIGGER verdicts_count_{event} AFTER {event.upper()} ON verdicts
+                REFERENCING {table} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION verdicts_count_{event}()
+            """)
+            for event, table in (("insert", "NEW"), ("delete", "OLD"))
+        ),
     ],
     [
         # What the file said about itself, read on the device; NULL for logs made before (unknown).
@@ -102,70 +158,101 @@ MIGRATIONS: list[list[str]] = [
         ))
         """,
     ],
+    [
+        # Login, registration and posting throttles, shared by every server process: for a Throttle the
+        # attempts counted and the time of the last; for a RateLimit the tokens left and when they were.
+        """
+        CREATE TABLE throttle_state (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            amount REAL NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )
+        """,
+    ],
 ]
+# PostgreSQL's words for three column forms of the shared migration text.
+POSTGRESQL_SPELLINGS = (
+    ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    ("TEXT NOT NULL UNIQUE COLLATE NOCASE", "TEXT COLLATE nocase NOT NULL UNIQUE"),
+    (" REAL", " DOUBLE PRECISION"),  # SQLite's REAL is 8 bytes; PostgreSQL's is 4
+)
 
 
-class Database:
-    """One connection for writes and a few for reads.
+def migrations(dialect: str) -> list[list[str]]:
+    """The migrations as this engine runs them (the same versions, in the same order, for both)."""
+    return [
+        [text for statement in statements if (text := _spelled(statement, dialect)) is not None]
+        for statements in MIGRATIONS
+    ]
 
-    Every write is a single autocommit statement, so writes sharing a connection never interleave
-    inside a transaction; in WAL mode the readers see each commit at once and never wait on a writer.
-    Each read takes whichever reader is free, so one slow read (a long history) never holds up the
-    others, session checks included.
+
+def _spelled(statement: str | Dialects, dialect: str) -> str | None:
+    if isinstance(statement, Dialects):
+        return statement.get(dialect)
+    if dialect == POSTGRESQL:
+        for sqlite_form, postgresql_form in POSTGRESQL_SPELLINGS:
+            statement = statement.replace(sqlite_form, postgresql_form)
+    return statement
+
+
+def pending_migrations(version: int, dialect: str) -> list[tuple[int, list[str]]]:
+    """The (version, statements) a database at `version` lacks; refuses a database newer than this program."""
+    if version > len(MIGRATIONS):
+        raise DatabaseError(
+            f"the database has schema version {version}, newer than this program knows ({len(MIGRATIONS)})"
+        )
+    return list(enumerate(migrations(dialect)[version:], start=version + 1))
+
+
+def is_postgresql(target: str) -> bool:
+    return target.startswith(POSTGRESQL_SCHEMES)
+
+
+class Database(ABC):
+    """The engine-neutral interface the server uses; `Database.open` picks the engine from the target.
+
+    Reads take a connection of their own, so one slow read never holds up the others. Every write is a
+    single statement in its own transaction. `durable=False` writes (throttle counters) may be lost in
+    a power cut, which only forgets a few attempts, and skip the wait for the disk.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
-        self._writer = writer
-        self._readers = readers
-        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        for reader in readers:
-            self._idle_readers.put_nowait(reader)
+    dialect: str
+
+    @staticmethod
+    async def open(target: str, synchronous: str = "FULL", readers: int = 4) -> Database:
+        """A SQLite file path, or a postgresql:// URL; migrated to the current schema."""
+        if is_postgresql(target):
+            from unmask.server.db_postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(target, readers)
+        from unmask.server.db_sqlite import SqliteDatabase
+
+        return await SqliteDatabase.connect(target, synchronous, readers)
+
+    def __init__(self) -> None:
         self._group_inserts: dict[tuple[str, tuple[str, ...], str], GroupInsert] = {}
 
-    @classmethod
-    async def open(cls, path: str, synchronous: str = "FULL", readers: int = 4) -> Database:
-        if synchronous.upper() not in {"FULL", "EXTRA", "NORMAL"}:
-            raise ValueError(f"unsupported DATABASE_SYNCHRONOUS {synchronous!r}")
-        # Created owner-only: it holds password hashes and what people checked (SQLite gives the
-        # -wal and -shm files the same mode).
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        writer = await _connect(path, synchronous)
-        opened: list[aiosqlite.Connection] = []
-        try:
-            await writer.execute("PRAGMA journal_mode = WAL")
-            await migrate(writer)
-            for _ in range(readers):
-                opened.append(await _connect(path, synchronous))
-                await opened[-1].execute("PRAGMA query_only = ON")
-        except BaseException:
-            for connection in (*opened, writer):
-                await connection.close()
-            raise
-        return cls(writer, opened)
-
+    @abstractmethod
     async def close(self) -> None:
-        for reader in self._readers:
-            await reader.close()
-        await self._writer.close()
+        """Close every connection."""
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        reader = await self._idle_readers.get()
-        try:
-            return list(await reader.execute_fetchall(sql, params))
-        finally:
-            self._idle_readers.put_nowait(reader)
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of one read-only statement."""
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
-    async def write(self, sql: str, params: Sequence[Any] = ()) -> int:
+    @abstractmethod
+    async def write(self, sql: str, params: Sequence[Any] = (), durable: bool = True) -> int:
         """Run one statement in its own transaction; return the number of rows it changed."""
-        cursor = await self._writer.execute(sql, params)
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+
+    @abstractmethod
+    async def write_returning(self, sql: str, params: Sequence[Any] = (), durable: bool = True) -> list[Row]:
+        """Run one statement with a RETURNING clause in its own transaction; return its rows."""
 
     def group_insert(self, table: str, columns: tuple[str, ...], key: str) -> GroupInsert:
         """The batching inserter for rows of these columns (one per kind of row, kept with the connection)."""
@@ -174,20 +261,17 @@ class Database:
             self._group_inserts[signature] = GroupInsert(self, table, columns, key)
         return self._group_inserts[signature]
 
-    async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        # Fetching every row finishes the statement, which is what commits it in autocommit mode.
-        return list(await self._writer.execute_fetchall(sql, params))
-
 
 class GroupInsert:
     """Inserts that arrive while a commit is in progress go together in the next one.
 
     Each batch is one multi-row INSERT: one transaction and one fsync for many rows, which is what
-    lets a durable (synchronous=FULL) log take hundreds of posts a second. A caller's await returns
-    only after the commit that holds its row, so an acknowledged row is on disk.
+    lets a durable log (SQLite synchronous=FULL, PostgreSQL's synchronous commit) take hundreds of posts
+    a second. A caller's await returns only after the commit that holds its row, so an acknowledged row
+    is on disk.
     """
 
-    MAX_BATCH = 200  # rows x columns stays far below SQLite's limit on bound parameters
+    MAX_BATCH = 200  # rows x columns stays far below either engine's limit on bound parameters
 
     def __init__(self, db: Database, table: str, columns: Sequence[str], key: str) -> None:
         self._db = db
@@ -252,47 +336,12 @@ def _settle(future: asyncio.Future[bool], result: bool = False, error: Exception
         future.set_result(result)
 
 
-async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
-    connection = await aiosqlite.connect(path, isolation_level=None)  # autocommit; we BEGIN explicitly
-    connection.row_factory = sqlite3.Row
-    await connection.execute("PRAGMA foreign_keys = ON")
-    await connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-    await connection.execute("PRAGMA busy_timeout = 5000")
-    return connection
-
-
-async def migrate(connection: aiosqlite.Connection) -> None:
-    """Apply the migrations this database lacks."""
-    await connection.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    # IMMEDIATE takes the write lock first, so two processes starting together cannot both migrate.
-    await connection.execute("BEGIN IMMEDIATE")
-    try:
-        rows = await connection.execute_fetchall("SELECT coalesce(max(version), 0) FROM schema_version")
-        version = int(list(rows)[0][0])
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the database has schema version {version}, newer than this program knows ({len(MIGRATIONS)})"
-            )
-        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in statements:
-                await connection.execute(statement)
-            await connection.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (number, utc_now())
-            )
-        await connection.execute("COMMIT")
-    except BaseException:
-        await connection.execute("ROLLBACK")
-        raise
-
-
 def utc_now() -> str:
     return format_time(datetime.now(UTC))
 
 
 def format_time(moment: datetime) -> str:
-    """A fixed-width UTC form, so text order in SQLite is time order."""
+    """A fixed-width UTC form, so text order is time order (times are stored as this text in both engines)."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -312,3 +361,13 @@ def init_app(app: Quart) -> None:
 
 def get_db() -> Database:
     return current_app.extensions["unmask.db"]
+
+
+def shown_target(target: str) -> str:
+    """The database as it may be printed: a PostgreSQL URL without its password."""
+    if not is_postgresql(target):
+        return target
+    parts = urllib.parse.urlsplit(target)
+    if parts.password is None:
+        return target
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()

@@ -11,7 +11,6 @@ import math
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,8 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart, Response, after_this_request, current_app, g, request
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge, RequestTimeout
 
+from unmask.server.db import Database
+
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_SECRET_BYTES = 32
@@ -28,6 +29,8 @@ CSRF_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 # Chrome caps cookie lifetimes at 400 days; the token outlives any offline period shorter than that.
 CSRF_COOKIE_MAX_AGE_S = 400 * 24 * 3600
 KNOWN_BROWSER_KEY = "unmask.known_browser_key"
+# How often a process clears forgotten throttle counts from the database (at most).
+PURGE_INTERVAL_S = 60.0
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; connect-src 'self'; "
@@ -258,102 +261,132 @@ def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.
     return any(parsed in network for network in networks)
 
 
-@dataclass
-class _Attempts:
-    count: int
-    last: float
-
-
 class Throttle:
-    """Exponential backoff after repeated attempts for one key, with a cap and a memory limit.
+    """Exponential backoff after repeated attempts for one key, kept in the database so that every server
+    process counts the same attempts.
 
     After `free_attempts` attempts each further one must wait base * 2^n seconds (at most `max_delay`)
     after the previous one; the count is forgotten after `forget_after` quiet seconds.
 
     An attempt counts when it starts (`charge`), before the slow check it guards (a password hash),
-    and is refunded if it turns out not to count: requests sent at the same moment each see the
-    others, so they cannot all slip through together.
+    and is refunded if it turns out not to count: requests sent at the same moment, to any process, each
+    see the others (a compare-and-set on the stored count), so they cannot all slip through together.
     """
 
     def __init__(
         self,
+        scope: str,
         free_attempts: int,
         base_delay: float,
         max_delay: float,
         forget_after: float,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._scope = scope  # the kind of count (rows of all throttles share one table)
         self._free = free_attempts
         self._base = base_delay
         self._max = max_delay
         self._forget_after = forget_after
-        self._max_keys = max_keys
-        self._clock = clock
-        self._attempts: OrderedDict[str, _Attempts] = OrderedDict()  # least recent first
+        self._clock = clock  # wall time: the processes sharing the counts share no other clock
+        self._purged_at = -math.inf
 
-    def retry_after(self, key: str) -> float:
+    async def retry_after(self, db: Database, key: str) -> float:
         """Seconds until `key` may try again; 0 when it may try now."""
-        entry = self._current(key)
-        if entry is None or entry.count < self._free:
-            return 0.0
-        delay = min(self._base * 2 ** (entry.count - self._free), self._max)
-        return max(0.0, entry.last + delay - self._clock())
+        count, last, _ = await self._current(db, key)
+        return self._wait(count, last)
 
-    def record(self, key: str) -> None:
-        entry = self._current(key)
-        self._attempts.pop(key, None)
-        self._attempts[key] = _Attempts((entry.count if entry else 0) + 1, self._clock())
-        while len(self._attempts) > self._max_keys:
-            self._attempts.popitem(last=False)
-
-    def charge(self, key: str) -> float:
+    async def charge(self, db: Database, key: str) -> float:
         """Records an attempt unless `key` must wait; returns the wait in seconds (0: go ahead)."""
-        wait = self.retry_after(key)
-        if not wait:
-            self.record(key)
-        return wait
+        while True:
+            count, last, stored = await self._current(db, key)
+            if wait := self._wait(count, last):
+                return wait
+            if stored is None:
+                await self._purge(db)
+                changed = await db.write(
+                    "INSERT INTO throttle_state (scope, key, amount, at) VALUES (?, ?, 1, ?)"
+                    " ON CONFLICT (scope, key) DO NOTHING",
+                    (self._scope, key, self._clock()), durable=False,
+                )
+            else:  # only if no other request changed it since it was read
+                changed = await db.write(
+                    "UPDATE throttle_state SET amount = ?, at = ? WHERE scope = ? AND key = ? AND amount = ? AND at = ?",
+                    (count + 1, self._clock(), self._scope, key, *stored), durable=False,
+                )
+            if changed:
+                return 0.0
 
-    def refund(self, key: str) -> None:
+    async def refund(self, db: Database, key: str) -> None:
         """Takes back one charged attempt (it succeeded)."""
-        entry = self._current(key)
-        if entry is not None and entry.count > 1:
-            self._attempts[key] = _Attempts(entry.count - 1, entry.last)
-        elif entry is not None:
-            del self._attempts[key]
+        if not await db.write(
+            "UPDATE throttle_state SET amount = amount - 1 WHERE scope = ? AND key = ? AND amount > 1",
+            (self._scope, key), durable=False,
+        ):
+            await self.reset(db, key)
 
-    def reset(self, key: str) -> None:
-        self._attempts.pop(key, None)
+    async def reset(self, db: Database, key: str) -> None:
+        await db.write("DELETE FROM throttle_state WHERE scope = ? AND key = ?", (self._scope, key), durable=False)
 
-    def _current(self, key: str) -> _Attempts | None:
-        entry = self._attempts.get(key)
-        if entry is not None and self._clock() - entry.last > self._forget_after:
-            del self._attempts[key]
-            return None
-        return entry
+    async def _current(self, db: Database, key: str) -> tuple[int, float, tuple[float, float] | None]:
+        """The attempts counted and the time of the last (0 when forgotten), and the stored pair as read."""
+        row = await db.fetch_one(
+            "SELECT amount, at FROM throttle_state WHERE scope = ? AND key = ?", (self._scope, key)
+        )
+        if row is None:
+            return 0, 0.0, None
+        stored = (row["amount"], row["at"])
+        if self._clock() - row["at"] > self._forget_after:
+            return 0, 0.0, stored
+        return int(row["amount"]), row["at"], stored
+
+    def _wait(self, count: int, last: float) -> float:
+        if count < self._free:
+            return 0.0
+        delay = min(self._base * 2 ** (count - self._free), self._max)
+        return max(0.0, last + delay - self._clock())
+
+    async def _purge(self, db: Database) -> None:
+        """Forgets the quiet keys now and then, so the table holds only the recently active ones."""
+        now = self._clock()
+        if now - self._purged_at >= min(self._forget_after, PURGE_INTERVAL_S):
+            self._purged_at = now
+            await db.write(
+                "DELETE FROM throttle_state WHERE scope = ? AND at < ?", (self._scope, now - self._forget_after),
+                durable=False,
+            )
 
 
 class RateLimit:
     """At most `per_minute` actions a minute per key, in bursts of up to that many (a token bucket): an
-    offline queue may send what it kept at once, a script cannot post without end."""
+    offline queue may send what it kept at once, a script cannot post without end. The buckets are in the
+    database, shared by every server process; each take is one statement."""
 
-    def __init__(self, per_minute: int, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, scope: str, per_minute: int, clock: Callable[[], float] = time.time) -> None:
+        self._scope = scope
         self._capacity = float(per_minute)
         self._per_second = per_minute / 60
-        self._max_keys = max_keys
         self._clock = clock
-        self._buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()  # key -> (tokens, when)
 
-    def take(self, key: Any) -> int:
+    async def take(self, db: Database, key: Any) -> int:
         """Takes one action's token; 0, or the whole seconds to wait when none is left (nothing taken)."""
-        now = self._clock()
-        tokens, when = self._buckets.pop(key, (self._capacity, now))
-        tokens = min(self._capacity, tokens + (now - when) * self._per_second)
-        wait = 0 if tokens >= 1 else math.ceil((1 - tokens) / self._per_second)
-        self._buckets[key] = (tokens - 1 if not wait else tokens, now)
-        while len(self._buckets) > self._max_keys:  # a forgotten key starts full: only generous
-            self._buckets.popitem(last=False)
-        return wait
+        refilled = "throttle_state.amount + (excluded.at - throttle_state.at) * ?"
+        # A new bucket starts full (excluded.amount is the full bucket less this token); the update
+        # happens only when a whole token is there, else nothing is taken and no row comes back.
+        taken = await db.write_returning(
+            "INSERT INTO throttle_state (scope, key, amount, at) VALUES (?, ?, ?, ?)"
+            f" ON CONFLICT (scope, key) DO UPDATE SET amount = CASE WHEN {refilled} > excluded.amount + 1"
+            f" THEN excluded.amount ELSE {refilled} - 1 END, at = excluded.at WHERE {refilled} >= 1"
+            " RETURNING amount",
+            (self._scope, str(key), self._capacity - 1, self._clock(), *[self._per_second] * 3),
+            durable=False,
+        )
+        if taken:
+            return 0
+        row = await db.fetch_one(
+            "SELECT amount, at FROM throttle_state WHERE scope = ? AND key = ?", (self._scope, str(key))
+        )
+        tokens = 0.0 if row is None else row["amount"] + (self._clock() - row["at"]) * self._per_second
+        return max(1, math.ceil((1 - tokens) / self._per_second))
 
 
 @dataclass(frozen=True)
@@ -369,26 +402,27 @@ class LoginThrottles:
     address: Throttle
     logins: Throttle
 
-    def charge(self, username: str, login: bool = False) -> int:
+    async def charge(self, db: Database, username: str, login: bool = False) -> int:
         """Counts a password check about to run (and, for a login, a login); the whole seconds to wait
-        instead (0: go ahead)."""
+        instead (0: go ahead, every count taken; otherwise none taken)."""
         checks = self._checks(username, login)
-        wait = max(throttle.retry_after(key) for throttle, key in checks)
-        if wait:
-            return math.ceil(wait)
-        for throttle, key in checks:
-            throttle.record(key)
+        for number, (throttle, key) in enumerate(checks):
+            if await throttle.charge(db, key):
+                for charged, charged_key in checks[:number]:
+                    await charged.refund(db, charged_key)
+                waits = [await throttle.retry_after(db, key) for throttle, key in checks]
+                return max(1, math.ceil(max(waits)))
         return 0
 
-    def failure(self, username: str) -> None:
+    async def failure(self, db: Database, username: str) -> None:
         """A login whose password was wrong: it counts as a failure, not as a login."""
-        self.logins.refund(self._account_key(username))
+        await self.logins.refund(db, self._account_key(username))
 
-    def success(self, username: str) -> None:
-        self.account.reset(self._account_key(username))
+    async def success(self, db: Database, username: str) -> None:
+        await self.account.reset(db, self._account_key(username))
         # Only this attempt is taken back: otherwise an attacker could clear the address count with
         # their own account.
-        self.address.refund(address_key())
+        await self.address.refund(db, address_key())
 
     def _checks(self, username: str, login: bool) -> list[tuple[Throttle, str]]:
         account = self._account_key(username)
@@ -442,26 +476,30 @@ def init_app(app: Quart) -> None:
     app.extensions[KNOWN_BROWSER_KEY] = hashlib.sha256(b"unmask known browser\0" + app.secret_key.encode()).digest()
     app.extensions["unmask.login_throttles"] = LoginThrottles(
         account=Throttle(
+            "login account",
             config["THROTTLE_ACCOUNT_FREE_FAILURES"],
             config["THROTTLE_BASE_DELAY_S"],
             config["THROTTLE_ACCOUNT_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
         address=Throttle(
+            "login address",
             config["THROTTLE_ADDRESS_FREE_FAILURES"],
             config["THROTTLE_BASE_DELAY_S"],
             config["THROTTLE_ADDRESS_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
         logins=Throttle(
+            "logins",
             config["THROTTLE_ACCOUNT_FREE_LOGINS"],
             config["THROTTLE_BASE_DELAY_S"],
             config["THROTTLE_ACCOUNT_MAX_DELAY_S"],
             config["THROTTLE_FORGET_AFTER_S"],
         ),
     )
-    app.extensions["unmask.post_rate"] = RateLimit(int(config["VERDICT_POSTS_PER_MINUTE"]))
+    app.extensions["unmask.post_rate"] = RateLimit("verdict posts", int(config["VERDICT_POSTS_PER_MINUTE"]))
     app.extensions["unmask.registration_throttle"] = Throttle(
+        "registrations",
         config["THROTTLE_REGISTRATION_FREE"],
         config["THROTTLE_BASE_DELAY_S"],
         config["THROTTLE_REGISTRATION_MAX_DELAY_S"],

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -18,7 +17,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from quart_auth import login_required
 
 from unmask.server.auth import current_account
-from unmask.server.db import Database, format_time, get_db, utc_now
+from unmask.server.db import Database, IntegrityError, Row, format_time, get_db, utc_now
 from unmask.server.errors import ApiError
 from unmask.server.model_card import verdict_policy
 from unmask.server.security import get_post_rate
@@ -199,7 +198,7 @@ def _video_columns(video: Any, kind: str) -> dict[str, Any]:
     return columns
 
 
-def verdict_json(row: Mapping[str, Any] | sqlite3.Row) -> dict[str, Any]:
+def verdict_json(row: Mapping[str, Any] | Row) -> dict[str, Any]:
     """A stored row in the shape it was posted, plus received_at."""
     item = {name: row[name] for name in CONTENT_COLUMNS if not name.startswith("video_")}
     item["uncertain"] = bool(item["uncertain"])
@@ -216,7 +215,7 @@ async def create() -> tuple[Response, int]:
     body = await read_json_object(REQUIRED_FIELDS, OPTIONAL_FIELDS)
     columns = verdict_columns(body)
     account = await current_account()
-    if retry_after := get_post_rate().take(account["id"]):
+    if retry_after := await get_post_rate().take(get_db(), account["id"]):
         raise ApiError(429, "too many verdict logs a minute from this account, try again later",
                        headers={"Retry-After": str(retry_after)})
     if await _stored_count(account["id"]) >= int(current_app.config["MAX_VERDICTS_PER_ACCOUNT"]):
@@ -228,7 +227,7 @@ async def create() -> tuple[Response, int]:
     stored = {**columns, "user_id": account["id"], "received_at": utc_now()}
     try:
         inserted = await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored)
-    except sqlite3.IntegrityError:  # the account was removed (by `unmask users remove`) a moment ago
+    except IntegrityError:  # the account was removed (by `unmask users remove`) a moment ago
         raise ApiError(401, "login required") from None
     if inserted:
         return jsonify(verdict_json(stored)), 201
@@ -238,7 +237,7 @@ async def create() -> tuple[Response, int]:
     return jsonify(verdict_json(existing)), 200
 
 
-async def _existing(columns: dict[str, Any], user_id: int) -> sqlite3.Row | None:
+async def _existing(columns: dict[str, Any], user_id: int) -> Row | None:
     """This account's stored log with this id when it has the same content; 409 when the content differs."""
     existing = await get_db().fetch_one(
         "SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], user_id)
@@ -317,7 +316,7 @@ async def history() -> Response:
 async def _capped_count(where: str, params: list[Any]) -> tuple[int, bool]:
     """How many logs match, counting at most MAX_COUNTED of them (and saying so): never a whole long history."""
     counted = (await get_db().fetch_all(
-        f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?)", (*params, MAX_COUNTED + 1)
+        f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?) AS matching", (*params, MAX_COUNTED + 1)
     ))[0][0]
     return min(counted, MAX_COUNTED), counted > MAX_COUNTED
 
@@ -355,7 +354,7 @@ async def export() -> Response:
     return response
 
 
-async def _export_rows(db: Database, where: str, params: list[Any]) -> AsyncIterator[list[sqlite3.Row]]:
+async def _export_rows(db: Database, where: str, params: list[Any]) -> AsyncIterator[list[Row]]:
     """The matching rows, newest first, EXPORT_CHUNK at a time: each chunk is a short read of its own
     (continuing after the last row sent), so an export of any size holds neither memory nor a reader."""
     after: tuple[str, str] | None = None
@@ -372,7 +371,7 @@ async def _export_rows(db: Database, where: str, params: list[Any]) -> AsyncIter
         after = (rows[-1]["analysed_at"], rows[-1]["id"])
 
 
-async def _json_export(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
+async def _json_export(chunks: AsyncIterator[list[Row]]) -> AsyncIterator[bytes]:
     yield f'{{"exported_at": {json.dumps(utc_now())}, "items": ['.encode()
     separator = ""
     async for rows in chunks:
@@ -382,17 +381,17 @@ async def _json_export(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterato
     yield b"]}"
 
 
-def _json_items(rows: list[sqlite3.Row]) -> str:
+def _json_items(rows: list[Row]) -> str:
     return ", ".join(json.dumps(verdict_json(row)) for row in rows)
 
 
-async def _csv(chunks: AsyncIterator[list[sqlite3.Row]]) -> AsyncIterator[bytes]:
+async def _csv(chunks: AsyncIterator[list[Row]]) -> AsyncIterator[bytes]:
     yield _csv_text([EXPORT_COLUMNS]).encode()
     async for rows in chunks:
         yield (await asyncio.to_thread(_csv_rows, rows)).encode()
 
 
-def _csv_rows(rows: list[sqlite3.Row]) -> str:
+def _csv_rows(rows: list[Row]) -> str:
     return _csv_text([row[name] for name in EXPORT_COLUMNS] for row in rows)
 
 

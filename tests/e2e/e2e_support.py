@@ -50,6 +50,7 @@ class Server:
     url: str
     instance: Path
     model_dir: Path
+    pid: int = 0
 
     @property
     def database(self) -> Path:
@@ -81,17 +82,21 @@ def launched_chromium() -> Iterator:
 
 
 @contextlib.contextmanager
-def running_server(instance: Path, model_dir: Path, port: int | None = None) -> Iterator[Server]:
+def running_server(
+    instance: Path, model_dir: Path, port: int | None = None, serve_options: tuple[str, ...] = ()
+) -> Iterator[Server]:
     """`unmask serve` (on a free port unless given) with one user, alice, created with the instance;
-    stopped afterwards. Starting it again on the same instance and port brings back the same site."""
-    if not (instance / "unmask.sqlite3").exists():
+    stopped afterwards. Starting it again on the same instance and port brings back the same site (as does
+    starting another on the same instance, with another port). `<instance>/config.py` may name the database."""
+    if not (instance / "secret_key").exists():  # written on the first command with this instance
         unmask_command("users", "add", USERNAME, "--instance", str(instance), input=PASSWORD + "\n")
     port = port or free_port()
     # Every test logs alice in from a new browser: more logins an hour than one person makes.
     environment = {**os.environ, "UNMASK_MODEL_DIR": str(model_dir), "UNMASK_THROTTLE_ACCOUNT_FREE_LOGINS": "1000"}
     log = (instance / "server.log").open("a")
     process = subprocess.Popen(
-        [sys.executable, "-m", "unmask.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--instance", str(instance)],
+        [sys.executable, "-m", "unmask.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--instance", str(instance),
+         *serve_options],
         cwd=REPO_ROOT,
         env=environment,
         stdout=log,
@@ -108,7 +113,7 @@ def running_server(instance: Path, model_dir: Path, port: int | None = None) -> 
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not start: {(instance / 'server.log').read_text()}") from None
                 time.sleep(0.2)
-        yield Server(url=url, instance=instance, model_dir=model_dir)
+        yield Server(url=url, instance=instance, model_dir=model_dir, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -48,6 +48,14 @@ def test_training_commands_explain_the_missing_extra(plain_venv: Path, tmp_path:
     assert "Traceback" not in result.stderr
 
 
+def test_a_postgresql_database_explains_the_missing_extra(plain_venv: Path, tmp_path: Path) -> None:
+    result = run_in(plain_venv, "unmask", "users", "list", "--instance", str(tmp_path),
+                    "--database", "postgresql://unmask@localhost/unmask")
+    assert result.returncode == 2
+    assert "pip install 'unmask[postgres]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.fixture
 def served(plain_venv: Path, tmp_path: Path) -> Iterator[str]:
     instance = tmp_path / "instance"

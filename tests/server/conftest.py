@@ -12,6 +12,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 
 from unmask.server import create_app
+from unmask.server.db import POSTGRESQL, SQLITE, Database
 from server_support import AuthActions
 
 
@@ -59,12 +60,40 @@ def web_root(tmp_path: Path) -> Path:
     return root
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a database runs on both engines, unless it is marked `sqlite_only` (it tests
+    the SQLite file itself)."""
+    if "engine" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("engine", [SQLITE] if sqlite_only else [SQLITE, POSTGRESQL])
+
+
 @pytest.fixture
-def config(tmp_path: Path, web_root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Settings for a test app; a test may change them before using the `app` fixture."""
+def database_target(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of the engine under test: a SQLite file path or a PostgreSQL URL."""
+    if engine == POSTGRESQL:
+        return request.getfixturevalue("postgres_cluster").new_database()
+    return str(tmp_path / "db.sqlite3")
+
+
+@pytest.fixture
+async def database(database_target: str) -> AsyncIterator[Database]:
+    """That database opened (and migrated), without an app."""
+    opened = await Database.open(database_target)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def config(
+    engine: str, database_target: str, tmp_path: Path, web_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Settings for a test app; a test may change them before using the `app` fixture. On SQLite the
+    database is the default one, in the instance folder."""
     for name in [name for name in os.environ if name.startswith("UNMASK_")]:
         monkeypatch.delenv(name)
     return {
+        **({"DATABASE": database_target} if engine == POSTGRESQL else {}),
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "WEB_ROOT": str(web_root),

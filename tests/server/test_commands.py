@@ -124,3 +124,17 @@ def test_users_set_password(run: Any, config: dict[str, Any]) -> None:
 def test_database_option_is_used(tmp_path: Path) -> None:
     args = parser().parse_args(["users", "list", "--instance", str(tmp_path), "--database", str(tmp_path / "x.db")])
     assert commands._config(args) == {"INSTANCE_PATH": str(tmp_path), "DATABASE": str(tmp_path / "x.db")}
+
+
+def test_an_unreachable_postgresql_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://unmask:hunter2-secret@/unmask?host={tmp_path / 'no-server-here'}"
+    with pytest.raises(UserFacingError) as refused:
+        commands._check_database({"DATABASE": url, "DATABASE_SYNCHRONOUS": "FULL"})
+    assert str(refused.value).startswith("cannot open the database postgresql://unmask:***@/unmask")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_workers_must_be_a_positive_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["serve", "--workers", "0"])
+    assert "--workers: must be 1 to 64" in capsys.readouterr().err

@@ -10,7 +10,8 @@ from quart import Quart
 
 from server_support import PASSWORD, AuthActions
 from unmask.server import create_app
-from unmask.server.security import CONTENT_SECURITY_POLICY, Throttle
+from unmask.server.db import Database
+from unmask.server.security import CONTENT_SECURITY_POLICY, RateLimit, Throttle
 
 EXPECTED_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -117,66 +118,85 @@ async def test_get_needs_no_token(client: Any) -> None:
 
 
 def throttle(clock: list[float]) -> Throttle:
-    return Throttle(free_attempts=2, base_delay=1.0, max_delay=8.0, forget_after=100.0, clock=lambda: clock[0])
+    return Throttle("test", free_attempts=2, base_delay=1.0, max_delay=8.0, forget_after=100.0, clock=lambda: clock[0])
 
 
-async def test_throttle_allows_free_attempts() -> None:
+async def test_throttle_allows_free_attempts(database: Database) -> None:
     clock = [0.0]
     limiter = throttle(clock)
-    limiter.record("k")
-    assert limiter.retry_after("k") == 0
-    limiter.record("k")
-    assert limiter.retry_after("k") == 1.0
+    assert await limiter.charge(database, "k") == 0
+    assert await limiter.retry_after(database, "k") == 0
+    assert await limiter.charge(database, "k") == 0
+    assert await limiter.retry_after(database, "k") == 1.0
 
 
-async def test_throttle_backs_off_exponentially_up_to_cap() -> None:
+async def test_throttle_backs_off_exponentially_up_to_cap(database: Database) -> None:
     clock = [0.0]
     limiter = throttle(clock)
     waits = []
     for _ in range(8):
-        limiter.record("k")
-        waits.append(limiter.retry_after("k"))
+        await limiter.charge(database, "k")
+        waits.append(await limiter.retry_after(database, "k"))
+        clock[0] += waits[-1]  # the next attempt comes as soon as it may
     assert waits == [0, 1, 2, 4, 8, 8, 8, 8]
 
 
-async def test_throttle_releases_after_the_wait() -> None:
+async def test_throttle_releases_after_the_wait(database: Database) -> None:
     clock = [0.0]
     limiter = throttle(clock)
-    for _ in range(4):
-        limiter.record("k")
-    clock[0] = 4.0
-    assert limiter.retry_after("k") == 0
+    for _ in range(3):
+        await limiter.charge(database, "k")
+    clock[0] = 2.0
+    assert await limiter.retry_after(database, "k") == 0
 
 
-async def test_throttle_forgets_after_quiet_period() -> None:
+async def test_throttle_forgets_after_quiet_period(database: Database) -> None:
     clock = [0.0]
     limiter = throttle(clock)
-    for _ in range(10):
-        limiter.record("k")
+    for _ in range(3):
+        await limiter.charge(database, "k")
     clock[0] = 101.0
-    limiter.record("k")
-    assert limiter.retry_after("k") == 0
+    await limiter.charge(database, "k")
+    assert await limiter.retry_after(database, "k") == 0
 
 
-async def test_throttle_charge_counts_the_attempt_before_it_runs() -> None:
+async def test_throttle_charge_counts_the_attempt_before_it_runs(database: Database) -> None:
     limiter = throttle([0.0])
-    assert [limiter.charge("k") for _ in range(4)] == [0, 0, 1.0, 1.0]
+    assert [await limiter.charge(database, "k") for _ in range(4)] == [0, 0, 1.0, 1.0]
 
 
-async def test_throttle_refund_takes_back_one_attempt() -> None:
+async def test_simultaneous_charges_each_see_the_others(database: Database) -> None:
+    # Two server processes check at the same moment: the count in the database is the one they share.
     limiter = throttle([0.0])
-    limiter.charge("k")
-    limiter.charge("k")
-    limiter.refund("k")
-    assert limiter.charge("k") == 0
-    assert limiter.charge("k") == 1.0
+    waits = await asyncio.gather(*[limiter.charge(database, "k") for _ in range(6)])
+    assert sorted(waits) == [0, 0, 1.0, 1.0, 1.0, 1.0]
 
 
-async def test_throttle_memory_is_bounded() -> None:
-    limiter = Throttle(0, 1.0, 1.0, 100.0, max_keys=3, clock=lambda: 0.0)
-    for key in "abcde":
-        limiter.record(key)
-    assert limiter.retry_after("a") == 0 and limiter.retry_after("e") == 1.0
+async def test_throttle_refund_takes_back_one_attempt(database: Database) -> None:
+    limiter = throttle([0.0])
+    await limiter.charge(database, "k")
+    await limiter.charge(database, "k")
+    await limiter.refund(database, "k")
+    assert await limiter.charge(database, "k") == 0
+    assert await limiter.charge(database, "k") == 1.0
+
+
+async def test_forgotten_throttle_counts_are_removed(database: Database) -> None:
+    clock = [0.0]
+    limiter = throttle(clock)
+    await limiter.charge(database, "old")
+    clock[0] = 1000.0
+    await limiter.charge(database, "new")  # a new key clears the quiet ones
+    rows = await database.fetch_all("SELECT key FROM throttle_state")
+    assert [row["key"] for row in rows] == ["new"]
+
+
+async def test_rate_limit_allows_a_burst_then_waits(database: Database) -> None:
+    clock = [0.0]
+    limiter = RateLimit("test", per_minute=3, clock=lambda: clock[0])
+    assert [await limiter.take(database, 1) for _ in range(4)] == [0, 0, 0, 20]
+    clock[0] = 20.0  # one token back (3 a minute)
+    assert [await limiter.take(database, 1) for _ in range(2)] == [0, 20]
 
 
 @pytest.fixture
@@ -266,9 +286,9 @@ async def test_successful_logins_are_limited_per_account(config: dict[str, Any],
 
 async def test_a_malformed_username_touches_no_throttle(app: Quart, auth: AuthActions) -> None:
     response = await auth.login("x" * 7000, "wrong password!")
-    throttles = app.extensions["unmask.login_throttles"]
+    counted = await app.extensions["unmask.db"].fetch_all("SELECT key FROM throttle_state")
     assert response.status_code == 401
-    assert not throttles.account._attempts and not throttles.address._attempts
+    assert not counted
 
 
 async def test_wrong_current_password_is_throttled(strict_throttle: dict[str, Any], auth: AuthActions) -> None:
