@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from unmask.contract import POLICY
+
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 PASSWORD = "load test password 1"
@@ -157,8 +159,8 @@ def new_verdict() -> dict:
         "width": random.randint(64, 8000),
         "height": random.randint(64, 8000),
         "probability": probability,
-        "verdict": "deepfake" if probability >= 0.5 else "real",
-        "uncertain": abs(probability - 0.5) < 0.1,
+        "verdict": POLICY.verdict(probability),
+        "uncertain": POLICY.uncertain(probability),
         "model_version": "bench-1",
         "backend": "wasm",
         "inference_ms": random.uniform(5, 40),

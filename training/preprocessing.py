@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-INPUT_SIZE = 128
+from unmask.contract import INPUT
+
+INPUT_SIZE = INPUT.size
 RESAMPLE = Image.Resampling.BILINEAR
 ALPHA_BACKGROUND = (255, 255, 255)
 
