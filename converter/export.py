@@ -107,19 +107,18 @@ def _flatten_fused_conv_biases(model_json: Path) -> None:
     constant into `_FusedConv2D` as it is, rank 4. The cpu and webgl backends broadcast it; the wasm backend
     (the page's default) refuses the model. The weight bytes are the same either way: only the shape changes.
     A zero bias (an untrained model) is folded away by the converter, so only trained models showed this.
+    The file is written back with sorted keys: the converter's key order varies from run to run, and the
+    card's SHA-256 of model.json must not (the golden test re-exports the shipped model and compares).
     """
     topology = json.loads(model_json.read_text())
     biases = {node["input"][2].split(":")[0] for node in topology["modelTopology"].get("node", [])
               if node.get("op") in _FUSED_CONV_OPS and len(node.get("input", [])) > 2}
-    changed = False
     for group in topology.get("weightsManifest", []):
         for weight in group["weights"]:
             shape = weight.get("shape", [])
             if weight["name"] in biases and len(shape) > 1 and all(size == 1 for size in shape[:-1]):
                 weight["shape"] = [shape[-1]]
-                changed = True
-    if changed:
-        model_json.write_text(json.dumps(topology))
+    model_json.write_text(json.dumps(topology, sort_keys=True))
 
 
 def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str | None) -> ModelCard:

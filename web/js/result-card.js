@@ -5,7 +5,6 @@
  * verdict, and a button to judge the whole picture anyway.
  */
 import { INPUT_SIZE } from './preprocess.js';
-import { MIN_FACE_CROP } from './faces.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
 
@@ -236,7 +235,7 @@ function fillFaceRows(list, faces, metadata) {
     if (face.tooSmall) {
       row.classList.add('too-small');
       text.querySelector('.face-verdict').textContent =
-        `too small to judge (${face.crop.side} px; the model needs faces of at least ${MIN_FACE_CROP} px)`;
+        `too small to judge (${face.crop.side} px; the model needs faces of at least ${metadata.min_face_crop_px} px)`;
     } else {
       const judgement = judge(face.probability, metadata);
       row.classList.add(`verdict-${judgement.verdict}`);
@@ -289,7 +288,7 @@ export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   section.hidden = false;
   const declared = provenanceHeadline(result.provenance);
   const nothing = result.faces.length
-    ? `No face large enough to judge: ${result.faces.length} found, all under ${MIN_FACE_CROP} px. Nothing to judge here.`
+    ? `No face large enough to judge: ${result.faces.length} found, all under ${metadata.min_face_crop_px} px. Nothing to judge here.`
     : 'No face found: nothing to judge here.';
   section.querySelector('.no-face-message').textContent = declared ? `${declared}. ${nothing}` : nothing;
   const button = section.querySelector('.judge-whole');
