@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Finding faces: the one definition, shared by the browser (classifier worker) and training (the same file
  * runs under Node for `training/faces.py`), so that training crops are the browser's crops.

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * What a probability means, and the verdict log that is the only thing sent to the server.
  */
