@@ -153,11 +153,23 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "calibration": run.get("calibration", {}),
         "training": run.get("training", {}),
         "training_data": {key: value for key, value in run.get("data", {}).items() if key != "skipped"},
+        "training_summary": training_summary(run.get("data", {})),
         "metrics": {**run.get("metrics", {}), **report},
         "operating_point": operating_point_card(run, report),
         "limitations": LIMITATIONS,
         "files": {path.name: _sha256(path) for path in sorted(converted.iterdir()) if path.is_file()},
     }
+
+
+def training_summary(data: dict[str, Any]) -> str:
+    """The training data in a few words, for the page, from the run's counts (never parsed from prose)."""
+    totals = {name: sum(split.get(name, 0) for split in data.get("counts", {}).values()) for name in CLASS_NAMES}
+    sources = list(dict.fromkeys(group.split("/")[0] for split in data.get("group_counts", {}).values()
+                                 for group in split))
+    if not any(totals.values()):
+        return "described in the model card"
+    real, fake = (totals[name] for name in CLASS_NAMES)
+    return f"{real} real and {fake} generated or swapped faces" + (f" from {', '.join(sources)}" if sources else "")
 
 
 def face_detector_card() -> dict[str, str]:

@@ -350,6 +350,7 @@ class ModelCard(TypedDict):
     calibration: dict[str, Any]
     training: dict[str, Any]
     training_data: dict[str, Any]
+    training_summary: str
     metrics: dict[str, Any]
     operating_point: dict[str, Any]
     limitations: list[str]

@@ -104,3 +104,12 @@ def test_export_refuses_a_model_of_another_input_size(tmp_path: Path) -> None:
     message = _export_refused(_tiny_model(INPUT.size * 2, evidence=True), tmp_path)
     assert "the web page cannot run this model" in message
     assert f"the page makes {INPUT.shape}" in message
+
+
+def test_the_training_summary_is_made_from_the_run_counts() -> None:
+    from unmask.converter.export import training_summary
+
+    data = {"counts": {"train": {"Real": 3, "Deepfake": 2}, "val": {"Real": 1, "Deepfake": 1}},
+            "group_counts": {"train": {"a/Real": 3, "b/Deepfake": 2}, "val": {"a/Real": 1, "b/Deepfake": 1}},
+            "description": "prose the page must not parse: it is not read"}
+    assert training_summary(data) == "4 real and 3 generated or swapped faces from a, b"

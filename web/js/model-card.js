@@ -29,6 +29,7 @@
  * @property {string[]} [limitations]
  * @property {Record<string, any>} [metrics]
  * @property {Record<string, any>} [training_data]
+ * @property {string} training_summary the training data in a few words
  * @property {Record<string, any>} [operating_point]
  */
 

@@ -337,7 +337,7 @@ export async function showResult(card, file, result, metadata) {
   card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
   card.querySelector('.meaning-text').textContent =
     `${percent} is the model's estimate that this ${result.whole ? 'picture' : 'face'} was generated rather than photographed. ` +
-    `On pictures like its training data (${trainingSource(metadata)}) it is calibrated: of the validation ` +
+    `On pictures like its training data (${metadata.training_summary}) it is calibrated: of the validation ` +
     `images that scored about ${percent}, about that share were fakes. On pictures from other cameras or ` +
     'generators the number is less reliable. ' +
     `At ${formatPercent(metadata.threshold)} or more the verdict is "deepfake"; from ` +
@@ -367,18 +367,6 @@ export function measuredAccuracy(metadata) {
     .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
     .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
   return parts.length ? `How often this model is right: ${parts.join(', ')}.` : '';
-}
-
-/**
- * The training data in a few words: the first sentence of its description, without the data set's name
- * ("3000 real FFHQ faces (...) and 3000 StyleGAN2 faces (...)").
- * @param {{training_data?: {description?: string}}} metadata
- * @returns {string}
- */
-function trainingSource(metadata) {
-  const description = metadata.training_data?.description;
-  if (!description) return 'described in the model card';
-  return description.slice(description.indexOf(':') + 1).split('. ')[0].trim();
 }
 
 /**
