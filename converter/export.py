@@ -138,16 +138,16 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "input": {"name": inputs.get("image", "image"), "shape": INPUT.shape, "dtype": INPUT.dtype,
                   "range": list(INPUT.value_range)},
         "outputs": {
-            PROBABILITY_OUTPUT: {**outputs[PROBABILITY_OUTPUT],  # type: ignore[typeddict-item]
+            PROBABILITY_OUTPUT: {**outputs[PROBABILITY_OUTPUT],
                                  "meaning": "calibrated probability that the image is a deepfake"},
-            EVIDENCE_OUTPUT: {**outputs[EVIDENCE_OUTPUT],  # type: ignore[typeddict-item]
+            EVIDENCE_OUTPUT: {**outputs[EVIDENCE_OUTPUT],
                               "meaning": "per-region logit (class activation map): > 0 pushes towards "
                                          "deepfake, < 0 towards real; the probability is "
                                          "sigmoid(mean of this map)"},
         },
         "preprocessing": PREPROCESSING_SPEC,
         "face_detector": face_detector_card(),
-        **POLICY.card_fields(),  # type: ignore[typeddict-item]
+        **POLICY.card_fields(),
         "verdict_log_schema": LOG_SCHEMA_FILE,
         "classes": {str(label): name for label, name in enumerate(CLASS_NAMES)},
         "calibration": run.get("calibration", {}),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
 CARD_FILE = "metadata.json"
@@ -98,9 +98,8 @@ class VerdictPolicy:
         return low <= probability < high
 
     def card_fields(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "uncertain_band": list(self.uncertain_band),
-                "min_face_crop_px": self.min_face_crop_px, "min_picture_side_px": self.min_picture_side_px,
-                "min_pixel_spread": self.min_pixel_spread, "video_flagged_percent": self.video_flagged_percent}
+        """The policy as the card's top-level keys (JSON has lists, not tuples)."""
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
     @classmethod
     def from_card(cls, card: Mapping[str, Any]) -> VerdictPolicy:
