@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from unmask.contract import POLICY
+from unmask.contract import POLICY, VerdictLog
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -151,7 +151,7 @@ class Results:
     hung_up: int = 0
 
 
-def new_verdict() -> dict:
+def new_verdict() -> VerdictLog:
     probability = random.random()
     return {
         "id": str(uuid.uuid4()),

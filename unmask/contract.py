@@ -9,8 +9,7 @@ serves. `unmask export` also writes the JSON Schema of the verdict log beside th
 Plain Python with no third-party import: the server imports it without TensorFlow.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: VerdictLog must see NotRequired to know its optional keys.
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -102,7 +101,7 @@ class VerdictPolicy:
         return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
     @classmethod
-    def from_card(cls, card: Mapping[str, Any]) -> VerdictPolicy:
+    def from_card(cls, card: Mapping[str, Any]) -> "VerdictPolicy":
         """The policy a card carries; ContractError naming the first key that is missing or out of range."""
         if not isinstance(card, Mapping):
             raise ContractError("the model card is not a JSON object")
