@@ -1,6 +1,8 @@
 // @ts-check
-/** The resampler against Pillow: expected bytes are Pillow 13's `Image.resize(size, BILINEAR, box)` of the
- * same pattern (printed once by training/preprocessing's Pillow, which the page must match). */
+/**
+ * The resampler against Pillow, which training uses and the page must match: the expected bytes are what
+ * Pillow 13's `Image.resize(size, Image.BILINEAR, box)` gives for the same pattern.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
