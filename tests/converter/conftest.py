@@ -92,6 +92,12 @@ def skip_without_train_extra() -> None:
 
 
 @pytest.fixture(scope="session")
+def train_extra() -> None:
+    """Skips the test without the training extra (see skip_without_train_extra)."""
+    skip_without_train_extra()
+
+
+@pytest.fixture(scope="session")
 def exported_model(tmp_path_factory) -> ExportedModel:
     """npr with random (seeded) weights, saved as a training run and exported with tensorflowjs."""
     skip_without_train_extra()

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, skip_without_train_extra
 
 from unmask import UserFacingError
 from unmask.contract import CARD_FILE, INPUT, LOG_SCHEMA_FILE, POLICY, verdict_log_schema
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_RUN = REPO_ROOT / "models" / "npr"
 SHIPPED_MODEL = REPO_ROOT / "web" / "model"
 # Set by the clock at export time: the only part of the card that differs between two exports.
@@ -20,9 +20,8 @@ VOLATILE_KEYS = ("created",)
 
 
 @pytest.fixture(scope="module")
-def re_exported(tmp_path_factory) -> Path:
+def re_exported(tmp_path_factory, train_extra: None) -> Path:
     """The shipped run exported again (same version string), as `unmask export` would write it."""
-    skip_without_train_extra()
     from unmask.converter.export import export_model
 
     shipped = json.loads((SHIPPED_MODEL / CARD_FILE).read_text())
@@ -93,20 +92,18 @@ def _export_refused(model, tmp_path: Path) -> str:
     return str(refused.value)
 
 
-def test_export_refuses_a_model_without_an_evidence_map(tmp_path: Path) -> None:
-    skip_without_train_extra()
+def test_export_refuses_a_model_without_an_evidence_map(tmp_path: Path, train_extra: None) -> None:
     message = _export_refused(_tiny_model(INPUT.size, evidence=False), tmp_path)
     assert "the web page cannot run this model" in message and "no 'evidence' output" in message
 
 
-def test_export_refuses_a_model_of_another_input_size(tmp_path: Path) -> None:
-    skip_without_train_extra()
+def test_export_refuses_a_model_of_another_input_size(tmp_path: Path, train_extra: None) -> None:
     message = _export_refused(_tiny_model(INPUT.size * 2, evidence=True), tmp_path)
     assert "the web page cannot run this model" in message
     assert f"the page makes {INPUT.shape}" in message
 
 
-def test_the_training_summary_is_made_from_the_run_counts() -> None:
+def test_the_training_summary_is_made_from_the_run_counts(train_extra: None) -> None:
     from unmask.converter.export import training_summary
 
     data = {"counts": {"train": {"Real": 3, "Deepfake": 2}, "val": {"Real": 1, "Deepfake": 1}},
