@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from unmask.contract import POLICY, VerdictLog
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the throw-away PostgreSQL cluster the tests use
 
@@ -161,7 +163,7 @@ class Results:
     hung_up: int = 0
 
 
-def new_verdict() -> dict:
+def new_verdict() -> VerdictLog:
     probability = random.random()
     return {
         "id": str(uuid.uuid4()),
@@ -169,8 +171,8 @@ def new_verdict() -> dict:
         "width": random.randint(64, 8000),
         "height": random.randint(64, 8000),
         "probability": probability,
-        "verdict": "deepfake" if probability >= 0.5 else "real",
-        "uncertain": abs(probability - 0.5) < 0.1,
+        "verdict": POLICY.verdict(probability),
+        "uncertain": POLICY.uncertain(probability),
         "model_version": "bench-1",
         "backend": "wasm",
         "inference_ms": random.uniform(5, 40),

@@ -5,8 +5,10 @@ converter with `--input_format=tf_saved_model`. (The Keras-3 "layers" format con
 then refuses to load it.) The exported model is the *calibrated* one: its probability output already
 includes the calibration fitted on the validation split, so the number the page shows is the calibrated one.
 
-Beside the model goes `metadata.json`, the model card: version, input and preprocessing, output names,
-threshold, class meaning, training data and licences, headline metrics and the SHA-256 of every file.
+Beside the model go `metadata.json`, the model card (unmask/contract.py: version, input and preprocessing,
+output names, the verdict policy, class meaning, training data and licences, headline metrics and the SHA-256
+of every file), and `verdict-log.schema.json`, the JSON Schema of the verdict log under that policy.
+A model the page cannot run (another input shape, no evidence map) is refused before it is converted.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from unmask.training.metrics import CLASS_NAMES
+from unmask import UserFacingError
+from unmask.contract import (
+    CARD_FILE, EVIDENCE_OUTPUT, INPUT, LOG_SCHEMA_FILE, POLICY, PROBABILITY_OUTPUT, ContractError, ModelCard,
+    check_runnable, verdict_log_schema,
+)
 from unmask.training.faces import detector_version
+from unmask.training.metrics import CLASS_NAMES
 from unmask.training.preprocessing import PREPROCESSING_SPEC
-from unmask import THRESHOLD, UserFacingError
-
-# Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
-# verdict in three would still be wrong.
-UNCERTAIN_BAND = (0.35, 0.65)
-METADATA_FILE = "metadata.json"
 
 
 def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
-                 check: Callable[[Path], None] | None = None) -> dict[str, Any]:
+                 check: Callable[[Path], None] | None = None) -> ModelCard:
     """Convert the model of a training run (`run_dir/model.keras`, `run_dir/run.json`) into `out_dir`.
 
     Returns the metadata written beside it. `check(converted_dir)` (e.g. the parity check) runs on the
@@ -51,6 +52,7 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
         raise UserFacingError(f"{run_dir} holds no model.keras: is it a training run folder?")
     model = keras.saving.load_model(model_file)
     browser_model = calibrated(model, Calibration.of_run(run))
+    refuse_unrunnable(browser_model, run_dir)
 
     with tempfile.TemporaryDirectory(prefix="unmask-export-") as scratch:
         saved_model = Path(scratch) / "saved_model"
@@ -58,12 +60,23 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
         browser_model.export(str(saved_model), format="tf_saved_model", verbose=False)
         _run_tensorflowjs_converter(saved_model, converted)
         _flatten_fused_conv_biases(converted / "model.json")
+        (converted / LOG_SCHEMA_FILE).write_text(json.dumps(verdict_log_schema(POLICY), indent=2) + "\n")
         metadata = _metadata(run, run_dir, converted, version)
-        (converted / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        (converted / CARD_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         if check:
             check(converted)
         _replace_dir(converted, out_dir)
     return metadata
+
+
+def refuse_unrunnable(browser_model: Any, run_dir: Path) -> None:
+    """UserFacingError, before any conversion, when the page could not run this model."""
+    outputs = browser_model.output if isinstance(browser_model.output, dict) else {}
+    try:
+        check_runnable([1, *browser_model.input.shape[1:]],
+                       {name: [1, *tensor.shape[1:]] for name, tensor in outputs.items()})
+    except ContractError as error:
+        raise UserFacingError(f"{run_dir}: the web page cannot run this model: {error}") from None
 
 
 def _run_tensorflowjs_converter(saved_model: Path, out_dir: Path) -> None:
@@ -94,58 +107,69 @@ def _flatten_fused_conv_biases(model_json: Path) -> None:
     constant into `_FusedConv2D` as it is, rank 4. The cpu and webgl backends broadcast it; the wasm backend
     (the page's default) refuses the model. The weight bytes are the same either way: only the shape changes.
     A zero bias (an untrained model) is folded away by the converter, so only trained models showed this.
+    The file is written back with sorted keys: the converter's key order varies from run to run, and the
+    card's SHA-256 of model.json must not (the golden test re-exports the shipped model and compares).
     """
     topology = json.loads(model_json.read_text())
     biases = {node["input"][2].split(":")[0] for node in topology["modelTopology"].get("node", [])
               if node.get("op") in _FUSED_CONV_OPS and len(node.get("input", [])) > 2}
-    changed = False
     for group in topology.get("weightsManifest", []):
         for weight in group["weights"]:
             shape = weight.get("shape", [])
             if weight["name"] in biases and len(shape) > 1 and all(size == 1 for size in shape[:-1]):
                 weight["shape"] = [shape[-1]]
-                changed = True
-    if changed:
-        model_json.write_text(json.dumps(topology))
+    model_json.write_text(json.dumps(topology, sort_keys=True))
 
 
-def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str | None) -> dict[str, Any]:
+def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str | None) -> ModelCard:
     model_json = _read_json(converted / "model.json")
     signature = model_json.get("signature", {})
     inputs = {name: spec["name"] for name, spec in signature.get("inputs", {}).items()}
     outputs = {name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
                for name, spec in signature.get("outputs", {}).items()}
     created = datetime.now(timezone.utc)
+    report = _report_metrics(run_dir)
     return {
         "name": "unmask",
         "version": version or f"{run['architecture']}-{created:%Y%m%d-%H%M%S}",
         "created": created.isoformat(timespec="seconds"),
         "architecture": run["architecture"],
         "format": "tfjs_graph_model",
-        "input": {"name": inputs.get("image", "image"), "shape": [1, *run["input_shape"]], "dtype": "float32",
-                  "range": [0.0, 1.0]},
+        "input": {"name": inputs.get("image", "image"), "shape": INPUT.shape, "dtype": INPUT.dtype,
+                  "range": list(INPUT.value_range)},
         "outputs": {
-            "probability": {**outputs["probability"],
-                            "meaning": "calibrated probability that the image is a deepfake"},
-            **({"evidence": {**outputs["evidence"],
-                             "meaning": "per-region logit (class activation map): > 0 pushes towards "
-                                        "deepfake, < 0 towards real; the probability is "
-                                        "sigmoid(mean of this map)"}}
-               if "evidence" in outputs else {}),
+            PROBABILITY_OUTPUT: {**outputs[PROBABILITY_OUTPUT],
+                                 "meaning": "calibrated probability that the image is a deepfake"},
+            EVIDENCE_OUTPUT: {**outputs[EVIDENCE_OUTPUT],
+                              "meaning": "per-region logit (class activation map): > 0 pushes towards "
+                                         "deepfake, < 0 towards real; the probability is "
+                                         "sigmoid(mean of this map)"},
         },
         "preprocessing": PREPROCESSING_SPEC,
         "face_detector": face_detector_card(),
-        "threshold": THRESHOLD,
-        "uncertain_band": list(UNCERTAIN_BAND),
+        **POLICY.card_fields(),
+        "verdict_log_schema": LOG_SCHEMA_FILE,
         "classes": {str(label): name for label, name in enumerate(CLASS_NAMES)},
         "calibration": run.get("calibration", {}),
         "training": run.get("training", {}),
         "training_data": {key: value for key, value in run.get("data", {}).items() if key != "skipped"},
-        "metrics": {**run.get("metrics", {}), **_report_metrics(run_dir)},
-        "operating_point": operating_point_card(run, _report_metrics(run_dir)),
+        "training_summary": training_summary(run.get("data", {})),
+        "metrics": {**run.get("metrics", {}), **report},
+        "operating_point": operating_point_card(run, report),
         "limitations": LIMITATIONS,
         "files": {path.name: _sha256(path) for path in sorted(converted.iterdir()) if path.is_file()},
     }
+
+
+def training_summary(data: dict[str, Any]) -> str:
+    """The training data in a few words, for the page, from the run's counts (never parsed from prose)."""
+    totals = {name: sum(split.get(name, 0) for split in data.get("counts", {}).values()) for name in CLASS_NAMES}
+    sources = list(dict.fromkeys(group.split("/")[0] for split in data.get("group_counts", {}).values()
+                                 for group in split))
+    if not any(totals.values()):
+        return "described in the model card"
+    real, fake = (totals[name] for name in CLASS_NAMES)
+    return f"{real} real and {fake} generated or swapped faces" + (f" from {', '.join(sources)}" if sources else "")
 
 
 def face_detector_card() -> dict[str, str]:
@@ -157,7 +181,7 @@ def face_detector_card() -> dict[str, str]:
         "package": "@vladmandic/human (MIT), models/blazeface.json, installed from web/package-lock.json",
         "definition": "web/js/faces.js (also run by training through Node)",
         "crop": "a square 1.8 times the detector's box, centred on it, moved inside the picture; faces whose "
-                "crop is under 64 px are not judged",
+                f"crop is under min_face_crop_px ({POLICY.min_face_crop_px} px) are not judged",
     }
 
 
@@ -165,22 +189,22 @@ LIMITATIONS = [
     "Knows only the real sources and generators of its training data (see training_data): other generators, "
     "diffusion models, face swaps and edited photos may be missed.",
     "Judges faces: on images that are not a face photo the probability means little.",
-    "A probability is evidence, not proof: near 0.5 the model does not know, and even far from it the "
-    "error rates in `metrics` apply, and they are higher on sources unlike the training data.",
+    f"A probability is evidence, not proof: near {POLICY.threshold:g} the model does not know, and even far "
+    "from it the error rates in `metrics` apply, and they are higher on sources unlike the training data.",
     "The model inherits the licence of its training data (training_data.licence).",
 ]
 
 
 def operating_point_card(run: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Where probability 0.5 was put and what it means on each source's test faces, in words a page can show:
+    """Where the threshold was put and what it means on each source's test faces, in words a page can show:
     the false-positive rate per real source and the detection rate per generator (each folder of the test
     split, "<source>/test", and each folder evaluated beside it)."""
     calibration = run.get("calibration", {})
     target = calibration.get("target_fpr")
     card: dict[str, Any] = {
-        "rule": "probability >= 0.5 means deepfake",
+        "rule": f"probability >= {POLICY.threshold:g} means deepfake",
         "target_false_positive_rate": target,
-        "how": (f"0.5 was set where at most {target:.0%} of the validation real faces of every real source "
+        "how": (f"{POLICY.threshold:g} was set where at most {target:.0%} of the validation real faces of every real source "
                 "it was trained on are flagged" if target is not None else "Platt scaling on the validation split"),
         "real_sources": [], "generators": [],
     }

@@ -9,7 +9,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
-npm ci --prefix web --no-audit --no-fund --loglevel=error
+npm ci --prefix web --omit=dev --no-audit --no-fund --loglevel=error
 
 if [ -z "$(.venv/bin/unmask users list)" ]; then
   if [ -t 0 ]; then

@@ -19,6 +19,11 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 .venv/bin/python -m pip install --quiet -e ".[train,test,postgres]"
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 
+# The browser modules' unit tests (node --test web/test) and the JavaScript type check (tsc, web/tsconfig.json):
+# seconds, so they run first; either failing fails the run.
+npm --prefix web test --silent
+npm --prefix web run typecheck --silent
+
 # pytest exits 5 when it collects no test: that is a broken suite, never a pass.
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

@@ -9,13 +9,17 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 from quart_auth import login_required
 
+from unmask.contract import (
+    KINDS, LOG_FIELD, LOG_FIELDS, MODEL_VERSION_PATTERN, PROVENANCES, SHA256_PATTERN, TIMESTAMP_PATTERN, VERDICTS,
+    VIDEO_FIELD, VIDEO_FIELDS, LogField,
+)
 from unmask.server.auth import current_account
 from unmask.server.db import Database, IntegrityError, Row, format_time, get_db, utc_now
 from unmask.server.errors import ApiError
@@ -25,10 +29,6 @@ from unmask.server.validation import boolean, integer, number, read_json_object
 
 blueprint = Blueprint("verdicts", __name__, url_prefix="/api/verdicts")
 
-MAX_DIMENSION = 100_000
-MAX_FACES = 10_000
-MAX_INFERENCE_MS = 600_000.0
-MAX_VIDEO_DURATION_S = 7 * 24 * 3600.0
 MEAN_ROUNDING_TOLERANCE = 1e-9
 MAX_FUTURE = timedelta(days=1)
 MAX_PER_PAGE = 200
@@ -36,18 +36,11 @@ MAX_PER_PAGE = 200
 MAX_HISTORY_OFFSET = 10_000
 MAX_COUNTED = 10_000
 EXPORT_CHUNK = 500
-VERDICTS = ("real", "deepfake")
-KINDS = ("image", "video")
-# What the file said about itself (read on the device): one word, never the metadata itself.
-PROVENANCES = ("none", "camera", "edited", "declared_ai", "credential_valid", "credential_invalid")
 # The history filter's word for logs posted without `provenance` (by a page older than the field): NULL.
 UNKNOWN_PROVENANCE = "unknown"
 
-SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
-# RFC 3339, what the browser's Date.toISOString() writes: a time zone is required.
-TIMESTAMP_PATTERN = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
-)
+SHA256 = re.compile(SHA256_PATTERN)
+TIMESTAMP = re.compile(TIMESTAMP_PATTERN, re.ASCII)
 TIMESTAMP_PROBLEM = "must be an ISO 8601 time with a time zone, like 2026-01-31T12:00:00Z"
 # Unicode's control characters (category Cc): C0, DEL and C1.
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -57,31 +50,17 @@ VISIBLE_ASCII = re.compile("[!-~]")
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 # Letters and symbols that render as nothing: Hangul fillers and the blank Braille pattern.
 BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-MODEL_VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MODEL_VERSION = re.compile(MODEL_VERSION_PATTERN)
 # Image bytes in text: a data: URL, a long base64 run, or the base64 form of an image file signature.
 # A guard against mistakes, not against a hostile client (other encodings pass): see API.md.
 IMAGE_DATA_PATTERN = re.compile(
     r"(?i:\bdata:[a-z]+/[a-z0-9.+-]+[;,])|[A-Za-z0-9+/_-]{100,}|/9j/4|iVBORw0KGgo|R0lGOD[dl]h|UklGR"
 )
-VIDEO_FIELDS: dict[str, Callable[[Any, str], float | int]] = {
-    "frames": lambda value, name: integer(value, name, 1, MAX_DIMENSION),
-    "duration_s": lambda value, name: number(value, name, 0.0, MAX_VIDEO_DURATION_S),
-    "mean_probability": lambda value, name: number(value, name, 0.0, 1.0),
-    "max_probability": lambda value, name: number(value, name, 0.0, 1.0),
-    "share_flagged": lambda value, name: number(value, name, 0.0, 1.0),
-}
-REQUIRED_FIELDS = (
-    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind",
-)
+REQUIRED_FIELDS = tuple(field.name for field in LOG_FIELDS if field.required)
 # Optional so that logs queued offline by an older page are still accepted.
-OPTIONAL_FIELDS = ("label", "file_name", "faces", "video", "provenance")
+OPTIONAL_FIELDS = (*(field.name for field in LOG_FIELDS if not field.required), VIDEO_FIELD)
 # The stored columns a verdict's content is made of (what an idempotent retry must repeat).
-CONTENT_COLUMNS = (
-    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version", "backend",
-    "inference_ms", "analysed_at", "kind", "label", "file_name", "faces", *(f"video_{name}" for name in VIDEO_FIELDS),
-    "provenance",
-)
+CONTENT_COLUMNS = (*(field.name for field in LOG_FIELDS), *(f"video_{field.name}" for field in VIDEO_FIELDS))
 EXPORT_COLUMNS = (*CONTENT_COLUMNS, "received_at")
 FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 
@@ -115,7 +94,7 @@ def _invisible(character: str) -> bool:
 
 def timestamp(value: Any, name: str) -> str:
     """An RFC 3339 time (ISO 8601 with a time zone), normalised to fixed-width UTC."""
-    if not isinstance(value, str) or not TIMESTAMP_PATTERN.fullmatch(value):
+    if not isinstance(value, str) or not TIMESTAMP.fullmatch(value):
         raise ApiError(422, TIMESTAMP_PROBLEM, name)
     try:
         return format_time(datetime.fromisoformat(value))
@@ -139,14 +118,17 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
     if verdict_id != raw_id:  # only the canonical lowercase 8-4-4-4-12 form
         raise ApiError(422, "must be a UUID in lowercase 8-4-4-4-12 form", "id")
     sha256 = body["image_sha256"]
-    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
         raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
-    probability = number(body["probability"], "probability", 0.0, 1.0)
+    probability = bounded(body["probability"], LOG_FIELD["probability"])
     verdict = one_of(body["verdict"], "verdict", VERDICTS)
-    threshold = verdict_policy().threshold  # the served card's: the one the browser used
-    if verdict != ("deepfake" if probability >= threshold else "real"):
-        raise ApiError(422, f"must be 'deepfake' exactly when probability >= {threshold:g}", "verdict")
+    policy = verdict_policy()  # the served card's: the one the browser used
+    if verdict != policy.verdict(probability):
+        raise ApiError(422, f"must be 'deepfake' exactly when probability >= {policy.threshold:g}", "verdict")
     uncertain = boolean(body, "uncertain")
+    if uncertain != policy.uncertain(probability):
+        low, high = policy.uncertain_band
+        raise ApiError(422, f"must be true exactly when {low:g} <= probability < {high:g}", "uncertain")
     analysed_at = timestamp(body["analysed_at"], "analysed_at")
     if analysed_at > format_time(datetime.now(UTC) + MAX_FUTURE):
         raise ApiError(422, "is more than a day in the future", "analysed_at")
@@ -154,44 +136,59 @@ def verdict_columns(body: dict[str, Any]) -> dict[str, Any]:
     columns: dict[str, Any] = {
         "id": verdict_id,
         "image_sha256": sha256,
-        "width": integer(body["width"], "width", 1, MAX_DIMENSION),
-        "height": integer(body["height"], "height", 1, MAX_DIMENSION),
+        "width": bounded(body["width"], LOG_FIELD["width"]),
+        "height": bounded(body["height"], LOG_FIELD["height"]),
         "probability": probability,
         "verdict": verdict,
         "uncertain": int(uncertain),
-        "model_version": text(body["model_version"], "model_version", 64, MODEL_VERSION_PATTERN),
-        "backend": text(body["backend"], "backend", 32),
-        "inference_ms": number(body["inference_ms"], "inference_ms", 0.0, MAX_INFERENCE_MS),
+        "model_version": _text_field(body["model_version"], LOG_FIELD["model_version"], MODEL_VERSION),
+        "backend": _text_field(body["backend"], LOG_FIELD["backend"]),
+        "inference_ms": bounded(body["inference_ms"], LOG_FIELD["inference_ms"]),
         "analysed_at": analysed_at,
         "kind": kind,
-        "label": _optional_text(body, "label", 200),
-        "file_name": _optional_text(body, "file_name", 255),
-        "faces": None if body.get("faces") is None else integer(body["faces"], "faces", 0, MAX_FACES),
+        "label": _optional_text(body, LOG_FIELD["label"]),
+        "file_name": _optional_text(body, LOG_FIELD["file_name"]),
+        "faces": None if body.get("faces") is None else bounded(body["faces"], LOG_FIELD["faces"]),
         "provenance": None if body.get("provenance") is None else one_of(body["provenance"], "provenance", PROVENANCES),
     }
-    columns.update(_video_columns(body.get("video"), kind))
+    columns.update(_video_columns(body.get(VIDEO_FIELD), kind))
     return columns
 
 
-def _optional_text(body: dict[str, Any], name: str, max_length: int) -> str | None:
-    value = body.get(name)
-    return None if value is None else text(value, name, max_length)
+def bounded(value: Any, field: LogField, name: str | None = None) -> int | float:
+    """A number field within the contract's bounds."""
+    assert field.minimum is not None and field.maximum is not None  # every number of the log is bounded
+    if field.type == "integer":
+        return integer(value, name or field.name, int(field.minimum), int(field.maximum))
+    return number(value, name or field.name, field.minimum, field.maximum)
+
+
+def _text_field(value: Any, field: LogField, pattern: re.Pattern[str] | None = None) -> str:
+    assert field.max_length is not None
+    return text(value, field.name, field.max_length, pattern)
+
+
+def _optional_text(body: dict[str, Any], field: LogField) -> str | None:
+    value = body.get(field.name)
+    return None if value is None else _text_field(value, field)
 
 
 def _video_columns(video: Any, kind: str) -> dict[str, Any]:
     if kind == "image":
         if video is not None:
-            raise ApiError(422, "only allowed when kind is 'video'", "video")
-        return {f"video_{name}": None for name in VIDEO_FIELDS}
+            raise ApiError(422, "only allowed when kind is 'video'", VIDEO_FIELD)
+        return {f"video_{field.name}": None for field in VIDEO_FIELDS}
     if not isinstance(video, dict):
-        raise ApiError(422, "must be an object when kind is 'video'", "video")
+        raise ApiError(422, "must be an object when kind is 'video'", VIDEO_FIELD)
+    names = {field.name for field in VIDEO_FIELDS}
     for name in video:
-        if name not in VIDEO_FIELDS:
+        if name not in names:
             raise ApiError(422, "unknown field", f"video.{name}"[:70])
-    missing = [name for name in VIDEO_FIELDS if name not in video]
+    missing = [field.name for field in VIDEO_FIELDS if field.name not in video]
     if missing:
         raise ApiError(422, "field is required", f"video.{missing[0]}")
-    columns = {f"video_{name}": check(video[name], f"video.{name}") for name, check in VIDEO_FIELDS.items()}
+    columns = {f"video_{field.name}": bounded(video[field.name], field, f"video.{field.name}")
+               for field in VIDEO_FIELDS}
     # A mean computed in floating point may exceed the maximum of equal scores by a rounding step.
     if columns["video_max_probability"] < columns["video_mean_probability"] - MEAN_ROUNDING_TOLERANCE:
         raise ApiError(422, "must be at least mean_probability", "video.max_probability")
@@ -202,8 +199,8 @@ def verdict_json(row: Mapping[str, Any] | Row) -> dict[str, Any]:
     """A stored row in the shape it was posted, plus received_at."""
     item = {name: row[name] for name in CONTENT_COLUMNS if not name.startswith("video_")}
     item["uncertain"] = bool(item["uncertain"])
-    item["video"] = (
-        {name: row[f"video_{name}"] for name in VIDEO_FIELDS} if row["kind"] == "video" else None
+    item[VIDEO_FIELD] = (
+        {field.name: row[f"video_{field.name}"] for field in VIDEO_FIELDS} if row["kind"] == "video" else None
     )
     item["received_at"] = row["received_at"]
     return item

@@ -24,7 +24,8 @@ from unmask.training.data import CLASS_NAMES, DecodedImages, Recode, Sample, dec
 from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
 from unmask.training.report import summary_line, write_report
-from unmask import THRESHOLD, UserFacingError
+from unmask import UserFacingError
+from unmask.contract import POLICY
 
 REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),
@@ -65,7 +66,7 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
         sets[folder] = decode_images(samples, for_training=False, crops=crops)
 
     results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
-                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": THRESHOLD}
+                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": POLICY.threshold}
                for name, decoded in sets.items()}
     report = write_report(out_dir, results, run.get("history"), {
         "run": str(run_dir), "architecture": run["architecture"], "parameters": run.get("parameters"),

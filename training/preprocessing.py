@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-INPUT_SIZE = 128
+from unmask.contract import INPUT
+
+INPUT_SIZE = INPUT.size
 RESAMPLE = Image.Resampling.BILINEAR
 ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -34,8 +36,9 @@ PREPROCESSING_SPEC = {
     "colour": "8-bit RGB; greyscale replicated, 16-bit >> 8, alpha composited over white",
     "crop": "the face's square crop from web/js/faces.js (whole pixels); a picture judged without a face: "
     "centre square, side = min(width, height), box edges at (width - side) / 2 (may be fractional)",
-    "resize": "Pillow Image.resize(BILINEAR): separable triangle filter, support = max(1, scale), "
-    "horizontal pass then vertical pass, each rounded half-up to uint8",
+    "resize": "Pillow 13 Image.resize(BILINEAR): separable triangle filter, support = max(1, scale), "
+    "horizontal pass then vertical pass, each rounded half-up to uint8; the vertical pass first when the height "
+    "shrinks by more than twice as many pixels as the width",
     "size": [INPUT_SIZE, INPUT_SIZE],
     "scale": "divide by 255 to float32 in [0, 1]",
     "layout": "NHWC, RGB",

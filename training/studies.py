@@ -24,7 +24,7 @@ from unmask.training.faces import face_crops
 from unmask.training.metrics import binary_metrics
 from unmask.training.report import decimal, percent, slugify
 from unmask.training.train import TrainConfig, train
-from unmask import THRESHOLD
+from unmask.contract import POLICY
 
 
 def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path,
@@ -58,7 +58,7 @@ def _held_out_row(group: str, label: int, model, unseen: DecodedImages, test: De
     scores = predict(model, unseen.images)
     test_scores = predict(model, test.images)
     other = test_scores[test.labels != label]
-    flagged = float(np.mean(scores >= THRESHOLD))
+    flagged = float(np.mean(scores >= POLICY.threshold))
     ranking = binary_metrics(np.concatenate([np.full(len(scores), label), test.labels[test.labels != label]]),
                              np.concatenate([scores, other]))
     row = {"held_out": group, "kind": "generator" if label == DEEPFAKE else "real source",

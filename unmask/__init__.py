@@ -7,9 +7,6 @@ __version__ = "0.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEB_ROOT = PROJECT_ROOT / "web"
 MODEL_DIR = WEB_ROOT / "model"
-# A calibrated fake probability at or above this is a "deepfake" verdict: in evaluation, in the exported
-# model card the browser reads, and in the server's check of posted verdicts.
-THRESHOLD = 0.5
 
 
 class UserFacingError(Exception):

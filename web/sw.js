@@ -11,7 +11,7 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v5';
+const CACHE_VERSION = 'unmask-v6';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',
@@ -28,6 +28,7 @@ const PRECACHE = [
   '/js/account.js',
   '/js/charts.js',
   '/js/login.js',
+  '/js/model-card.js',
   '/js/offline-queue.js',
   '/js/page.js',
   '/js/preprocess.js',

@@ -84,13 +84,23 @@ def _spread_logits(model, probe: np.ndarray) -> None:
     layer.set_weights([(kernel * scale).astype("float32"), ((bias - centre) * scale + 0.25).astype("float32")])
 
 
-@pytest.fixture(scope="session")
-def exported_model(tmp_path_factory) -> ExportedModel:
-    """npr with random (seeded) weights, saved as a training run and exported with tensorflowjs."""
-    # Skip only when the extra is absent; a present but broken install must fail, not skip.
+def skip_without_train_extra() -> None:
+    """Skip only when the extra is absent; a present but broken install must fail, not skip."""
     missing = [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         pytest.skip(f"the training extra (.[train]) is not installed: no {', '.join(missing)}")
+
+
+@pytest.fixture(scope="session")
+def train_extra() -> None:
+    """Skips the test without the training extra (see skip_without_train_extra)."""
+    skip_without_train_extra()
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory) -> ExportedModel:
+    """npr with random (seeded) weights, saved as a training run and exported with tensorflowjs."""
+    skip_without_train_extra()
     import keras
 
     from unmask.converter.export import export_model

@@ -61,8 +61,6 @@ SYNC_TIMEOUT_S = 60
 FINISHED = (
     "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
 )
-# The rule's constant, as stated on the page (web/js/video-aggregate.js).
-FLAGGED_SHARE_PERCENT = 30
 LOG_FIELDS = {
     "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
     "backend", "inference_ms", "analysed_at", "kind", "faces", "video", "provenance",
@@ -130,14 +128,15 @@ def judge_whole_frames(page) -> str:
     return page.locator("#analysis").get_attribute("data-state")
 
 
-def expected_aggregate(probabilities: list[float], threshold: float, band: list[float]) -> dict:
-    """The rule as stated on the page, computed independently of the page's code."""
+def expected_aggregate(probabilities: list[float], card: dict) -> dict:
+    """The rule as stated on the page, with the model card's numbers, computed independently of the page's code."""
+    threshold, band, percent = card["threshold"], card["uncertain_band"], card["video_flagged_percent"]
     n = len(probabilities)
     mean = sum(probabilities) / n
     flagged = sum(p >= threshold for p in probabilities)
     share = flagged / n
-    deepfake = share >= FLAGGED_SHARE_PERCENT / 100 or mean >= threshold
-    needed = math.ceil(n * FLAGGED_SHARE_PERCENT / 100)
+    deepfake = share >= percent / 100 or mean >= threshold
+    needed = math.ceil(n * percent / 100)
     score = max(mean, sorted(probabilities, reverse=True)[needed - 1])
     return {
         "mean": mean, "max": max(probabilities), "share": share, "score": score, "deepfake": deepfake,
@@ -361,7 +360,7 @@ def test_a_face_clip_is_judged_on_its_faces_and_frames_without_one_are_left_out(
         assert page.locator("#whole-note").is_hidden() and page.locator("#no-face").is_hidden()
 
         # The verdict follows the stated rule over the frames with a face only.
-        expected = expected_aggregate(judged, metadata["threshold"], metadata["uncertain_band"])
+        expected = expected_aggregate(judged, metadata)
         result = page.locator("#result").evaluate("(element) => ({ ...element.dataset })")
         assert float(result["score"]) == pytest.approx(expected["score"], abs=1e-9)
         assert float(result["mean"]) == pytest.approx(expected["mean"], abs=1e-9)
@@ -419,7 +418,7 @@ def test_a_clip_without_faces_gets_no_verdict_until_the_whole_frames_are_asked_f
     clip = clips["vp8"]
     sha256 = hashlib.sha256(clip.read_bytes()).hexdigest()
     with video_page(browser, video_server) as (context, page):
-        assert f"at least {FLAGGED_SHARE_PERCENT}% of the frames with a face" in page.locator("#rule").inner_text()
+        assert f"at least {metadata['video_flagged_percent']}% of the frames with a face" in page.locator("#rule").inner_text()
         page.fill("#label", "clip 9")
         recorder = RequestRecorder(context)
 
@@ -447,7 +446,7 @@ def test_a_clip_without_faces_gets_no_verdict_until_the_whole_frames_are_asked_f
         assert page.locator("#no-face").is_hidden()
 
         # The clip's verdict follows the stated rule (here: deepfake by the share of flagged frames alone).
-        expected = expected_aggregate(probabilities, metadata["threshold"], metadata["uncertain_band"])
+        expected = expected_aggregate(probabilities, metadata)
         assert expected["deepfake"] and expected["mean"] < metadata["threshold"]
         result = page.locator("#result").evaluate("(element) => ({ ...element.dataset })")
         assert float(result["score"]) == pytest.approx(expected["score"], abs=1e-9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
+from unmask.contract import POLICY
 from unmask.server import create_app
 from unmask.server.db import POSTGRESQL, SQLITE, Database
 from server_support import AuthActions
@@ -45,7 +47,7 @@ WEB_FILES = {
     "node_modules/@contentauth/c2pa-wasm/pkg/c2pa.js": "/* c2pa */",
     "node_modules/@contentauth/c2pa-wasm/pkg/c2pa_bg.wasm": "\0asm",
     "model/model.json": '{"format": "layers-model", "weightsManifest": []}',
-    "model/metadata.json": '{"threshold": 0.5, "uncertain_band": [0.35, 0.65]}',
+    "model/metadata.json": json.dumps(POLICY.card_fields()),
     "model/group1-shard1of1.bin": "\1\2\3\4",
 }
 

@@ -7,11 +7,14 @@ from typing import Any
 
 from quart.typing import TestClientProtocol
 
+from unmask.contract import POLICY
+
 PASSWORD = "correct horse battery"
 
 
 def verdict(**changes: Any) -> dict[str, Any]:
-    """A valid verdict log as the browser posts it; keyword arguments replace (or, as None, drop) fields."""
+    """A valid verdict log as the browser posts it; keyword arguments replace (or, as None, drop) fields.
+    `uncertain` follows the probability under the default policy unless given."""
     body: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "image_sha256": "0123456789abcdef" * 4,
@@ -28,6 +31,8 @@ def verdict(**changes: Any) -> dict[str, Any]:
         "label": "press photo",
     }
     body.update(changes)
+    if "uncertain" not in changes and isinstance(body["probability"], float):
+        body["uncertain"] = POLICY.uncertain(body["probability"])
     return {name: value for name, value in body.items() if value is not None}
 
 

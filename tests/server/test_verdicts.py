@@ -19,6 +19,8 @@ from quart import Quart
 from server_support import AuthActions, verdict
 from unmask.server.security import RateLimit
 
+from unmask.contract import POLICY
+
 VIDEO = {"frames": 120, "duration_s": 4.0, "mean_probability": 0.4, "max_probability": 0.9, "share_flagged": 0.25}
 
 
@@ -189,7 +191,7 @@ async def test_verdict_must_match_probability(alice: AuthActions) -> None:
 
 def serve_card(web_root: Path, threshold: Any) -> None:
     card = web_root / "model" / "metadata.json"
-    card.write_text(json.dumps({"threshold": threshold, "uncertain_band": [0.35, 0.65]}))
+    card.write_text(json.dumps({**POLICY.card_fields(), "threshold": threshold}))
     os.utime(card, ns=(time.time_ns(), time.time_ns()))  # a new file, even within the clock's resolution
 
 
@@ -208,7 +210,16 @@ async def test_a_newly_deployed_card_applies_at_once(alice: AuthActions, web_roo
     assert (await post(alice, verdict(probability=0.6, verdict="real"))).status_code == 422
 
 
-@pytest.mark.parametrize("card", [None, "not json", '{"threshold": "0.5"}', '{"threshold": 1.5}'])
+async def test_uncertain_must_match_the_served_band(alice: AuthActions) -> None:
+    low, high = POLICY.uncertain_band
+    response = await post(alice, verdict(probability=(low + high) / 2, uncertain=False))
+    assert response.status_code == 422
+    assert await error(response) == {"error": f"must be true exactly when {low:g} <= probability < {high:g}",
+                                     "field": "uncertain"}
+
+
+@pytest.mark.parametrize("card", [None, "not json", '{"threshold": "0.5"}', '{"threshold": 1.5}',
+                                  json.dumps({**POLICY.card_fields(), "video_flagged_percent": None})])
 async def test_without_a_readable_card_no_verdict_is_accepted(alice: AuthActions, web_root: Path, card) -> None:
     path = web_root / "model" / "metadata.json"
     if card is None:

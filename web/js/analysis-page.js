@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Start-up shared by the pages that analyse locally (images and video): sign in, load the model with a
  * progress bar, send verdict logs queued while offline, and mark the page ready for its inputs.
@@ -36,7 +37,7 @@ async function loadModel(classifier, status) {
  * @param {string} text
  */
 export function announce(text) {
-  document.getElementById('announcer').textContent = text;
+  /** @type {HTMLElement} */ (document.getElementById('announcer')).textContent = text;
 }
 
 /**
@@ -53,7 +54,7 @@ export function acceptDrops(zone, onFiles) {
   zone.addEventListener('drop', (event) => {
     event.preventDefault();
     zone.classList.remove('dragging');
-    onFiles(event.dataTransfer.files);
+    if (event.dataTransfer) onFiles(event.dataTransfer.files);
   });
 }
 
@@ -79,7 +80,7 @@ export async function startAnalysisPage({ status, wireInputs, onModelReady }) {
     await ready;
     document.body.dataset.ready = 'true';
   } catch (error) {
-    status.modelMessage.textContent = `The model could not be loaded: ${error.message}`;
+    status.modelMessage.textContent = `The model could not be loaded: ${error instanceof Error ? error.message : error}`;
     status.modelMessage.classList.add('error');
     status.modelProgress.hidden = true;
   }

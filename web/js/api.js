@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The server's JSON API. Every state-changing request carries the CSRF token from /api/session; the
  * last session seen is remembered so that verdicts made offline can still be posted later.

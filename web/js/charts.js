@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Two small SVG charts for the history page, drawn with DOM calls (no inline styles): verdicts per day and
  * the distribution of probabilities. Each has a text alternative.
@@ -61,7 +62,7 @@ function probabilityHistogram(logs) {
  * @returns {SVGSVGElement}
  */
 function chartFrame(label) {
-  const svg = svgElement('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label });
+  const svg = /** @type {SVGSVGElement} */ (svgElement('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label }));
   const baseline = HEIGHT - MARGIN.bottom;
   svg.append(svgElement('line', { class: 'axis', x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: baseline, y2: baseline }));
   return svg;

@@ -20,7 +20,8 @@
 import './tfjs-globals.js';
 import '/vendor/tfjs/tf.min.js';
 import '/vendor/tfjs/tf-backend-wasm.min.js';
-import { DETECTOR_SIZE, MIN_FACE_CROP, detectorOutputs, findFaces } from './faces.js';
+import { DETECTOR_SIZE, detectorOutputs, findFaces } from './faces.js';
+import { checkCard } from './model-card.js';
 import { INPUT_SIZE, bitmapSource, decodeImage, resizeRegion, resizeToInput, toModelInput } from './preprocess.js';
 import { readProvenance, readVideoProvenance } from './provenance.js';
 import { webCryptoSha256 } from './video-hash.js';
@@ -40,7 +41,6 @@ const WASM_THREADS = self.crossOriginIsolated;
 const BACKEND_PREFERENCE = ['webgpu', 'webgl', 'wasm', 'cpu'];
 /** Timed predictions per backend when choosing by speed. */
 const BACKEND_TRIALS = 3;
-const INPUT_SHAPE = [1, INPUT_SIZE, INPUT_SIZE, 3];
 /** Magic numbers of formats people drop by mistake, for a clearer message than "cannot decode". */
 const NOT_IMAGE_SIGNATURES = [
   { bytes: [0x25, 0x50, 0x44, 0x46], name: 'a PDF document' },
@@ -48,13 +48,6 @@ const NOT_IMAGE_SIGNATURES = [
 ];
 /** ISO base media brands of HEIC/HEIF photos (iPhones' default), which most browsers cannot decode. */
 const HEIF_BRANDS = ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'];
-/**
- * Below these the model has nothing to judge and would still answer with a confident-looking number, so
- * a still image gets no verdict at all (and no log). The training faces are 128 px, and a face photo's
- * pixel values spread far more than a flat fill's (a standard deviation of 40-60 out of 255).
- */
-const MIN_SHORT_SIDE = 64;
-const MIN_PIXEL_SPREAD = 4;
 const ERROR_CODES = {
   empty: 'The file is empty.',
   'not-image': 'This file is not an image.',
@@ -65,7 +58,7 @@ const ERROR_CODES = {
   failed: 'The analysis failed.',
 };
 
-/** @type {{model: tf.GraphModel, detector: tf.GraphModel, metadata: object, backend: string} | null} */
+/** @type {{model: tf.GraphModel, detector: tf.GraphModel, metadata: import('./model-card.js').ModelCard, backend: string} | null} */
 let classifier = null;
 /** Messages are handled one at a time, in order. */
 let queue = Promise.resolve();
@@ -89,7 +82,7 @@ class ClassifierError extends Error {
 async function predict(model, metadata, input) {
   const { probability, evidence } = metadata.outputs;
   const [probabilityTensor, evidenceTensor] = tf.tidy(() =>
-    model.execute({ [metadata.input.name]: tf.tensor4d(input, INPUT_SHAPE) }, [probability.node, evidence.node]),
+    model.execute({ [metadata.input.name]: tf.tensor4d(input, metadata.input.shape) }, [probability.node, evidence.node]),
   );
   try {
     const [probabilityData, evidenceData] = await Promise.all([probabilityTensor.data(), evidenceTensor.data()]);
@@ -209,7 +202,12 @@ async function load(choice, onProgress) {
   await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
   const response = await fetch(METADATA_URL);
   if (!response.ok) throw new ClassifierError('failed', `The model description could not be loaded (${response.status}).`);
-  const metadata = await response.json();
+  let metadata;
+  try {
+    metadata = checkCard(await response.json(), INPUT_SIZE);
+  } catch (error) {
+    throw new ClassifierError('failed', `The model cannot run on this page: ${error.message}`);
+  }
   await trySetBackend(choice.forced ?? 'cpu');
   const [model, detector] = await Promise.all([
     tf.loadGraphModel(MODEL_URL, { onProgress }),
@@ -297,17 +295,20 @@ function pixelSpread(rgb) {
 }
 
 /**
- * Refuses a still picture the model cannot judge: too small, or one flat colour.
+ * Refuses a still picture the model cannot judge: too small, or one flat colour (the card's
+ * min_picture_side_px and min_pixel_spread). Below these the model has nothing to judge and would still
+ * answer with a confident-looking number, so the picture gets no verdict at all (and no log).
  * @param {{rgb: Uint8Array, width: number, height: number}} prepared
  */
 function checkJudgeable({ rgb, width, height }) {
-  if (Math.min(width, height) < MIN_SHORT_SIDE) {
+  const { min_picture_side_px: minSide, min_pixel_spread: minSpread } = classifier.metadata;
+  if (Math.min(width, height) < minSide) {
     throw new ClassifierError(
       'no-verdict',
-      `No verdict: this picture is ${width}×${height} px; the model needs at least ${MIN_SHORT_SIDE} px on the shorter side.`,
+      `No verdict: this picture is ${width}×${height} px; the model needs at least ${minSide} px on the shorter side.`,
     );
   }
-  if (pixelSpread(rgb) < MIN_PIXEL_SPREAD) {
+  if (pixelSpread(rgb) < minSpread) {
     throw new ClassifierError('no-verdict', 'No verdict: the centre of this picture is one flat colour, with no face to judge.');
   }
 }
@@ -338,7 +339,7 @@ async function judgeFaces(bitmap, timing) {
   });
   const faces = [];
   for (const { box, score, crop } of found) {
-    const face = { box, score, crop, tooSmall: crop.side < MIN_FACE_CROP };
+    const face = { box, score, crop, tooSmall: crop.side < classifier.metadata.min_face_crop_px };
     if (!face.tooSmall) {
       const region = { left: crop.left, top: crop.top, right: crop.left + crop.side, bottom: crop.top + crop.side };
       Object.assign(face, await judge(resizeRegion(source, region, INPUT_SIZE, INPUT_SIZE)));

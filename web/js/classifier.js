@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Page-side handle on the classifier worker: promises instead of messages. One instance serves images
  * and video frames alike: `classify(blob)` for a file, `classify(await createImageBitmap(video))`
@@ -33,7 +34,7 @@ export class Classifier {
    * Loads the model. `backend` forces an engine; `preferred` is tried first (skipping the speed trial);
    * `onProgress(fraction)` follows the download.
    * @param {{backend?: string, preferred?: string, onProgress?: (fraction: number) => void}} [options]
-   * @returns {Promise<{metadata: object, backendName: string, backend: string, loadMs: number, warmupMs: number}>}
+   * @returns {Promise<{metadata: import('./model-card.js').ModelCard, backendName: string, backend: string, loadMs: number, warmupMs: number}>}
    */
   load({ backend, preferred, onProgress } = {}) {
     return this.request({ type: 'load', backend, preferred }, [], onProgress);
@@ -67,7 +68,13 @@ export class Classifier {
     return this.request({ type: 'preprocess', image });
   }
 
-  /** @private */
+  /**
+   * @private
+   * @param {Record<string, any>} message
+   * @param {Transferable[]} [transfer]
+   * @param {(fraction: number) => void} [onProgress]
+   * @returns {Promise<any>}
+   */
   request(message, transfer = [], onProgress = undefined) {
     if (this.broken) {
       if (message.image instanceof ImageBitmap) message.image.close();

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Finding faces: the one definition, shared by the browser (classifier worker) and training (the same file
  * runs under Node for `training/faces.py`), so that training crops are the browser's crops.
@@ -39,8 +40,6 @@ const MIN_SCORE = 0.8;
 const MAX_OVERLAP = 0.5;
 /** Crop side over the detector box's longer side: the box covers brows to chin, the crop the whole head. */
 const FACE_CROP_SCALE = 1.8;
-/** A face whose crop is smaller than this (in the picture's pixels) is boxed as "too small to judge". */
-export const MIN_FACE_CROP = 64;
 /** Detector anchors: a 16x16 grid with 2 per cell and an 8x8 grid with 6 per cell. */
 const ANCHOR_GRIDS = [
   { stride: 16, perCell: 2 },

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Verdict logs waiting to be sent, kept in IndexedDB so that analyses made offline reach the history
  * once the connection returns. Each log carries its client-generated id, so a retry after a lost answer
@@ -7,6 +8,9 @@
  * on this device marked "not accepted", with the server's reason, until the user retries or discards it.
  */
 import { ApiError, request } from './api.js';
+
+/** @typedef {import('./verdict.js').VerdictLog} VerdictLog */
+/** @typedef {VerdictLog & {refused?: {status: number, reason: string}}} KeptLog a log kept on this device */
 
 const DB_NAME = 'unmask';
 const DB_VERSION = 1;
@@ -50,7 +54,7 @@ async function withStore(mode, operation) {
 /**
  * Logs kept on this device for `username`, oldest first; a refused one carries `refused: {status, reason}`.
  * @param {string} username
- * @returns {Promise<object[]>} verdict logs
+ * @returns {Promise<KeptLog[]>} verdict logs
  */
 export async function pendingLogs(username) {
   const entries = await withStore('readonly', (store) => store.getAll());
@@ -78,7 +82,7 @@ export async function discardAll(username) {
 
 /**
  * Keeps a log until the server has it (or, with `refused`, as refused by the server).
- * @param {object} log
+ * @param {VerdictLog} log
  * @param {string} username the account it belongs to
  * @param {{status: number, reason: string}} [refused]
  */
@@ -118,7 +122,7 @@ function settle(id, state) {
 /**
  * Keeps a verdict log on this device and sends it; `show` hears 'saved', 'queued' or 'refused', and how a
  * queued log ends once it is sent later (so the page never keeps saying it is waiting).
- * @param {object} log
+ * @param {VerdictLog} log
  * @param {{username: string, csrf_token: string}} session
  * @param {(state: 'saved'|'queued'|'refused') => void} show
  */
@@ -137,7 +141,7 @@ export async function saveLog(log, session, show) {
 
 /**
  * Sends a refused log again (after the user asked): true if the server took it this time.
- * @param {object} log a log from `pendingLogs`, with its `refused` mark
+ * @param {KeptLog} log a log from `pendingLogs`, with its `refused` mark
  * @param {{username: string, csrf_token: string}} session
  * @returns {Promise<boolean>}
  */

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * What every signed-in page shares: the session check, the log-out button, the offline banner and the
  * service worker that makes the app work offline.
@@ -19,7 +20,7 @@ export function registerServiceWorker({ signedIn = false } = {}) {
     console.warn('Offline support is unavailable:', error);
   });
   if (signedIn) {
-    navigator.serviceWorker.ready.then((registration) => registration.active.postMessage(CACHE_SIGNED_IN_MESSAGE));
+    navigator.serviceWorker.ready.then((registration) => registration.active?.postMessage(CACHE_SIGNED_IN_MESSAGE));
   }
 }
 
@@ -27,7 +28,7 @@ export function registerServiceWorker({ signedIn = false } = {}) {
  * Keeps the offline banner in step with the connection.
  */
 function watchConnection() {
-  const banner = document.getElementById('connection');
+  const banner = /** @type {HTMLElement} */ (document.getElementById('connection'));
   const update = () => {
     banner.hidden = navigator.onLine;
     banner.textContent = navigator.onLine ? '' : OFFLINE_TEXT;
@@ -66,12 +67,13 @@ export async function startSignedInPage() {
       return new Promise(() => {}); // the page is going away
     }
     registerServiceWorker({ signedIn: true });
-    return { username: session.username, csrf_token: session.csrf_token, offline: false };
+    // Signed in: the server always names the account then.
+    return { username: /** @type {string} */ (session.username), csrf_token: session.csrf_token, offline: false };
   } catch (error) {
     const remembered = rememberedSession();
     if (error instanceof TypeError && remembered?.username) {
       registerServiceWorker();
-      return { ...remembered, offline: true };
+      return { username: remembered.username, csrf_token: remembered.csrf_token, offline: true };
     }
     throw error;
   }

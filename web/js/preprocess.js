@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The model's input, computed exactly as `training/preprocessing.py` does (the one definition):
  *
@@ -230,15 +231,17 @@ export function decodeImage(blob) {
  * @returns {PixelSource}
  */
 export function bitmapSource(image) {
+  /** @type {OffscreenCanvas | null} */
   let canvas = null;
-  let context = null;
+  /** @type {OffscreenCanvasRenderingContext2D} */
+  let context;
   return {
     width: image.width,
     height: image.height,
     readStrip(x, y, width, rows) {
       if (!canvas || canvas.width < width || canvas.height < rows) {
         canvas = new OffscreenCanvas(width, rows);
-        context = canvas.getContext('2d', { alpha: false, willReadFrequently: true });
+        context = /** @type {OffscreenCanvasRenderingContext2D} */ (canvas.getContext('2d', { alpha: false, willReadFrequently: true }));
         context.imageSmoothingEnabled = false;
         context.fillStyle = ALPHA_BACKGROUND;
       }

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * C2PA Content Credentials, read and validated on this device with the Content Authenticity Initiative's
  * WebAssembly build of c2pa-rs (@contentauth/c2pa-wasm, served by us from /vendor/c2pa/). The 8 MB module
@@ -71,12 +72,12 @@ function loadC2pa() {
  * @returns {string | null}
  */
 export function sourceTypeCode(value) {
-  return typeof value === 'string' && value ? value.split('/').pop() : null;
+  return typeof value === 'string' && value ? (value.split('/').pop() ?? null) : null;
 }
 
 /**
  * A software agent as text: c2pa-rs gives a string or {name, version}.
- * @param {unknown} agent
+ * @param {string | {name?: string, version?: string} | null | undefined} agent
  * @returns {string | null}
  */
 function agentName(agent) {

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The containers that hold a picture's metadata, read without a library: PNG chunks (text, tIME, the C2PA
  * caBX chunk), JPEG marker segments (comments, the C2PA APP11 segment), and enough of a HEIC/AVIF file's
@@ -165,7 +166,7 @@ function pngTime(data) {
  * @returns {Promise<Uint8Array>}
  */
 async function inflate(compressed) {
-  const reader = new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
+  const reader = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (compressed)]).stream().pipeThrough(new DecompressionStream('deflate')).getReader();
   const parts = [];
   let size = 0;
   for (;;) {

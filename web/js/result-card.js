@@ -5,7 +5,6 @@
  * verdict, and a button to judge the whole picture anyway.
  */
 import { INPUT_SIZE } from './preprocess.js';
-import { MIN_FACE_CROP } from './faces.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
 
@@ -236,7 +235,7 @@ function fillFaceRows(list, faces, metadata) {
     if (face.tooSmall) {
       row.classList.add('too-small');
       text.querySelector('.face-verdict').textContent =
-        `too small to judge (${face.crop.side} px; the model needs faces of at least ${MIN_FACE_CROP} px)`;
+        `too small to judge (${face.crop.side} px; the model needs faces of at least ${metadata.min_face_crop_px} px)`;
     } else {
       const judgement = judge(face.probability, metadata);
       row.classList.add(`verdict-${judgement.verdict}`);
@@ -289,7 +288,7 @@ export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   section.hidden = false;
   const declared = provenanceHeadline(result.provenance);
   const nothing = result.faces.length
-    ? `No face large enough to judge: ${result.faces.length} found, all under ${MIN_FACE_CROP} px. Nothing to judge here.`
+    ? `No face large enough to judge: ${result.faces.length} found, all under ${metadata.min_face_crop_px} px. Nothing to judge here.`
     : 'No face found: nothing to judge here.';
   section.querySelector('.no-face-message').textContent = declared ? `${declared}. ${nothing}` : nothing;
   const button = section.querySelector('.judge-whole');
@@ -338,7 +337,7 @@ export async function showResult(card, file, result, metadata) {
   card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
   card.querySelector('.meaning-text').textContent =
     `${percent} is the model's estimate that this ${result.whole ? 'picture' : 'face'} was generated rather than photographed. ` +
-    `On pictures like its training data (${trainingSource(metadata)}) it is calibrated: of the validation ` +
+    `On pictures like its training data (${metadata.training_summary}) it is calibrated: of the validation ` +
     `images that scored about ${percent}, about that share were fakes. On pictures from other cameras or ` +
     'generators the number is less reliable. ' +
     `At ${formatPercent(metadata.threshold)} or more the verdict is "deepfake"; from ` +
@@ -368,18 +367,6 @@ export function measuredAccuracy(metadata) {
     .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
     .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
   return parts.length ? `How often this model is right: ${parts.join(', ')}.` : '';
-}
-
-/**
- * The training data in a few words: the first sentence of its description, without the data set's name
- * ("3000 real FFHQ faces (...) and 3000 StyleGAN2 faces (...)").
- * @param {{training_data?: {description?: string}}} metadata
- * @returns {string}
- */
-function trainingSource(metadata) {
-  const description = metadata.training_data?.description;
-  if (!description) return 'described in the model card';
-  return description.slice(description.indexOf(':') + 1).split('. ')[0].trim();
 }
 
 /**

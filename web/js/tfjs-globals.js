@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Imported by the classifier worker before TF.js. tf.min.js bundles the regenerator-runtime polyfill,
  * which assigns the global `regeneratorRuntime`; in a module worker (strict mode) that assignment throws

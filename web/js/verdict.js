@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * What a probability means, and the verdict log that is the only thing sent to the server.
  */
@@ -29,7 +30,7 @@ export function rememberKeepFileNames(checkbox) {
 }
 
 /**
- * The verdict for a probability under the model's metadata.
+ * The verdict for a probability under the model card's policy.
  * @param {number} probability calibrated fake probability in [0, 1]
  * @param {{threshold: number, uncertain_band: [number, number]}} metadata
  * @returns {{verdict: 'real'|'deepfake', uncertain: boolean}}
@@ -88,22 +89,58 @@ export function judgedFaces(result) {
 }
 
 /**
- * The verdict log for one analysed image: no pixels, no file content, the file name only if asked.
+ * The clip's part of a video's verdict log.
+ * @typedef {object} VideoSummary
+ * @property {number} frames frames judged
+ * @property {number} duration_s
+ * @property {number} mean_probability
+ * @property {number} max_probability
+ * @property {number} share_flagged
+ */
+
+/**
+ * The body of POST /api/verdicts: the fields of `verdict-log.schema.json`, which `unmask export` writes
+ * beside the model card from unmask/contract.py.
+ * @typedef {object} VerdictLog
+ * @property {string} id
+ * @property {'image'|'video'} kind
+ * @property {string} image_sha256
+ * @property {number} width
+ * @property {number} height
+ * @property {number} probability
+ * @property {'real'|'deepfake'} verdict
+ * @property {boolean} uncertain
+ * @property {string} model_version
+ * @property {string} backend
+ * @property {number} inference_ms
+ * @property {string} analysed_at
+ * @property {number} faces
+ * @property {string} [provenance]
+ * @property {string} [label]
+ * @property {string} [file_name]
+ * @property {VideoSummary} [video]
+ */
+
+/**
+ * The verdict log for one analysed image or clip: no pixels, no file content, the file name only if asked.
  * @param {object} analysis
  * @param {{probability: number, width: number, height: number, sha256: string, backend: string, inferenceMs: number,
  *   whole: boolean, faces: {tooSmall: boolean}[], provenance: {kind: string} | null}} analysis.result
- *   `probability` is the most suspicious face's
- * @param {object} analysis.metadata the model's metadata.json
+ *   `probability` is the most suspicious face's (a clip's: its score)
+ * @param {{version: string, threshold: number, uncertain_band: [number, number]}} analysis.metadata the model card
  * @param {string} analysis.fileName
  * @param {boolean} analysis.keepFileName
  * @param {string} [analysis.label]
- * @returns {object} the body of POST /api/verdicts
+ * @param {{summary: VideoSummary, mostFaces: number}} [analysis.video] a clip's numbers and the most faces
+ *   judged in one of its frames (0 when whole frames were judged)
+ * @returns {VerdictLog}
  */
-export function verdictLog({ result, metadata, fileName, keepFileName, label }) {
+export function verdictLog({ result, metadata, fileName, keepFileName, label, video }) {
   const { verdict, uncertain } = judge(result.probability, metadata);
+  /** @type {VerdictLog} */
   const log = {
     id: crypto.randomUUID(),
-    kind: 'image',
+    kind: video ? 'video' : 'image',
     image_sha256: result.sha256,
     width: result.width,
     height: result.height,
@@ -114,8 +151,9 @@ export function verdictLog({ result, metadata, fileName, keepFileName, label }) 
     backend: result.backend,
     inference_ms: Math.round(result.inferenceMs * 10) / 10,
     analysed_at: new Date().toISOString(),
-    faces: judgedFaces(result),
+    faces: video ? video.mostFaces : judgedFaces(result),
   };
+  if (video) log.video = video.summary;
   if (result.provenance) log.provenance = result.provenance.kind; // one word; nothing else of the metadata
   if (label) log.label = label;
   if (keepFileName) log.file_name = fileName;

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Decoding a video file locally and grabbing frames from it: a <video> element that is never attached to the
  * page is seeked to each sampled time, and the frame shown after `seeked` is copied with
@@ -54,8 +55,10 @@ function findCodec(bytes) {
     ['vp09', 'VP9'], ['V_MPEG4/ISO/AVC', 'H.264'], ['V_MPEGH/ISO/HEVC', 'H.265 (HEVC)'], ['V_AV1', 'AV1'],
     ['mp4v', 'MPEG-4 Part 2'], ['XVID', 'MPEG-4 Part 2 (Xvid)'], ['DIVX', 'MPEG-4 Part 2 (DivX)'],
   ];
-  const found = codecs.map(([code, name]) => [text.indexOf(code), name]).filter(([at]) => at >= 0);
-  return found.length ? found.sort((a, b) => a[0] - b[0])[0][1] : null;
+  const found = codecs
+    .map(([code, name]) => ({ at: text.indexOf(code), name }))
+    .filter(({ at }) => at >= 0);
+  return found.length ? found.sort((a, b) => a.at - b.at)[0].name : null;
 }
 
 /**

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The SHA-256 fingerprint of a video file, computed on this device with bounded memory.
  *
@@ -169,7 +170,7 @@ export function hashInWorker(file, { signal, onProgress } = {}) {
     const worker = new Worker(WORKER_URL, { type: 'module' });
     const stop = () => {
       worker.terminate();
-      reject(signal.reason ?? new DOMException('Cancelled', 'AbortError'));
+      reject(signal?.reason ?? new DOMException('Cancelled', 'AbortError'));
     };
     const finish = () => {
       worker.terminate();

@@ -16,7 +16,7 @@ import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
-import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
+import { aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
   DEFAULT_MAX_FRAMES,
@@ -99,19 +99,20 @@ const clip = {
 const timeline = new Timeline(elements.timeline, (index) => selectFrame(index));
 
 /**
- * The rule in words, from the same constants and metadata the code uses.
- * @param {{threshold: number, uncertain_band: [number, number]}} metadata
+ * The rule in words, from the model card the code judges with.
+ * @param {{threshold: number, uncertain_band: [number, number], video_flagged_percent: number}} metadata
  * @returns {string}
  */
 function ruleText(metadata) {
+  const share = metadata.video_flagged_percent;
   const threshold = formatPercent(metadata.threshold);
   const [low, high] = metadata.uncertain_band.map(formatPercent);
   return 'Each sampled frame is judged on its faces, exactly as a still image would be: the most suspicious ' +
     "face's fake probability is the frame's score. Frames without a face (or with faces too small to judge) are " +
-    `not counted. The clip is judged Deepfake if at least ${FLAGGED_SHARE_PERCENT}% of the frames with a face score ` +
+    `not counted. The clip is judged Deepfake if at least ${share}% of the frames with a face score ` +
     `${threshold} or more, or if the mean of their scores is ${threshold} or more; otherwise nothing is detected. ` +
     "The clip's score is the higher of the mean and the score " +
-    `reached by the top ${FLAGGED_SHARE_PERCENT}% of frames, so it is ${threshold} or more exactly when the verdict ` +
+    `reached by the top ${share}% of frames, so it is ${threshold} or more exactly when the verdict ` +
     `is Deepfake. The verdict is Uncertain when the clip's score lies between ${low} and ${high}. ` +
     'A short manipulated passage in a long clip may stay under the share: look at the timeline and the top frames too.';
 }
@@ -559,22 +560,23 @@ async function analyse(file, ready, { whole = false } = {}) {
     announce(summarise(file.name, result.score, metadata));
 
     const log = verdictLog({
-      // No per-face list for a clip: `faces` is set below to the most faces judged in one frame.
+      // No per-face list for a clip: its log counts the most faces judged in one frame.
       result: { probability: result.score, width, height, sha256, backend, inferenceMs: meanInferenceMs, whole, faces: [], provenance },
       metadata,
       fileName: file.name,
       keepFileName: elements.keepNames.checked,
       label: elements.label.value.trim(),
+      video: {
+        mostFaces,
+        summary: {
+          frames: judged,
+          duration_s: Math.round(duration * 1000) / 1000,
+          mean_probability: result.mean,
+          max_probability: result.max,
+          share_flagged: result.shareFlagged,
+        },
+      },
     });
-    log.kind = 'video';
-    log.faces = mostFaces; // 0 when the whole frames were judged
-    log.video = {
-      frames: judged,
-      duration_s: Math.round(duration * 1000) / 1000,
-      mean_probability: result.mean,
-      max_probability: result.max,
-      share_flagged: result.shareFlagged,
-    };
     if (clip.controller === controller) elements.syncState.textContent = 'Saving…';
     await saveLog(log, session, (state) => {
       if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
