@@ -102,12 +102,13 @@ function resampleCoefficients(inSize, boxStart, boxEnd, outSize) {
 }
 
 /**
- * Pillow's `clip8`: a fixed-point sum to a byte (arithmetic shift, then clamp).
+ * Pillow's `clip8`: a fixed-point sum to a byte (arithmetic shift, then clamp). Pillow's sums are 32-bit ints
+ * (below 256 * ONE + HALF: the weights add up to about ONE), so JS's 32-bit `>>` is its shift exactly.
  * @param {number} sum
  * @returns {number}
  */
 function clip8(sum) {
-  const value = Math.floor(sum / ONE);
+  const value = sum >> PRECISION_BITS;
   return value < 0 ? 0 : value > 255 ? 255 : value;
 }
 
@@ -126,7 +127,10 @@ function newAccumulator(pixels) {
  * @returns {Uint8Array}
  */
 function clipAll(sums) {
-  return Uint8Array.from(sums, clip8);
+  // A plain loop: `Uint8Array.from(sums, clip8)` calls back per value and cost a third of a 12 MP picture's detection.
+  const bytes = new Uint8Array(sums.length);
+  for (let i = 0; i < sums.length; i++) bytes[i] = clip8(sums[i]);
+  return bytes;
 }
 
 /**
