@@ -329,8 +329,9 @@ export function reduceByFactor(source, factor) {
   const outWidth = Math.ceil(width / factor);
   const outHeight = Math.ceil(height / factor);
   const rgb = new Uint8Array(outWidth * outHeight * CHANNELS);
-  const sums = new Float64Array(outWidth * CHANNELS);
+  const sums = new Uint32Array(outWidth * CHANNELS);
   const blockRows = Math.max(1, Math.floor(STRIP_PIXELS / width / factor));
+  const lastColumnWidth = width - (outWidth - 1) * factor;
   // Pillow's division_UINT32(count, 8): a 24-bit fixed-point reciprocal, computed in single precision.
   const multiplier = (count) => Math.trunc(Math.fround(2 ** 32 / Math.fround(256 * count)));
   for (let outY = 0; outY < outHeight; outY += blockRows) {
@@ -342,21 +343,30 @@ export function reduceByFactor(source, factor) {
       const blockHeight = Math.min(factor, rows - block * factor);
       for (let r = block * factor; r < block * factor + blockHeight; r++) {
         let p = r * width * stride;
-        for (let x = 0; x < width; x++, p += stride) {
-          const o = Math.floor(x / factor) * CHANNELS;
-          sums[o] += data[p];
-          sums[o + 1] += data[p + 1];
-          sums[o + 2] += data[p + 2];
+        for (let column = 0, o = 0; column < outWidth; column++, o += CHANNELS) {
+          const pixels = column < outWidth - 1 ? factor : lastColumnWidth;
+          let red = 0;
+          let green = 0;
+          let blue = 0;
+          for (let k = 0; k < pixels; k++, p += stride) {
+            red += data[p];
+            green += data[p + 1];
+            blue += data[p + 2];
+          }
+          sums[o] += red;
+          sums[o + 1] += green;
+          sums[o + 2] += blue;
         }
       }
-      const row = outY + block;
-      for (let column = 0; column < outWidth; column++) {
-        const count = Math.min(factor, width - column * factor) * blockHeight;
-        const scale = multiplier(count);
-        const amend = Math.floor(count / 2);
-        for (let c = 0; c < CHANNELS; c++) {
-          rgb[(row * outWidth + column) * CHANNELS + c] = Math.floor(((sums[column * CHANNELS + c] + amend) * scale) / 2 ** 24);
-        }
+      const count = factor * blockHeight;
+      const scale = multiplier(count);
+      const lastCount = lastColumnWidth * blockHeight;
+      const lastScale = multiplier(lastCount);
+      let o = (outY + block) * outWidth * CHANNELS;
+      for (let s = 0; s < sums.length; s++) {
+        const last = s >= sums.length - CHANNELS;
+        const amend = Math.floor((last ? lastCount : count) / 2);
+        rgb[o++] = Math.floor(((sums[s] + amend) * (last ? lastScale : scale)) / 2 ** 24);
       }
     }
   }
