@@ -261,11 +261,15 @@ function pyramid(picture) {
  * @param {import('./preprocess.js').PixelSource} picture
  * @param {(input: Float32Array) => Promise<{scores: Float32Array, boxes: Float32Array}>} runDetector
  *   one window through BlazeFace (see `detectorOutputs`)
+ * @param {{pyramidMs?: number}} [timing] filled in: the time spent on the pyramid's pixels (for benchmarks)
  * @returns {Promise<Face[]>}
  */
-export async function findFaces(picture, runDetector) {
+export async function findFaces(picture, runDetector, timing = {}) {
   const detections = [];
-  for (const level of pyramid(picture)) {
+  const start = performance.now();
+  const levels = pyramid(picture);
+  timing.pyramidMs = performance.now() - start;
+  for (const level of levels) {
     const small = level.width <= DETECTOR_SIZE && level.height <= DETECTOR_SIZE;
     const xs = small ? [-Math.floor((DETECTOR_SIZE - level.width) / 2)] : windowOffsets(level.width);
     const ys = small ? [-Math.floor((DETECTOR_SIZE - level.height) / 2)] : windowOffsets(level.height);
