@@ -81,6 +81,9 @@ FACES = """async ({ backend, data, runs }) => {
   return results;
 }"""
 
+# The page has finished every card (overview drawn, verdict log saved): the next file is not queued behind them.
+BATCH_DONE = "() => document.getElementById('batch-status').textContent.startsWith('Analysed')"
+
 # Starts the clock when the file input changes and stops it when the verdict text appears.
 ARM_TIMER = """() => {
   window.benchDone = new Promise((resolve) => {
@@ -151,6 +154,7 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
                 page.evaluate(ARM_TIMER)
                 page.set_input_files("#files", str(jpeg))
                 end_to_end.append(page.evaluate("() => window.benchDone"))
+                page.wait_for_function(BATCH_DONE)  # the next run starts on an idle page
             faces[count]["end_to_end_ms"] = statistics.median(end_to_end)
         return {
             "backend": cold["backend"],
