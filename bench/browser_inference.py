@@ -2,10 +2,11 @@
 
 - model load time, cold (fresh browser profile) and from cache (second load in the same profile),
 - model inference per image, median and p95 over RUNS predictions after warm-up,
-- finding faces in a 12-megapixel JPEG with 1 and with 5 faces (drawn faces the detector finds): detector
-  time and the worker's whole analysis (decode, detect, judge every face), median of E2E_RUNS,
+- finding faces in a 12-megapixel JPEG with 1 and with 5 faces (drawn faces the detector finds): the worker's
+  whole analysis and its stages (decode, reading the pixels, reduce + pyramid, detector windows, window inputs
+  and decoding, judging every face), medians of E2E_RUNS, also with one wasm thread,
 - end to end: from choosing that JPEG to the verdict on screen (median of E2E_RUNS),
-- inference on wasm with exactly one thread (a browser without cross-origin isolation, the slowest case).
+- inference and faces on wasm with exactly one thread (a browser without cross-origin isolation, the slowest case).
 
 Run: .venv/bin/python bench/browser_inference.py [--backends wasm webgl cpu] [--runs 50]
 It starts the real server (`unmask serve`) with the shipped model on a free port and a throw-away instance.
@@ -80,6 +81,9 @@ FACES = """async ({ backend, data, runs }) => {
   return results;
 }"""
 
+# The page has finished every card (overview drawn, verdict log saved): the next file is not queued behind them.
+BATCH_DONE = "() => document.getElementById('batch-status').textContent.startsWith('Analysed')"
+
 # Starts the clock when the file input changes and stops it when the verdict text appears.
 ARM_TIMER = """() => {
   window.benchDone = new Promise((resolve) => {
@@ -104,6 +108,33 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def stage_breakdown(results: list[dict]) -> str:
+    """The worker's analysis split into stages, medians over `results` (the worker's `detectTiming`s)."""
+    stages = {
+        "decode": [r["decodeMs"] for r in results],
+        "pixels": [r["pixelsMs"] for r in results],
+        "reduce+pyramid": [r["pyramidMs"] - r["pixelsMs"] for r in results],
+        f"{results[0]['windows']} windows": [r["detectorMs"] for r in results],
+        "window inputs+decoding": [r["detectMs"] - r["pyramidMs"] - r["detectorMs"] - r["judgeMs"] for r in results],
+        "judging faces": [r["judgeMs"] for r in results],
+    }
+    return ", ".join(f"{name} {statistics.median(times):.0f}" for name, times in stages.items())
+
+
+def measure_faces(page, backend: str, jpegs: dict[int, Path], label: str = "") -> dict[int, dict]:
+    """Finding and judging the faces of each JPEG in the worker, E2E_RUNS times: medians, stage by stage."""
+    faces = {}
+    for count, jpeg in jpegs.items():
+        data = base64.b64encode(jpeg.read_bytes()).decode()
+        found = page.evaluate(FACES, {"backend": backend, "data": data, "runs": E2E_RUNS})
+        analysis_ms = statistics.median(r["totalMs"] for r in found)
+        print(f"{label or backend}, {count} face(s): analysis {analysis_ms:.0f} ms (ms: {stage_breakdown(found)})", flush=True)
+        faces[count] = {"found": found[0]["faces"],
+                        "detect_ms": statistics.median(r["detectMs"] for r in found),
+                        "analysis_ms": analysis_ms}
+    return faces
+
+
 def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], runs: int) -> dict:
     context = browser.new_context()
     page = context.new_page()
@@ -114,16 +145,7 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
             return {"backend": backend, "error": cold["error"]}
         cached = page.evaluate(LOAD, backend)
         times = page.evaluate(INFERENCE, {"backend": backend, "runs": runs + 1})[1:]  # first = warm-up check
-        faces = {}
-        for count, jpeg in jpegs.items():
-            data = base64.b64encode(jpeg.read_bytes()).decode()
-            found = page.evaluate(FACES, {"backend": backend, "data": data, "runs": E2E_RUNS})
-            last = found[-1]
-            print(f"{backend}, {count} face(s): finding and judging faces {last['detectMs']:.0f} ms, of which "
-                  f"{last['windows']} detector windows {last['detectorMs']:.0f} ms", flush=True)
-            faces[count] = {"found": found[0]["faces"],
-                            "detect_ms": statistics.median(r["detectMs"] for r in found),
-                            "analysis_ms": statistics.median(r["totalMs"] for r in found)}
+        faces = measure_faces(page, backend, jpegs)
         page.goto(f"{url}/?backend={backend}")
         wait_until_ready(page)
         for count, jpeg in jpegs.items():
@@ -132,6 +154,7 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
                 page.evaluate(ARM_TIMER)
                 page.set_input_files("#files", str(jpeg))
                 end_to_end.append(page.evaluate("() => window.benchDone"))
+                page.wait_for_function(BATCH_DONE)  # the next run starts on an idle page
             faces[count]["end_to_end_ms"] = statistics.median(end_to_end)
         return {
             "backend": cold["backend"],
@@ -146,9 +169,10 @@ def measure_backend(browser, url: str, backend: str, jpegs: dict[int, Path], run
         context.close()
 
 
-def measure_one_thread(browser, url: str, runs: int) -> str:
-    """Inference on wasm with one thread: the page is served without COOP/COEP, so it is not cross-origin
-    isolated and the worker gets no SharedArrayBuffer, hence no wasm threads (as in a browser without them)."""
+def measure_one_thread(browser, url: str, jpegs: dict[int, Path], runs: int) -> str:
+    """Inference and faces on wasm with one thread: the page is served without COOP/COEP, so it is not
+    cross-origin isolated and the worker gets no SharedArrayBuffer, hence no wasm threads (as in a browser
+    without them)."""
     context = browser.new_context()
 
     def without_isolation(route) -> None:
@@ -164,6 +188,7 @@ def measure_one_thread(browser, url: str, runs: int) -> str:
         isolated = page.evaluate("() => self.crossOriginIsolated")
         loaded = page.evaluate(LOAD, "wasm")
         times = page.evaluate(INFERENCE, {"backend": "wasm", "runs": runs + 1})[1:]
+        measure_faces(page, "wasm", jpegs, label="wasm, 1 thread")
     finally:
         context.close()
     return (f"{loaded.get('backend', loaded)} (cross-origin isolated: {isolated}): inference median "
@@ -207,7 +232,7 @@ def main() -> None:
                  for count in FACE_COUNTS}
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure_backend(browser, server.url, backend, jpegs, args.runs) for backend in args.backends]
-            one_thread = measure_one_thread(browser, server.url, args.runs)
+            one_thread = measure_one_thread(browser, server.url, jpegs, args.runs)
     print_table(rows)
     print(one_thread)
 

@@ -19,7 +19,12 @@ const { reduceByFactor, resizeRegion, rgbSource } = await import(process.argv[1]
 const [width, height, operation] = JSON.parse(process.argv[2]);
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
-const source = rgbSource(new Uint8Array(Buffer.concat(chunks)), width, height);
+const rgb = new Uint8Array(Buffer.concat(chunks));
+// operation.rgba: the pixels as the browser's canvas gives them (RGBA, a whole-width strip at a time).
+const rgba = Uint8ClampedArray.from({ length: width * height * 4 }, (_, i) => (i % 4 === 3 ? 255 : rgb[(i >> 2) * 3 + (i % 4)]));
+const canvasSource = { width, height,
+  readStrip: (x, y, stripWidth, rows) => ({ data: rgba.subarray(y * width * 4, (y + rows) * width * 4), stride: 4 }) };
+const source = operation.rgba ? canvasSource : rgbSource(rgb, width, height);
 const out = operation.factor ? reduceByFactor(source, operation.factor).rgb
   : resizeRegion(source, operation.box, operation.width, operation.height);
 process.stdout.write(Buffer.from(out));
@@ -47,6 +52,13 @@ def picture() -> np.ndarray:
 def test_box_reduction_is_pillows_reduce(picture: np.ndarray, factor: int) -> None:
     expected = np.asarray(Image.fromarray(picture).reduce(factor))
     assert np.array_equal(run_js(picture, {"factor": factor}).reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 16])
+def test_box_reduction_of_canvas_pixels_is_pillows_reduce(picture: np.ndarray, factor: int) -> None:
+    """The browser's RGBA pixels take another path (four bytes read as one word)."""
+    expected = np.asarray(Image.fromarray(picture).reduce(factor))
+    assert np.array_equal(run_js(picture, {"factor": factor, "rgba": True}).reshape(expected.shape), expected)
 
 
 @pytest.mark.parametrize(("box", "size"), [((0, 0, 1003, 701), (256, 179)), ((120, 40, 520, 440), (224, 224)),

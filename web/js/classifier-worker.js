@@ -58,6 +58,14 @@ const ERROR_CODES = {
   failed: 'The analysis failed.',
 };
 
+/**
+ * Where an analysis's time went, in milliseconds (for benchmarks): decoding the file (with its hash and
+ * provenance, in parallel), reading the picture's pixels, building the detector's pyramid (pixels included),
+ * the detector's windows (and how many), judging the faces (crops and inference).
+ * @typedef {{decodeMs: number, pixelsMs: number, pyramidMs: number, detectorMs: number, windows: number,
+ *   judgeMs: number}} DetectTiming
+ */
+
 /** @type {{model: tf.GraphModel, detector: tf.GraphModel, metadata: import('./model-card.js').ModelCard, backend: string} | null} */
 let classifier = null;
 /** Messages are handled one at a time, in order. */
@@ -324,19 +332,45 @@ async function judge(rgb) {
 }
 
 /**
+ * A pixel source that adds the time spent reading its pixels to `timing.pixelsMs`.
+ * @param {import('./preprocess.js').PixelSource} source
+ * @param {{pixelsMs: number}} timing
+ * @returns {import('./preprocess.js').PixelSource}
+ */
+function timedSource(source, timing) {
+  return {
+    width: source.width,
+    height: source.height,
+    readStrip(...area) {
+      const start = performance.now();
+      try {
+        return source.readStrip(...area);
+      } finally {
+        timing.pixelsMs += performance.now() - start;
+      }
+    },
+  };
+}
+
+/**
  * Every face in a decoded picture, each judged on its square crop unless too small.
  * @param {ImageBitmap} bitmap
- * @param {{detectorMs: number, windows: number}} timing  added to: the detector's share of the time
+ * @param {DetectTiming} timing  added to, stage by stage
  */
 async function judgeFaces(bitmap, timing) {
   const source = bitmapSource(bitmap);
-  const found = await findFaces(source, async (input) => {
-    const start = performance.now();
-    const outputs = await detectorOutputs(tf, classifier.detector, input);
-    timing.detectorMs += performance.now() - start;
-    timing.windows++;
-    return outputs;
-  });
+  const found = await findFaces(
+    timedSource(source, timing),
+    async (input) => {
+      const start = performance.now();
+      const outputs = await detectorOutputs(tf, classifier.detector, input);
+      timing.detectorMs += performance.now() - start;
+      timing.windows++;
+      return outputs;
+    },
+    timing,
+  );
+  const judgeStart = performance.now();
   const faces = [];
   for (const { box, score, crop } of found) {
     const face = { box, score, crop, tooSmall: crop.side < classifier.metadata.min_face_crop_px };
@@ -346,6 +380,7 @@ async function judgeFaces(bitmap, timing) {
     }
     faces.push(face);
   }
+  timing.judgeMs = performance.now() - judgeStart;
   return faces;
 }
 
@@ -369,7 +404,8 @@ async function classify(image, whole) {
   let faces = [];
   let picture = null;
   let detectMs = 0;
-  const timing = { detectorMs: 0, windows: 0 };
+  /** @type {DetectTiming} */
+  const timing = { decodeMs: performance.now() - start, pixelsMs: 0, pyramidMs: 0, detectorMs: 0, windows: 0, judgeMs: 0 };
   try {
     if (whole) {
       const rgb = resizeToInput(bitmap);

@@ -47,6 +47,8 @@ const ANCHOR_GRIDS = [
 ];
 /** Value of padding in the detector's [-1, 1] input: mid grey. */
 const PADDING = 0;
+/** Each byte value scaled to the detector's [-1, 1] input (as float32, what the input array stores). */
+const NORMALISED = Float32Array.from({ length: 256 }, (_, value) => value / 127.5 - 1);
 
 /**
  * @typedef {{left: number, top: number, width: number, height: number}} Box  in source pixels
@@ -124,18 +126,14 @@ function windowOffsets(length) {
  */
 function windowInput(level, x, y) {
   const input = new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3).fill(PADDING);
-  for (let row = 0; row < DETECTOR_SIZE; row++) {
-    const sourceY = y + row;
-    if (sourceY < 0 || sourceY >= level.height) continue;
-    for (let column = 0; column < DETECTOR_SIZE; column++) {
-      const sourceX = x + column;
-      if (sourceX < 0 || sourceX >= level.width) continue;
-      const from = (sourceY * level.width + sourceX) * 3;
-      const to = (row * DETECTOR_SIZE + column) * 3;
-      input[to] = level.rgb[from] / 127.5 - 1;
-      input[to + 1] = level.rgb[from + 1] / 127.5 - 1;
-      input[to + 2] = level.rgb[from + 2] / 127.5 - 1;
-    }
+  const firstRow = Math.max(0, -y);
+  const endRow = Math.min(DETECTOR_SIZE, level.height - y);
+  const firstColumn = Math.max(0, -x);
+  const values = (Math.min(DETECTOR_SIZE, level.width - x) - firstColumn) * 3;
+  for (let row = firstRow; row < endRow; row++) {
+    let from = ((y + row) * level.width + x + firstColumn) * 3;
+    let to = (row * DETECTOR_SIZE + firstColumn) * 3;
+    for (let i = 0; i < values; i++) input[to++] = NORMALISED[level.rgb[from++]];
   }
   return input;
 }
@@ -262,11 +260,15 @@ function pyramid(picture) {
  * @param {import('./preprocess.js').PixelSource} picture
  * @param {(input: Float32Array) => Promise<{scores: Float32Array, boxes: Float32Array}>} runDetector
  *   one window through BlazeFace (see `detectorOutputs`)
+ * @param {{pyramidMs?: number}} [timing] filled in: the time spent on the pyramid's pixels (for benchmarks)
  * @returns {Promise<Face[]>}
  */
-export async function findFaces(picture, runDetector) {
+export async function findFaces(picture, runDetector, timing = {}) {
   const detections = [];
-  for (const level of pyramid(picture)) {
+  const start = performance.now();
+  const levels = pyramid(picture);
+  timing.pyramidMs = performance.now() - start;
+  for (const level of levels) {
     const small = level.width <= DETECTOR_SIZE && level.height <= DETECTOR_SIZE;
     const xs = small ? [-Math.floor((DETECTOR_SIZE - level.width) / 2)] : windowOffsets(level.width);
     const ys = small ? [-Math.floor((DETECTOR_SIZE - level.height) / 2)] : windowOffsets(level.height);
