@@ -227,7 +227,7 @@ export function decodeImage(blob) {
 
 /**
  * @typedef {{width: number, height: number,
- *   readStrip: (x: number, y: number, width: number, rows: number) => {data: ArrayLike<number>, stride: number}}} PixelSource
+ *   readStrip: (x: number, y: number, width: number, rows: number) => {data: Uint8Array | Uint8ClampedArray, stride: number}}} PixelSource
  *   reads `rows` rows of `width` pixels from (x, y): RGB first in each pixel of `stride` bytes
  */
 
