@@ -38,7 +38,9 @@ from unmask import UserFacingError
 @dataclass(frozen=True)
 class TrainConfig:
     architecture: str = DEFAULT_ARCHITECTURE
-    epochs: int = 6
+    # Measured on the five visible sources: validation AUC 0.94 after 6 epochs, 0.976 after 20 (still rising
+    # slowly). An epoch of the full split took 52-59 s on 2 otherwise idle CPU cores: 20 take about 20 minutes.
+    epochs: int = 20
     # Images drawn per epoch (source-balanced, with replacement); None: as many as the training split holds.
     epoch_size: int | None = None
     batch_size: int = 32
