@@ -11,7 +11,7 @@
  * tests/server/test_web_app.py checks that every file under css/ and js/ is in PRECACHE and that
  * SIGNED_IN_PAGES matches server/pages.py's PROTECTED_PAGES.
  */
-const CACHE_VERSION = 'unmask-v5';
+const CACHE_VERSION = 'unmask-v6';
 const PRECACHE = [
   '/css/app.css',
   '/css/video.css',

@@ -16,7 +16,7 @@ from unmask.training.preprocessing import preprocess
 pytestmark = pytest.mark.slow
 
 
-HEADLINES = {"Likely deepfake", "No deepfake signs found", "Uncertain (leaning deepfake)", "Uncertain (leaning real)"}
+HEADLINES = {"Likely deepfake", "Not detected by this model", "Uncertain (leaning deepfake)", "Uncertain (leaning not detected)"}
 
 
 def as_percent(probability: float) -> str:
@@ -62,7 +62,7 @@ def test_log_in_classify_and_store_the_verdict_only(context, page, server, image
         shown_accuracy = f"{as_percent(metrics[name]['accuracy'])} on {name} ({metrics[name]['count']} images)"
         assert shown_accuracy in card.locator(".reliability").inner_text()
 
-    assert card.locator(".sha256").inner_text() == digest
+    assert card.locator(".sha256").text_content() == digest
     rows = stored_verdicts(server.database, digest)
     assert len(rows) == len(stored_before) + 1
     probability, verdict, file_name = rows[-1]

@@ -105,17 +105,32 @@ async function analyse(file, card, ready) {
  * @param {Promise<object>} ready resolves with the analysis context once the model is loaded
  */
 function addFiles(files, ready) {
+  let first = null;
   for (const file of files) {
     const card = createCard(elements.results, elements.template, file.name);
+    first ??= card;
     batch.total++;
     showBatchProgress();
     queue = queue.then(async () => {
       await analyse(file, card, ready);
+      // Its result made the page longer: scroll again, unless the user has moved on.
+      if (card === first && document.activeElement === card) card.scrollIntoView({ block: 'start' });
       batch.done++;
       showBatchProgress();
       if (batch.done === batch.total) announce(`Finished: ${batch.total} analysed.`);
     });
   }
+  if (first) bringIntoView(first);
+}
+
+/**
+ * Scrolls a new batch's first card into view and gives it the focus (read out by screen readers): new
+ * cards go below the earlier ones, out of sight otherwise. Scrolled again once it shows its result.
+ * @param {HTMLElement} card
+ */
+function bringIntoView(card) {
+  card.scrollIntoView({ block: 'start' });
+  card.focus({ preventScroll: true });
 }
 
 /**

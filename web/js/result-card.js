@@ -7,7 +7,7 @@
 import { INPUT_SIZE } from './preprocess.js';
 import { MIN_FACE_CROP } from './faces.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
-import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
+import { formatPercent, judge, judgedFaces, verdictHeadline, verdictMeaning } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
@@ -15,7 +15,7 @@ const TOWARDS_FAKE = [214, 40, 40];
 const TOWARDS_REAL = [29, 78, 216];
 /** The overview of the picture with its face boxes, at most this many pixels wide (drawn on this device). */
 const OVERVIEW_WIDTH = 640;
-const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#1b7a3d', tooSmall: '#6b7280' };
+const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#4a5260', tooSmall: '#6b7280' };
 
 /**
  * A new, empty card for a file, appended to `list`.
@@ -27,6 +27,7 @@ const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#1b7a3d'
 export function createCard(list, template, name) {
   const card = template.content.firstElementChild.cloneNode(true);
   card.querySelector('.result-name').textContent = name;
+  card.tabIndex = -1; // focusable, so that a new batch's first card can be brought to screen readers
   list.append(card);
   return card;
 }
@@ -335,7 +336,7 @@ export async function showResult(card, file, result, metadata) {
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;
-  card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
+  card.querySelector('.reliability').textContent = verdictMeaning(judgement, metadata);
   card.querySelector('.meaning-text').textContent =
     `${percent} is the model's estimate that this ${result.whole ? 'picture' : 'face'} was generated rather than photographed. ` +
     `On pictures like its training data (${trainingSource(metadata)}) it is calibrated: of the validation ` +
@@ -347,7 +348,7 @@ export async function showResult(card, file, result, metadata) {
       ? 'The square shows the centre of the picture, as the model saw it.'
       : 'Each face is judged on a square around it, shown beside its number.');
   card.querySelector('.limitations').replaceChildren(
-    ...(metadata.limitations ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
+    ...limitationsInWords(metadata).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
   );
   card.querySelector('.sha256').textContent = result.sha256;
   card.querySelector('.engine').textContent =
@@ -356,18 +357,19 @@ export async function showResult(card, file, result, metadata) {
   if (!result.whole) await drawOverview(overview, file, result, metadata);
 }
 
+/** Pointers into the model card that mean nothing to a reader: left out of the limitations shown. */
+const FIELD_REFERENCES = [/\s*\(see [a-z_.]+\)/g, /\s*in `[a-z_.]+`/g];
+
 /**
- * The model card's headline accuracies, shown on every card, e.g. "How often this model is right: 83% on
- * ffhq-stylegan2/test (900 images), 62% on crossval-stylegan (392 images)." Re-encoded copies of a test
- * set are left out.
- * @param {{metrics?: Object<string, {accuracy?: number, count?: number}>}} metadata
- * @returns {string}
+ * The model card's limitations as a reader can take them: without pointers to its fields, and without the
+ * ones about the model card itself (its licence).
+ * @param {{limitations?: string[]}} metadata
+ * @returns {string[]}
  */
-export function measuredAccuracy(metadata) {
-  const parts = Object.entries(metadata.metrics ?? {})
-    .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
-    .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
-  return parts.length ? `How often this model is right: ${parts.join(', ')}.` : '';
+export function limitationsInWords(metadata) {
+  return (metadata.limitations ?? [])
+    .filter((text) => !/\b[a-z]+_[a-z]+\.[a-z]+\b/.test(text))
+    .map((text) => FIELD_REFERENCES.reduce((plain, pattern) => plain.replace(pattern, ''), text));
 }
 
 /**

@@ -15,7 +15,7 @@
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
-import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
+import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
 import { FLAGGED_SHARE_PERCENT, aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
@@ -27,7 +27,7 @@ import {
 } from './video-frames.js';
 import { hashInWorker } from './video-hash.js';
 import { Timeline } from './video-timeline.js';
-import { formatPercent, judgedFaces, rememberKeepFileNames, verdictHeadline, verdictLog } from './verdict.js';
+import { formatPercent, judgedFaces, rememberKeepFileNames, verdictHeadline, verdictLog, verdictMeaning } from './verdict.js';
 
 /** Thumbnails are kept only for this many highest-scoring frames. */
 const TOP_FRAMES = 6;
@@ -374,8 +374,7 @@ function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backen
   elements.verdict.textContent = provenanceHeadline(provenance) ?? verdictHeadline(result);
   showProvenance(elements.result.querySelector('article'), provenance, verdictHeadline(result));
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
-  const accuracy = measuredAccuracy(metadata);
-  elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
+  elements.reliability.textContent = `${verdictMeaning(result, metadata, 'clip')} Measured on still photos, not on video frames.`;
   elements.uncertainNote.hidden = !result.uncertain;
   elements.wholeNote.hidden = !whole;
   elements.framesAnalysed.textContent = whole

@@ -1,0 +1,85 @@
+"""Results a person can act on, in the real page at phone and desktop sizes: the newest result in view, honest
+wording in neutral colours with the technical details folded away."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from e2e_support import log_in, wait_for_results
+
+pytestmark = pytest.mark.slow
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+NOT_DETECTED_INK = "rgb(74, 82, 96)"  # --not-detected in app.css: neutral, not the reassuring green
+
+
+@pytest.fixture(params=[PHONE, DESKTOP], ids=["phone", "desktop"])
+def sized_page(request, browser, server):
+    """A logged-in analyser page at a phone's and at a desktop's size."""
+    context = browser.new_context(viewport=request.param)
+    opened = context.new_page()
+    log_in(opened, server.url)
+    yield opened
+    context.close()
+
+
+def analyse(page, paths) -> None:
+    before = page.locator(".result-card").count()
+    page.set_input_files("#files", [str(path) for path in paths])
+    wait_for_results(page, before + len(paths))
+
+
+def test_the_picker_is_on_the_first_screen_of_a_phone(sized_page):
+    box = sized_page.get_by_text("Choose files").bounding_box()
+    assert box["y"] + box["height"] <= sized_page.viewport_size["height"]
+
+
+def test_a_new_batch_is_brought_into_view_and_focused(sized_page, images):
+    analyse(sized_page, [images["photo"], images["small"], images["grey"]])
+    analyse(sized_page, [images["alpha"]])
+    newest = sized_page.locator(".result-card").last
+    assert newest.evaluate("(card) => document.activeElement === card")
+    # Its top in the upper half of the screen once its result is drawn.
+    sized_page.wait_for_function(
+        """() => {
+          const card = [...document.querySelectorAll('.result-card')].at(-1);
+          const top = card.getBoundingClientRect().top;
+          return top > -1 && top < innerHeight / 2;  // -1: scrolled to a fraction of a pixel
+        }""",
+        timeout=5_000,
+    )
+
+
+def test_a_low_score_reads_not_detected_in_a_neutral_colour_with_what_it_means(sized_page, images):
+    analyse(sized_page, [images["photo"]])
+    card = sized_page.locator(".result-card").last
+    assert "verdict-real" in card.get_attribute("class") and "is-uncertain" not in card.get_attribute("class")
+    verdict = card.locator(".verdict")
+    assert verdict.inner_text() == "Not detected by this model"
+    assert verdict.evaluate("(element) => getComputedStyle(element).color") == NOT_DETECTED_INK
+    meaning = card.locator(".reliability").inner_text()
+    assert re.fullmatch(r"In its tests this model caught \d+ of \d+ generated or swapped faces it had never seen; "
+                        r"the others also read \"not detected\", so this does not show that the picture is authentic\.",
+                        meaning)
+
+
+def test_a_card_shows_no_model_card_field_names_and_no_verdict_word_real(sized_page, images):
+    analyse(sized_page, [images["photo"]])
+    card = sized_page.locator(".result-card").last
+    card.locator(".meaning summary").click()
+    text = card.inner_text()
+    assert not re.search(r"\b[a-z]+_[a-z_.]+\b|`", text), text
+    assert not re.search(r"\bReal\b|leaning real", text)
+    assert "How often this model is right" not in text
+
+
+def test_technical_details_fold_into_a_details_section(sized_page, images):
+    analyse(sized_page, [images["photo"]])
+    card = sized_page.locator(".result-card").last
+    details = card.locator("details.tech-details")
+    assert not card.locator(".sha256").is_visible() and not card.locator(".engine").is_visible()
+    details.locator("summary").click()
+    assert re.fullmatch(r"[0-9a-f]{64}", card.locator(".sha256").inner_text())
+    assert "model npr-" in card.locator(".engine").inner_text()
