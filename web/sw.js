@@ -23,6 +23,7 @@ const PRECACHE = [
   '/js/classifier.js',
   '/js/classifier-worker.js',
   '/js/faces.js',
+  '/js/file-kind.js',
   '/js/forms.js',
   '/js/history.js',
   '/js/account.js',

@@ -1,17 +1,22 @@
 """Results a person can act on, in the real page at phone and desktop sizes: the newest result in view, honest
-wording in neutral colours with the technical details folded away."""
+wording in neutral colours with the technical details folded away, and the wrong kind of file sent to the page
+that checks it."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
-from e2e_support import log_in, wait_for_results
+from e2e_support import log_in, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 NOT_DETECTED_INK = "rgb(74, 82, 96)"  # --not-detected in app.css: neutral, not the reassuring green
 
 
@@ -83,3 +88,41 @@ def test_technical_details_fold_into_a_details_section(sized_page, images):
     details.locator("summary").click()
     assert re.fullmatch(r"[0-9a-f]{64}", card.locator(".sha256").inner_text())
     assert "model npr-" in card.locator(".engine").inner_text()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A one-second WebM clip (ffmpeg's test pattern)."""
+    target = tmp_path_factory.mktemp("clip") / "clip.webm"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-t", "1",
+                    "-c:v", "libvpx", str(target)], check=True)
+    return target
+
+
+def video_page_failing_on(page, server, path: Path) -> None:
+    page.goto(f"{server.url}/video?backend=wasm")
+    wait_until_ready(page)
+    page.set_input_files("#file", str(path))
+    page.locator('#analysis[data-state="failed"]').wait_for(state="attached")
+
+
+def test_a_video_on_the_image_page_points_to_the_video_page(page, clip):
+    analyse(page, [clip])
+    state = page.locator(".result-card").last.locator(".result-state")
+    assert state.inner_text() == "This is a video, not a still image. Check it on the Video page."
+    assert state.get_by_role("link").get_attribute("href") == "/video"
+
+
+def test_a_picture_on_the_video_page_points_to_the_image_page_and_leaves_no_player(page, server, images):
+    video_page_failing_on(page, server, images["photo"])
+    status = page.locator("#status")
+    assert status.inner_text() == "This is a still image, not a video. Check it on the Analyse page."
+    assert status.get_by_role("link").get_attribute("href") == "/"
+    assert page.locator("#player").is_hidden() and page.locator("#timeline").is_hidden()
+
+
+def test_a_text_file_on_the_video_page_leaves_no_player(page, server, tmp_path):
+    (tmp_path / "notes.mp4").write_text("these are not frames\n" * 20)
+    video_page_failing_on(page, server, tmp_path / "notes.mp4")
+    assert page.locator("#status").inner_text().startswith("This file could not be opened as a video")
+    assert page.locator("#player").is_hidden() and page.locator("#timeline").is_hidden()

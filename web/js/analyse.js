@@ -3,6 +3,7 @@
  * cards out, verdict logs to the history (queued on this device while offline).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
+import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
@@ -69,7 +70,8 @@ async function onCard(file, card, step) {
   try {
     await step();
   } catch (error) {
-    setCardState(card, error.message, true);
+    setCardState(card, '', true);
+    showError(card.querySelector('.result-state'), error);
     card.dataset.state = 'failed';
     announce(`${file.name}: ${error.message}`);
   }
@@ -86,6 +88,7 @@ async function analyse(file, card, ready) {
   setCardState(card, 'Analysing…');
   await onCard(file, card, async () => {
     const context = await ready;
+    if ((await fileKind(file)) === 'video') throw new WrongPageError('This is a video, not a still image.', 'video');
     const result = await context.classifier.classify(file);
     if (result.probability !== null) {
       await report(file, card, result, context);

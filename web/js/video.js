@@ -13,6 +13,7 @@
  * data-classify-ms, data-detect-ms).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
+import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
@@ -69,6 +70,7 @@ const elements = {
   syncState: document.getElementById('sync-state'),
   rule: document.getElementById('rule'),
   playerBox: document.getElementById('player-box'),
+  clipView: document.getElementById('clip-view'),
   player: document.getElementById('player'),
   heatmap: document.getElementById('player-heatmap'),
   heatmapToggle: document.getElementById('heatmap-toggle'),
@@ -185,6 +187,7 @@ function resetClip(file) {
   elements.player.removeAttribute('src');
   elements.player.load();
   elements.analysis.hidden = false;
+  elements.clipView.hidden = true; // no empty player: shown once the clip opens
   elements.title.textContent = file.name;
   elements.result.hidden = true;
   elements.noFace.hidden = true;
@@ -357,6 +360,7 @@ function showPlayer(file, source) {
   clip.height = source.height;
   clip.playerUrl = URL.createObjectURL(file);
   elements.player.src = clip.playerUrl;
+  elements.clipView.hidden = false;
   elements.playerBox.style.aspectRatio = `${source.width} / ${source.height}`;
   elements.playerBox.style.maxWidth = `calc(60vh * ${source.width / source.height})`;
 }
@@ -504,9 +508,7 @@ async function analyse(file, ready, { whole = false } = {}) {
   let times = [];
   try {
     const { classifier, metadata, session } = await ready;
-    if (file.type.startsWith('image/')) {
-      throw new Error('This is a still image: analyse it on the Analyse page.');
-    }
+    if ((await fileKind(file)) === 'image') throw new WrongPageError('This is a still image, not a video.', 'image');
     source = await VideoSource.open(file, signal);
     signal.throwIfAborted();
     const { framesPerSecond, maxFrames } = samplingSettings();
@@ -588,7 +590,8 @@ async function analyse(file, ready, { whole = false } = {}) {
       }
       return;
     }
-    setState('failed', error.message || 'The analysis failed.', true);
+    setState('failed', 'The analysis failed.', true);
+    if (error.message) showError(elements.status, error);
     announce(`${file.name}: ${error.message}`);
   } finally {
     source?.close();
