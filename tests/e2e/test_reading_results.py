@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_support import log_in, wait_for_results, wait_until_ready
+from e2e_support import SHIPPED_MODEL, log_in, running_server, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +126,29 @@ def test_a_text_file_on_the_video_page_leaves_no_player(page, server, tmp_path):
     video_page_failing_on(page, server, tmp_path / "notes.mp4")
     assert page.locator("#status").inner_text().startswith("This file could not be opened as a video")
     assert page.locator("#player").is_hidden() and page.locator("#timeline").is_hidden()
+
+
+@pytest.fixture(params=[PHONE, DESKTOP], ids=["phone", "desktop"])
+def first_visit(request, browser):
+    """A new visitor's browser (nothing remembered) at a phone's and at a desktop's size."""
+    context = browser.new_context(viewport=request.param)
+    yield context.new_page()
+    context.close()
+
+
+def test_a_first_visit_says_what_unmask_does_and_how_to_get_an_account(first_visit, server):
+    first_visit.goto(f"{server.url}/")
+    first_visit.wait_for_url(re.compile(r"/login"))
+    intro = first_visit.locator(".intro")
+    assert "deepfake" in intro.inner_text() and "never leave this device" in intro.inner_text()
+    asking = first_visit.get_by_text("ask the person who runs this server")
+    asking.wait_for()
+    assert first_visit.locator("#register-link").is_hidden()
+
+
+def test_a_first_visit_links_to_registration_when_it_is_open(first_visit, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNMASK_REGISTRATION_OPEN", "true")
+    with running_server(tmp_path / "open", SHIPPED_MODEL) as open_server:
+        first_visit.goto(f"{open_server.url}/login")
+        first_visit.get_by_role("link", name="Create one").wait_for()
+        assert first_visit.locator("#ask-for-account").is_hidden()

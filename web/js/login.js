@@ -40,7 +40,9 @@ async function main() {
   });
   const session = await getSession();
   if (session.authenticated) location.replace(nextUrl(location.search, location.origin));
+  // How to get an account (login page only): register when it is open, otherwise from whoever runs the server.
   document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
+  document.getElementById('ask-for-account')?.toggleAttribute('hidden', session.registration_open);
 }
 
 main();
