@@ -152,3 +152,25 @@ def test_a_first_visit_links_to_registration_when_it_is_open(first_visit, tmp_pa
         first_visit.goto(f"{open_server.url}/login")
         first_visit.get_by_role("link", name="Create one").wait_for()
         assert first_visit.locator("#ask-for-account").is_hidden()
+
+
+HEATMAP_ALPHAS = """async (logits) => {
+  const { heatmapPixels } = await import('/js/result-card.js');
+  const pixels = heatmapPixels(new Float32Array(16 * 16).fill(logits));
+  return pixels.data[3];
+}"""
+
+
+def test_the_heatmap_is_on_one_absolute_scale(page):
+    faint, strong, beyond = (page.evaluate(HEATMAP_ALPHAS, logits) for logits in (0.2, 4.0, 9.0))
+    assert faint < strong / 10  # a map the model barely believes stays faint, not scaled up to its own peak
+    assert strong == beyond  # full colour from the scale's end on
+
+
+def test_the_heatmap_has_a_legend(page, images):
+    analyse(page, [images["photo"]])
+    card = page.locator(".result-card").last
+    card.get_by_role("button", name="Show heatmap").click()
+    legend = card.locator(".heatmap-legend")
+    assert legend.is_visible() and legend.locator(".legend-scale").is_visible()
+    assert "one scale for every picture" in legend.inner_text()

@@ -11,8 +11,14 @@ import { formatPercent, judge, judgedFaces, verdictHeadline, verdictMeaning } fr
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
+/**
+ * The region logit drawn at full colour, the same for every picture (the map is never scaled to its own
+ * strongest region, so a picture the model barely suspects stays faint): a picture whose every region
+ * read this would score sigmoid(4) = 98% (red) or 2% (blue). The legend in _analysis.html says so.
+ */
+const HEATMAP_FULL_LOGIT = 4;
 const TOWARDS_FAKE = [214, 40, 40];
-const TOWARDS_REAL = [29, 78, 216];
+const TOWARDS_AWAY = [29, 78, 216];
 /** The overview of the picture with its face boxes, at most this many pixels wide (drawn on this device). */
 const OVERVIEW_WIDTH = 640;
 const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#4a5260', tooSmall: '#6b7280' };
@@ -63,18 +69,18 @@ function drawInput(canvas, rgb) {
 }
 
 /**
- * Colours for an evidence map: red where a region pushed towards deepfake, blue towards real, opacity
- * by strength relative to the strongest region.
- * @param {Float32Array} evidence square grid of logits
+ * Colours for an evidence map: red where a region pushed towards deepfake, blue away from it, opacity by
+ * strength on the one absolute scale of HEATMAP_FULL_LOGIT.
+ * @param {Float32Array} evidence square grid of logits (the probability is the sigmoid of their mean)
  * @returns {ImageData}
  */
-function heatmapPixels(evidence) {
+export function heatmapPixels(evidence) {
   const side = Math.round(Math.sqrt(evidence.length));
-  const strongest = evidence.reduce((max, value) => Math.max(max, Math.abs(value)), 0) || 1;
   const image = new ImageData(side, side);
   evidence.forEach((value, i) => {
-    const [r, g, b] = value > 0 ? TOWARDS_FAKE : TOWARDS_REAL;
-    image.data.set([r, g, b, Math.round((Math.abs(value) / strongest) * HEATMAP_MAX_ALPHA * 255)], i * 4);
+    const [r, g, b] = value > 0 ? TOWARDS_FAKE : TOWARDS_AWAY;
+    const strength = Math.min(1, Math.abs(value) / HEATMAP_FULL_LOGIT);
+    image.data.set([r, g, b, Math.round(strength * HEATMAP_MAX_ALPHA * 255)], i * 4);
   });
   return image;
 }
