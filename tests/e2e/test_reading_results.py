@@ -174,3 +174,51 @@ def test_the_heatmap_has_a_legend(page, images):
     legend = card.locator(".heatmap-legend")
     assert legend.is_visible() and legend.locator(".legend-scale").is_visible()
     assert "one scale for every picture" in legend.inner_text()
+
+
+NARROWEST = {"width": 320, "height": 640}
+SIGNED_IN_PAGES = ["/", "/video", "/history", "/account"]
+
+
+@pytest.fixture
+def narrow_page(browser, server, images):
+    """A logged-in page 320 px wide, with one picture analysed (so the history has a row)."""
+    context = browser.new_context(viewport=NARROWEST)
+    opened = context.new_page()
+    log_in(opened, server.url)
+    analyse(opened, [images["photo"]])
+    yield opened
+    context.close()
+
+
+def scrolls_sideways(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth > document.documentElement.clientWidth")
+
+
+def test_no_page_scrolls_sideways_at_320_px(narrow_page, server):
+    assert not scrolls_sideways(narrow_page), "/ with a result"
+    for path in SIGNED_IN_PAGES[1:]:
+        narrow_page.goto(f"{server.url}{path}")
+        narrow_page.wait_for_load_state("networkidle")
+        assert not scrolls_sideways(narrow_page), path
+    narrow_page.get_by_role("button", name="Log out").click()
+    narrow_page.wait_for_url(re.compile(r"/login"))
+    assert not scrolls_sideways(narrow_page), "/login"
+
+
+def test_the_history_stacks_its_rows_on_a_phone(narrow_page, server):
+    narrow_page.goto(f"{server.url}/history")
+    first = narrow_page.locator("#history-table tbody tr").first
+    first.wait_for()
+    verdict = first.locator("td").nth(1)
+    assert verdict.evaluate("(cell) => getComputedStyle(cell, '::before').content") == '"Verdict"'
+    delete = first.get_by_role("button", name="Delete")
+    box = delete.bounding_box()
+    assert box["x"] + box["width"] <= NARROWEST["width"]  # the last column is on screen, not cut off
+
+
+def test_the_delete_account_button_is_styled_as_a_button(page, server):
+    page.goto(f"{server.url}/account")
+    button = page.get_by_role("button", name="Delete my account")
+    style = button.evaluate("(b) => [getComputedStyle(b).paddingLeft, getComputedStyle(b).backgroundColor]")
+    assert float(style[0].removesuffix("px")) >= 12 and style[1] == "rgb(179, 38, 30)"  # --fake

@@ -14,6 +14,8 @@ const MAX_LOGS = 5000;
 
 const table = document.getElementById('history-table');
 const body = table.querySelector('tbody');
+/** Each column's name, shown before its cell where the table is stacked (narrow screens, app.css). */
+const COLUMN_LABELS = [...table.tHead.rows[0].cells].map((header) => (header.dataset.key ? header.textContent.trim() : ''));
 const status = document.getElementById('table-status');
 const filter = document.getElementById('filter-verdict');
 const provenanceFilter = document.getElementById('filter-provenance');
@@ -145,6 +147,7 @@ function row(log) {
   actions.append(remove);
   const provenance = cell(PROVENANCE_WORDS[log.provenance] ?? UNKNOWN_PROVENANCE);
   tr.append(when, verdict, cell(formatPercent(log.probability)), provenance, nameCell(log), cell(log.model_version), actions);
+  for (const [index, td] of [...tr.cells].entries()) td.dataset.label = COLUMN_LABELS[index];
   tr.dataset.id = log.id;
   return tr;
 }
