@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from e2e_support import SHIPPED_MODEL, log_in, running_server, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
@@ -222,3 +223,29 @@ def test_the_delete_account_button_is_styled_as_a_button(page, server):
     button = page.get_by_role("button", name="Delete my account")
     style = button.evaluate("(b) => [getComputedStyle(b).paddingLeft, getComputedStyle(b).backgroundColor]")
     assert float(style[0].removesuffix("px")) >= 12 and style[1] == "rgb(179, 38, 30)"  # --fake
+
+
+def test_a_batch_summary_counts_each_verdict_most_suspicious_first(page, images, tmp_path):
+    (tmp_path / "notes.png").write_text("these are not pixels\n" * 20)
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(tmp_path / "flat.png")
+    analyse(page, [tmp_path / "notes.png", images["photo"], tmp_path / "flat.png"])
+    assert page.locator("#batch-summary").inner_text() == "Not detected: 1 · No face to judge: 1 · Could not be read: 1"
+
+
+def test_a_large_batch_shows_one_line_per_card_that_opens_in_full(sized_page, images):
+    analyse(sized_page, [images[name] for name in ("photo", "small", "grey", "alpha", "odd", "wide")])
+    card = sized_page.locator(".result-card").first
+    assert sized_page.locator("#compact-toggle").get_attribute("aria-pressed") == "true"
+    assert card.locator(".card-line-text").inner_text().startswith("Not detected by this model: ")
+    assert card.locator(".result-body").is_hidden()
+    card.get_by_role("button", name="Show full result").click()
+    assert card.locator(".result-body").is_visible() and card.locator(".verdict").is_visible()
+    assert sized_page.locator(".result-card").nth(1).locator(".result-body").is_hidden()
+
+
+def test_clear_removes_the_results_and_counts_again(page, images):
+    analyse(page, [images["photo"], images["small"]])
+    page.get_by_role("button", name="Clear results").click()
+    assert page.locator(".result-card").count() == 0 and page.locator("#batch").is_hidden()
+    analyse(page, [images["grey"]])
+    assert page.locator("#batch-status").inner_text() == "Analysed 1 of 1."

@@ -7,7 +7,7 @@ import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
-import { rememberKeepFileNames, verdictLog } from './verdict.js';
+import { rememberKeepFileNames, verdictLog, verdictWord } from './verdict.js';
 
 const elements = {
   modelMessage: document.getElementById('model-message'),
@@ -20,11 +20,24 @@ const elements = {
   batchStatus: document.getElementById('batch-status'),
   batchProgress: document.getElementById('batch-progress'),
   results: document.getElementById('results'),
+  summary: document.getElementById('batch-summary'),
+  compact: document.getElementById('compact-toggle'),
+  clear: document.getElementById('clear-results'),
   template: document.getElementById('result-template'),
 };
 
 const batch = { total: 0, done: 0 };
 let queue = Promise.resolve();
+/** The batch summary's groups (a card's data-verdict), the most suspicious first. */
+const SUMMARY_GROUPS = [
+  ['deepfake', verdictWord('deepfake')],
+  ['uncertain', 'Uncertain'],
+  ['real', verdictWord('real')],
+  ['no-face', 'No face to judge'],
+  ['failed', 'Could not be read'],
+];
+/** A batch of at least this many files opens in the compact view. */
+const COMPACT_FROM = 6;
 
 /** Updates the batch line and bar. */
 function showBatchProgress() {
@@ -33,6 +46,32 @@ function showBatchProgress() {
   elements.batchProgress.value = batch.done;
   elements.batchStatus.textContent =
     batch.done < batch.total ? `Analysing ${batch.done + 1} of ${batch.total}…` : `Analysed ${batch.total} of ${batch.total}.`;
+  const cards = [...elements.results.children];
+  elements.summary.textContent = SUMMARY_GROUPS
+    .map(([group, word]) => [word, cards.filter((card) => card.dataset.verdict === group).length])
+    .filter(([, count]) => count > 0)
+    .map(([word, count]) => `${word}: ${count}`)
+    .join(' · ');
+  elements.clear.disabled = batch.done < batch.total; // cleared only when nothing is waiting for its card
+}
+
+/**
+ * Switches the compact view (one line per card, each opening in full) on or off.
+ * @param {boolean} compact
+ */
+function setCompact(compact) {
+  elements.results.classList.toggle('compact', compact);
+  elements.compact.setAttribute('aria-pressed', String(compact));
+}
+
+/** Removes every card (and the pictures drawn on them) and starts the count again. */
+function clearResults() {
+  elements.results.replaceChildren();
+  batch.total = 0;
+  batch.done = 0;
+  elements.batch.hidden = true;
+  announce('Results cleared.');
+  elements.files.focus();
 }
 
 /**
@@ -70,9 +109,10 @@ async function onCard(file, card, step) {
   try {
     await step();
   } catch (error) {
-    setCardState(card, '', true);
+    setCardState(card, error.message, true);
     showError(card.querySelector('.result-state'), error);
     card.dataset.state = 'failed';
+    card.dataset.verdict = 'failed';
     announce(`${file.name}: ${error.message}`);
   }
 }
@@ -108,6 +148,7 @@ async function analyse(file, card, ready) {
  * @param {Promise<object>} ready resolves with the analysis context once the model is loaded
  */
 function addFiles(files, ready) {
+  if (files.length >= COMPACT_FROM) setCompact(true);
   let first = null;
   for (const file of files) {
     const card = createCard(elements.results, elements.template, file.name);
@@ -142,6 +183,8 @@ function bringIntoView(card) {
  */
 function wireInputs(ready) {
   rememberKeepFileNames(elements.keepNames);
+  elements.compact.addEventListener('click', () => setCompact(elements.compact.getAttribute('aria-pressed') !== 'true'));
+  elements.clear.addEventListener('click', clearResults);
   elements.files.addEventListener('change', () => {
     addFiles(elements.files.files, ready);
     elements.files.value = '';

@@ -34,8 +34,23 @@ export function createCard(list, template, name) {
   const card = template.content.firstElementChild.cloneNode(true);
   card.querySelector('.result-name').textContent = name;
   card.tabIndex = -1; // focusable, so that a new batch's first card can be brought to screen readers
+  const open = card.querySelector('.card-open');
+  open.addEventListener('click', () => {
+    const opened = card.classList.toggle('open');
+    open.setAttribute('aria-expanded', String(opened));
+    open.textContent = opened ? 'Show less' : 'Show full result';
+  });
   list.append(card);
   return card;
+}
+
+/**
+ * The card's one line in the compact view: its verdict and score, or what stopped it.
+ * @param {HTMLElement} card
+ * @param {string} text
+ */
+function setCardLine(card, text) {
+  card.querySelector('.card-line-text').textContent = text;
 }
 
 /**
@@ -50,6 +65,7 @@ export function setCardState(card, text, isError = false) {
   state.hidden = false;
   state.classList.toggle('error', isError);
   card.classList.toggle('failed', isError);
+  setCardLine(card, text);
 }
 
 /**
@@ -292,6 +308,8 @@ function facesSummary(result) {
 export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   card.querySelector('.result-state').hidden = true;
   card.dataset.state = 'no-face';
+  card.dataset.verdict = 'no-face';
+  setCardLine(card, 'No face to judge.');
   const section = card.querySelector('.no-face');
   section.hidden = false;
   const declared = provenanceHeadline(result.provenance);
@@ -337,7 +355,10 @@ export async function showResult(card, file, result, metadata) {
   fillFaceRows(card.querySelector('.face-list'), result.faces, metadata);
   card.querySelector('.faces-summary').textContent = facesSummary(result);
 
-  card.querySelector('.verdict').textContent = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  const headline = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  card.querySelector('.verdict').textContent = headline;
+  card.dataset.verdict = uncertain ? 'uncertain' : verdict;
+  setCardLine(card, `${headline}: ${percent}`);
   showProvenance(card.querySelector('.result-body'), result.provenance, verdictHeadline(judgement));
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
