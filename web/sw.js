@@ -13,6 +13,7 @@
  */
 const CACHE_VERSION = 'unmask-v6';
 const PRECACHE = [
+  '/login', // where logging out leads, also offline
   '/css/app.css',
   '/css/video.css',
   '/img/icon.svg',
@@ -29,6 +30,7 @@ const PRECACHE = [
   '/js/account.js',
   '/js/charts.js',
   '/js/login.js',
+  '/js/logout.js',
   '/js/offline-queue.js',
   '/js/page.js',
   '/js/preprocess.js',
