@@ -249,3 +249,40 @@ def test_clear_removes_the_results_and_counts_again(page, images):
     assert page.locator(".result-card").count() == 0 and page.locator("#batch").is_hidden()
     analyse(page, [images["grey"]])
     assert page.locator("#batch-status").inner_text() == "Analysed 1 of 1."
+
+
+UNDO_TIME_S = 8  # UNDO_MS in web/js/history.js
+
+
+def history_with_one_more_log(page, server, images) -> int:
+    """Analyses a picture and opens the history; returns how many logs the server holds."""
+    analyse(page, [images["photo"]])
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    return stored_total(page, server)
+
+
+def stored_total(page, server) -> int:
+    return page.context.request.get(f"{server.url}/api/verdicts?per_page=1").json()["total"]
+
+
+def test_a_deleted_log_can_be_brought_back_with_undo(page, server, images):
+    total = history_with_one_more_log(page, server, images)
+    rows = page.locator("#history-table tbody tr")
+    shown = rows.count()
+    rows.first.get_by_role("button", name="Delete").click()
+    assert rows.count() == shown - 1
+    page.get_by_role("button", name="Undo").click()
+    assert rows.count() == shown
+    page.wait_for_timeout((UNDO_TIME_S + 2) * 1000)
+    assert stored_total(page, server) == total
+
+
+def test_a_deleted_log_is_deleted_on_the_server_once_the_undo_time_is_over(page, server, images):
+    total = history_with_one_more_log(page, server, images)
+    page.locator("#history-table tbody tr").first.get_by_role("button", name="Delete").click()
+    assert stored_total(page, server) == total  # not yet: it can still be brought back
+    page.wait_for_function(
+        f"async () => (await (await fetch('/api/verdicts?per_page=1')).json()).total === {total - 1}",
+        timeout=(UNDO_TIME_S + 10) * 1000, polling=500,
+    )

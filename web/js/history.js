@@ -21,7 +21,9 @@ const filter = document.getElementById('filter-verdict');
 const provenanceFilter = document.getElementById('filter-provenance');
 /** The provenance filter's value for logs posted without the field (by a page older than it). */
 const UNKNOWN_PROVENANCE = 'unknown';
-const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null };
+/** How long a deleted log can be brought back with "Undo" before it is deleted for good. */
+const UNDO_MS = 8000;
+const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null };
 
 /**
  * All verdict logs on the server, newest first (up to MAX_LOGS).
@@ -167,20 +169,49 @@ function render() {
 }
 
 /**
- * Deletes one log (on the server, or from the waiting queue).
+ * Deletes one log for good (on the server, or from the waiting queue); puts it back in the table if that fails.
  * @param {object} log
  */
-async function deleteLog(log) {
+async function deleteNow(log) {
   try {
     if (log.pending) await discard(log.id);
     else await request('DELETE', `/api/verdicts/${encodeURIComponent(log.id)}`);
   } catch (error) {
+    state.logs.push(log);
+    render();
     status.textContent = `The log could not be deleted: ${error.message}`;
-    return;
   }
+}
+
+/** Deletes the log whose undo time is running now, without waiting for the rest of it. */
+function finishDeletion() {
+  if (!state.deleting) return;
+  const { log, timer } = state.deleting;
+  clearTimeout(timer);
+  state.deleting = null;
+  deleteNow(log);
+}
+
+/**
+ * Takes one log out of the table at once and deletes it once UNDO_MS have passed without "Undo".
+ * @param {object} log
+ */
+function deleteLog(log) {
+  finishDeletion(); // one undo at a time: an earlier deletion is carried out now
   state.logs = state.logs.filter((other) => other.id !== log.id);
   render();
-  status.textContent = `Deleted. ${status.textContent}`;
+  state.deleting = { log, timer: setTimeout(finishDeletion, UNDO_MS) };
+  const undo = Object.assign(document.createElement('button'), { type: 'button', className: 'link-button', textContent: 'Undo' });
+  undo.addEventListener('click', () => {
+    if (state.deleting?.log !== log) return;
+    clearTimeout(state.deleting.timer);
+    state.deleting = null;
+    state.logs.push(log);
+    render();
+    status.textContent = `Restored. ${status.textContent}`;
+  });
+  status.prepend(`Deleted the log of ${new Date(log.analysed_at).toLocaleString()}. `, undo, ' ');
+  undo.focus();
 }
 
 /**
@@ -219,10 +250,22 @@ async function main() {
       render();
     });
   }
+  // Leaving the page carries out a deletion still in its undo time (keepalive: it outlives the page).
+  window.addEventListener('pagehide', () => {
+    const log = state.deleting?.log;
+    if (!log || log.pending) return finishDeletion();
+    clearTimeout(state.deleting.timer);
+    state.deleting = null;
+    fetch(`/api/verdicts/${encodeURIComponent(log.id)}`, {
+      method: 'DELETE', keepalive: true, credentials: 'same-origin', headers: { 'X-CSRF-Token': session.csrf_token },
+    });
+  });
   filter.addEventListener('change', render);
   provenanceFilter.addEventListener('change', render);
   document.getElementById('delete-all').addEventListener('click', async () => {
     if (!window.confirm('Delete every verdict log in your history? This cannot be undone.')) return;
+    clearTimeout(state.deleting?.timer); // that log goes with all the others
+    state.deleting = null;
     try {
       await request('DELETE', '/api/verdicts');
       await discardAll(session.username);
