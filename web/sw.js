@@ -38,6 +38,7 @@ const PRECACHE = [
   '/js/provenance-c2pa.js',
   '/js/provenance-containers.js',
   '/js/provenance-panel.js',
+  '/js/report.js',
   '/js/result-card.js',
   '/js/tfjs-globals.js',
   '/js/verdict.js',

@@ -4,6 +4,8 @@ that checks it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from e2e_support import SHIPPED_MODEL, log_in, running_server, wait_for_results, wait_until_ready
+from e2e_support import SHIPPED_MODEL, RequestRecorder, log_in, running_server, wait_for_results, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -286,3 +288,24 @@ def test_a_deleted_log_is_deleted_on_the_server_once_the_undo_time_is_over(page,
         f"async () => (await (await fetch('/api/verdicts?per_page=1')).json()).total === {total - 1}",
         timeout=(UNDO_TIME_S + 10) * 1000, polling=500,
     )
+
+
+def test_a_result_report_is_made_on_the_device_as_json_and_png(page, context, images):
+    analyse(page, [images["photo"]])
+    card = page.locator(".result-card").last
+    recorder = RequestRecorder(context)
+    with page.expect_download() as saved:
+        card.get_by_role("button", name="Save report (JSON)").click()
+    report = json.loads(Path(saved.value.path()).read_text())
+    assert saved.value.suggested_filename == "photo-unmask.json"
+    assert report["file_name"] == "photo.jpg"
+    assert report["log"]["image_sha256"] == hashlib.sha256(images["photo"].read_bytes()).hexdigest()
+    [face] = report["faces"]
+    assert face["probability"] == float(card.locator(".face-row").first.get_attribute("data-probability"))
+    assert report["verdict"] == card.locator(".verdict").inner_text()
+
+    with page.expect_download() as saved:
+        card.get_by_role("button", name="Save report (PNG)").click()
+    with Image.open(saved.value.path()) as picture:
+        assert picture.format == "PNG" and picture.width == 800
+    assert [url for url, _ in recorder.requests if url.startswith("http")] == []  # made here, nothing sent

@@ -6,6 +6,7 @@ import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
+import { wireReport } from './report.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog, verdictWord } from './verdict.js';
 
@@ -92,6 +93,7 @@ async function report(file, card, result, { metadata, session }) {
     keepFileName: elements.keepNames.checked,
     label: elements.label.value.trim(),
   });
+  wireReport(card, { fileName: file.name, log, result, metadata });
   setSyncState(card, 'Saving…');
   await saveLog(log, session, (state) => {
     setSyncState(card, SAVE_STATE_TEXT[state]);

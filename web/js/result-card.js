@@ -186,6 +186,22 @@ function numberedFaces(faces) {
 }
 
 /**
+ * Every face's numbers as the card shows them, in its numbering (for the downloadable report).
+ * @param {{faces: object[]}} result
+ * @param {object} metadata
+ * @returns {object[]}
+ */
+export function faceNumbers(result, metadata) {
+  return numberedFaces(result.faces).map(({ face, number }) => ({
+    number,
+    box: face.box,
+    crop: face.crop,
+    too_small: face.tooSmall,
+    ...(face.tooSmall ? {} : { probability: face.probability, ...judge(face.probability, metadata) }),
+  }));
+}
+
+/**
  * The colour of a face's box: its verdict, or grey when it was too small to judge.
  * @param {{tooSmall: boolean, probability?: number}} face
  * @param {object} metadata
