@@ -260,6 +260,9 @@ def _filters(user_id: int) -> tuple[str, list[Any]]:
     if "verdict" in arguments:
         clauses.append("verdict = ?")
         params.append(one_of(arguments["verdict"], "verdict", VERDICTS))
+    if "uncertain" in arguments:  # the history's "Uncertain" filter, so that its export matches what it shows
+        clauses.append("uncertain = ?")
+        params.append(int(one_of(arguments["uncertain"], "uncertain", ("true", "false")) == "true"))
     if "kind" in arguments:
         clauses.append("kind = ?")
         params.append(one_of(arguments["kind"], "kind", KINDS))

@@ -309,3 +309,15 @@ def test_a_result_report_is_made_on_the_device_as_json_and_png(page, context, im
     with Image.open(saved.value.path()) as picture:
         assert picture.format == "PNG" and picture.width == 800
     assert [url for url, _ in recorder.requests if url.startswith("http")] == []  # made here, nothing sent
+
+
+def test_the_export_holds_what_the_filter_shows(page, server, images):
+    history_with_one_more_log(page, server, images)
+    page.select_option("#filter-verdict", "real")
+    shown = page.locator("#history-table tbody tr").count()
+    with page.expect_download() as saved:
+        page.get_by_role("link", name="Export JSON").click()
+    items = json.loads(Path(saved.value.path()).read_text())["items"]
+    assert len(items) == shown and {item["verdict"] for item in items} == {"real"}
+    page.select_option("#filter-verdict", "uncertain")
+    assert "uncertain=true" in page.get_by_role("link", name="Export CSV").get_attribute("href")

@@ -154,9 +154,24 @@ function row(log) {
   return tr;
 }
 
-/** Redraws the table, the sort marks and the charts. */
+/**
+ * Points the export links at what the filters show (the server applies the same filters to its export).
+ * @param {{verdict: string, provenance: string}} filters
+ */
+function filterExports({ verdict, provenance }) {
+  const query = {};
+  if (verdict === 'uncertain') query.uncertain = 'true';
+  else if (verdict) query.verdict = verdict;
+  if (provenance) query.provenance = provenance;
+  for (const link of document.querySelectorAll('a.export')) {
+    link.href = `/api/verdicts/export?${new URLSearchParams({ format: link.dataset.format, ...query })}`;
+  }
+}
+
+/** Redraws the table, the sort marks and the charts, and matches the export links to the filters. */
 function render() {
   const filters = { verdict: filter.value, provenance: provenanceFilter.value };
+  filterExports(filters);
   const logs = visibleLogs([...state.logs], filters, state.sortKey, state.ascending);
   body.replaceChildren(...logs.map(row));
   for (const header of table.querySelectorAll('th[data-key]')) {
