@@ -1,6 +1,8 @@
-"""Results a person can act on, in the real page at phone and desktop sizes: the newest result in view, honest
-wording in neutral colours with the technical details folded away, and the wrong kind of file sent to the page
-that checks it."""
+"""Results a person can act on (issue 12), in the real page at phone and desktop sizes: the newest result in
+view, honest wording in neutral colours with the technical details folded away, the wrong kind of file sent to
+the page that checks it, a first visit that explains, the heatmap on one scale, no sideways scrolling at 320 px,
+batches (summary, compact view, clear), a history you can use (undo, filtered export, earlier checks of a file)
+and a report per result made on the device."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from e2e_support import SHIPPED_MODEL, RequestRecorder, log_in, running_server, smooth_image, wait_for_results, wait_until_ready
 from PIL import Image
-from e2e_support import SHIPPED_MODEL, RequestRecorder, log_in, running_server, wait_for_results, wait_until_ready
+from playwright.sync_api import expect
+
+from tests.faces_support import with_face
 
 pytestmark = pytest.mark.slow
 
@@ -321,3 +326,31 @@ def test_the_export_holds_what_the_filter_shows(page, server, images):
     assert len(items) == shown and {item["verdict"] for item in items} == {"real"}
     page.select_option("#filter-verdict", "uncertain")
     assert "uncertain=true" in page.get_by_role("link", name="Export CSV").get_attribute("href")
+
+
+def unique_picture(folder: Path, seed: int) -> Path:
+    """A picture with a face that no other test analyses (its own SHA-256)."""
+    path = folder / f"unique-{seed}.png"
+    Image.fromarray(with_face(smooth_image(320, 240, 1000 + seed))).save(path)
+    return path
+
+
+def test_a_file_checked_before_gets_a_note_instead_of_a_silent_duplicate(page, tmp_path):
+    picture = unique_picture(tmp_path, 1)
+    analyse(page, [picture])
+    assert page.locator(".result-card").last.locator(".checked-before").is_hidden()
+    analyse(page, [picture])
+    note = page.locator(".result-card").last.locator(".checked-before")
+    assert note.inner_text().startswith("You checked this file before (once): last on ")
+
+
+def test_find_this_file_shows_its_earlier_checks(page, server, tmp_path):
+    picture = unique_picture(tmp_path, 2)
+    analyse(page, [picture])
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    page.set_input_files("#find-file", str(picture))
+    expect(page.locator("#table-status")).to_contain_text("This file was checked once")
+    assert page.locator("#history-table tbody tr").count() == 1
+    page.set_input_files("#find-file", str(unique_picture(tmp_path, 3)))
+    expect(page.locator("#table-status")).to_have_text("This file was never checked (with the filters set).")

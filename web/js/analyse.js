@@ -3,6 +3,7 @@
  * cards out, verdict logs to the history (queued on this device while offline).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
+import { request } from './api.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
@@ -94,11 +95,29 @@ async function report(file, card, result, { metadata, session }) {
     label: elements.label.value.trim(),
   });
   wireReport(card, { fileName: file.name, log, result, metadata });
+  if (!session.offline) await showEarlierChecks(card, log.image_sha256); // before this check is stored
   setSyncState(card, 'Saving…');
   await saveLog(log, session, (state) => {
     setSyncState(card, SAVE_STATE_TEXT[state]);
     card.dataset.state = state;
   });
+}
+
+/**
+ * Notes on the card when this exact file (its SHA-256) was checked before, instead of a silent duplicate
+ * in the history. Nothing is shown when the history cannot be reached.
+ * @param {HTMLElement} card
+ * @param {string} sha256
+ */
+async function showEarlierChecks(card, sha256) {
+  const earlier = await request('GET', `/api/verdicts?image_sha256=${sha256}&per_page=1`).catch(() => null);
+  const [last] = earlier?.items ?? [];
+  if (!last) return;
+  const note = card.querySelector('.checked-before');
+  const times = earlier.total === 1 ? 'once' : `${earlier.total} times`;
+  note.textContent = `You checked this file before (${times}): last on ${new Date(last.analysed_at).toLocaleString()}, ` +
+    `${verdictWord(last.verdict)}${last.uncertain ? ', uncertain' : ''}.`;
+  note.hidden = false;
 }
 
 /**

@@ -2,11 +2,13 @@
  * The history page: the verdict logs (plus those still waiting on this device) as a sortable, filterable
  * table with delete and export, and two small charts.
  */
+import { acceptDrops } from './analysis-page.js';
 import { request } from './api.js';
 import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
 import { discard, discardAll, flush, pendingLogs, retry } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
 import { PROVENANCE_WORDS, formatPercent, verdictWord } from './verdict.js';
+import { hashInWorker } from './video-hash.js';
 
 const PER_PAGE = 200;
 /** The table and charts cover the most recent MAX_LOGS logs. */
@@ -23,7 +25,8 @@ const provenanceFilter = document.getElementById('filter-provenance');
 const UNKNOWN_PROVENANCE = 'unknown';
 /** How long a deleted log can be brought back with "Undo" before it is deleted for good. */
 const UNDO_MS = 8000;
-const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null };
+/** `found`: the SHA-256 of the file looked for with "Find this file" (only its logs are shown), or null. */
+const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null, found: null };
 
 /**
  * All verdict logs on the server, newest first (up to MAX_LOGS).
@@ -97,8 +100,8 @@ function provenanceOf(log) {
 /**
  * Logs that pass the verdict and provenance filters, in the chosen order.
  * @param {object[]} logs
- * @param {{verdict: string, provenance: string}} filters verdict: '', 'real', 'deepfake' or 'uncertain';
- *   provenance: '', a PROVENANCE_WORDS key or 'unknown'
+ * @param {{verdict: string, provenance: string, sha256: string | null}} filters verdict: '', 'real', 'deepfake' or
+ *   'uncertain'; provenance: '', a PROVENANCE_WORDS key or 'unknown'; sha256: one file's, or null for all
  * @param {string} key
  * @param {boolean} ascending
  * @returns {object[]}
@@ -107,7 +110,8 @@ function visibleLogs(logs, filters, key, ascending) {
   const kept = logs.filter(
     (log) =>
       (filters.verdict === 'uncertain' ? log.uncertain : !filters.verdict || log.verdict === filters.verdict) &&
-      (!filters.provenance || provenanceOf(log) === filters.provenance),
+      (!filters.provenance || provenanceOf(log) === filters.provenance) &&
+      (!filters.sha256 || log.image_sha256 === filters.sha256),
   );
   const value = (log) => (key === 'name' ? nameOf(log) : key === 'provenance' ? provenanceOf(log) : log[key]);
   const direction = ascending ? 1 : -1;
@@ -156,10 +160,11 @@ function row(log) {
 
 /**
  * Points the export links at what the filters show (the server applies the same filters to its export).
- * @param {{verdict: string, provenance: string}} filters
+ * @param {{verdict: string, provenance: string, sha256: string | null}} filters
  */
-function filterExports({ verdict, provenance }) {
+function filterExports({ verdict, provenance, sha256 }) {
   const query = {};
+  if (sha256) query.image_sha256 = sha256;
   if (verdict === 'uncertain') query.uncertain = 'true';
   else if (verdict) query.verdict = verdict;
   if (provenance) query.provenance = provenance;
@@ -170,7 +175,7 @@ function filterExports({ verdict, provenance }) {
 
 /** Redraws the table, the sort marks and the charts, and matches the export links to the filters. */
 function render() {
-  const filters = { verdict: filter.value, provenance: provenanceFilter.value };
+  const filters = { verdict: filter.value, provenance: provenanceFilter.value, sha256: state.found };
   filterExports(filters);
   const logs = visibleLogs([...state.logs], filters, state.sortKey, state.ascending);
   body.replaceChildren(...logs.map(row));
@@ -179,6 +184,7 @@ function render() {
     header.setAttribute('aria-sort', sorted ? (state.ascending ? 'ascending' : 'descending') : 'none');
   }
   status.textContent = `${logs.length} of ${state.logs.length} verdict logs shown.`;
+  if (state.found) status.textContent = logs.length ? `This file was checked ${logs.length === 1 ? 'once' : `${logs.length} times`}: ${status.textContent}` : 'This file was never checked (with the filters set).';
   drawVerdictsOverTime(document.getElementById('chart-time'), state.logs);
   drawProbabilityDistribution(document.getElementById('chart-distribution'), state.logs);
 }
@@ -240,6 +246,23 @@ async function retryLog(log) {
 }
 
 /**
+ * "Find this file": its SHA-256, computed on this device, narrows the table to its logs.
+ * @param {File | undefined} file
+ */
+async function findFile(file) {
+  if (!file) return;
+  status.textContent = "Computing the file's fingerprint…";
+  try {
+    state.found = await hashInWorker(file);
+  } catch (error) {
+    status.textContent = error.message;
+    return;
+  }
+  document.getElementById('find-clear').hidden = false;
+  render();
+}
+
+/**
  * Loads the server's logs and the ones waiting on this device.
  * @param {{username: string, csrf_token: string, offline: boolean}} session
  */
@@ -274,6 +297,15 @@ async function main() {
     fetch(`/api/verdicts/${encodeURIComponent(log.id)}`, {
       method: 'DELETE', keepalive: true, credentials: 'same-origin', headers: { 'X-CSRF-Token': session.csrf_token },
     });
+  });
+  const finder = document.getElementById('find-file');
+  finder.addEventListener('change', () => findFile(finder.files[0]));
+  acceptDrops(document.getElementById('find-zone'), (files) => findFile(files[0]));
+  document.getElementById('find-clear').addEventListener('click', (event) => {
+    state.found = null;
+    finder.value = '';
+    event.currentTarget.hidden = true;
+    render();
   });
   filter.addEventListener('change', render);
   provenanceFilter.addEventListener('change', render);
