@@ -27,6 +27,7 @@ const PRECACHE = [
   '/js/file-kind.js',
   '/js/forms.js',
   '/js/history.js',
+  '/js/local-files.js',
   '/js/account.js',
   '/js/charts.js',
   '/js/login.js',

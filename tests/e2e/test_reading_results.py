@@ -354,3 +354,24 @@ def test_find_this_file_shows_its_earlier_checks(page, server, tmp_path):
     assert page.locator("#history-table tbody tr").count() == 1
     page.set_input_files("#find-file", str(unique_picture(tmp_path, 3)))
     expect(page.locator("#table-status")).to_have_text("This file was never checked (with the filters set).")
+
+
+def test_the_history_shows_thumbnails_and_names_kept_on_this_device_only_until_logout(page, server, context, tmp_path):
+    recorder = RequestRecorder(context)
+    picture = unique_picture(tmp_path, 4)  # "Keep file names" is off: the name stays here
+    analyse(page, [picture])
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    page.set_input_files("#find-file", str(picture))
+    row = page.locator("#history-table tbody tr")
+    expect(row).to_have_count(1)
+    assert picture.name in row.inner_text()
+    thumbnail = row.locator("img.thumbnail")
+    assert thumbnail.get_attribute("src").startswith("blob:")
+    assert thumbnail.evaluate("(image) => image.complete && image.naturalWidth") == 96
+    assert not any(picture.name.encode() in url.encode() + body for url, body in recorder.requests)
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/login"))
+    kept = page.evaluate("async () => (await (await import('/js/local-files.js')).localFiles('alice')).size")
+    assert kept == 0

@@ -7,6 +7,7 @@ import { request } from './api.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
+import { rememberFile, thumbnailOf } from './local-files.js';
 import { wireReport } from './report.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog, verdictWord } from './verdict.js';
@@ -95,6 +96,10 @@ async function report(file, card, result, { metadata, session }) {
     label: elements.label.value.trim(),
   });
   wireReport(card, { fileName: file.name, log, result, metadata });
+  const picture = card.querySelector(result.whole ? '.preview-image' : '.result-body > .faces-overview');
+  // For this device's history only; a browser without IndexedDB space still gets its verdict.
+  await rememberFile({ id: log.id, username: session.username, name: file.name, thumbnail: await thumbnailOf(picture) })
+    .catch((error) => console.warn('The thumbnail was not kept:', error));
   if (!session.offline) await showEarlierChecks(card, log.image_sha256); // before this check is stored
   setSyncState(card, 'Saving…');
   await saveLog(log, session, (state) => {

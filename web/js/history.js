@@ -5,6 +5,7 @@
 import { acceptDrops } from './analysis-page.js';
 import { request } from './api.js';
 import { drawProbabilityDistribution, drawVerdictsOverTime } from './charts.js';
+import { forgetFile, forgetLocalFiles, localFiles } from './local-files.js';
 import { discard, discardAll, flush, pendingLogs, retry } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
 import { PROVENANCE_WORDS, formatPercent, verdictWord } from './verdict.js';
@@ -26,7 +27,8 @@ const UNKNOWN_PROVENANCE = 'unknown';
 /** How long a deleted log can be brought back with "Undo" before it is deleted for good. */
 const UNDO_MS = 8000;
 /** `found`: the SHA-256 of the file looked for with "Find this file" (only its logs are shown), or null. */
-const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null, found: null };
+/** `files`: thumbnail URL and file name kept on this device, by log id (local-files.js). */
+const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null, found: null, files: new Map() };
 
 /**
  * All verdict logs on the server, newest first (up to MAX_LOGS).
@@ -72,7 +74,13 @@ const SHORT_HASH_LENGTH = 12;
  * @returns {HTMLTableCellElement}
  */
 function nameCell(log) {
-  const td = Object.assign(document.createElement('td'), { textContent: nameOf(log) || '—' });
+  const local = state.files.get(log.id);
+  const td = Object.assign(document.createElement('td'), { textContent: nameOf(log) || local?.name || '—' });
+  if (local) {
+    const thumbnail = Object.assign(document.createElement('img'), { src: local.url, alt: '', className: 'thumbnail' });
+    thumbnail.title = `${local.name} (kept on this device only)`;
+    td.prepend(thumbnail);
+  }
   const fingerprint = Object.assign(document.createElement('span'), {
     className: 'fingerprint',
     textContent: `SHA-256 ${log.image_sha256.slice(0, SHORT_HASH_LENGTH)}…`,
@@ -197,6 +205,7 @@ async function deleteNow(log) {
   try {
     if (log.pending) await discard(log.id);
     else await request('DELETE', `/api/verdicts/${encodeURIComponent(log.id)}`);
+    await forgetFile(log.id);
   } catch (error) {
     state.logs.push(log);
     render();
@@ -271,6 +280,9 @@ async function load(session) {
   const waiting = (await pendingLogs(session.username)).map((log) => ({ ...log, pending: true }));
   const stored = session.offline ? [] : await fetchLogs();
   state.logs = [...waiting, ...stored];
+  for (const { url } of state.files.values()) URL.revokeObjectURL(url);
+  const files = await localFiles(session.username);
+  state.files = new Map([...files].map(([id, file]) => [id, { name: file.name, url: URL.createObjectURL(file.thumbnail) }]));
   render();
   if (session.offline) {
     const logs = waiting.length === 1 ? 'the 1 log' : `the ${waiting.length} logs`;
@@ -316,6 +328,7 @@ async function main() {
     try {
       await request('DELETE', '/api/verdicts');
       await discardAll(session.username);
+      await forgetLocalFiles();
     } catch (error) {
       status.textContent = `The history could not be deleted: ${error.message}`;
       return;

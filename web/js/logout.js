@@ -5,6 +5,7 @@
  * signed in by the old cookie.
  */
 import { forgetSession, request } from './api.js';
+import { forgetLocalFiles } from './local-files.js';
 
 /** localStorage key: set while the server may still hold the session of a user who logged out here. */
 const LOGOUT_PENDING_KEY = 'unmask.logoutPending';
@@ -35,13 +36,14 @@ export function watchPendingLogout() {
 }
 
 /**
- * Logs out: forgets the session here at once, ends it on the server (now, or once back online), and goes
- * to the login page.
+ * Logs out: forgets the session and the history's thumbnails and file names here at once, ends the session
+ * on the server (now, or once back online), and goes to the login page.
  */
 export async function logOut() {
   forgetSession();
   localStorage.setItem(LOGOUT_PENDING_KEY, 'true');
   try {
+    await forgetLocalFiles(); // the thumbnails and file names of this device's history
     await endPendingLogout();
   } finally {
     location.assign('/login');
