@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_support import SHIPPED_MODEL, RequestRecorder, log_in, running_server, smooth_image, wait_for_results, wait_until_ready
+from e2e_support import (SHIPPED_MODEL, RequestRecorder, log_in, running_server, smooth_image, wait_for_results,
+                          wait_until_ready)
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -236,7 +237,8 @@ def test_a_batch_summary_counts_each_verdict_most_suspicious_first(page, images,
     (tmp_path / "notes.png").write_text("these are not pixels\n" * 20)
     Image.new("RGB", (400, 300), (120, 90, 60)).save(tmp_path / "flat.png")
     analyse(page, [tmp_path / "notes.png", images["photo"], tmp_path / "flat.png"])
-    assert page.locator("#batch-summary").inner_text() == "Not detected: 1 · No face to judge: 1 · Could not be read: 1"
+    summary = page.locator("#batch-summary").inner_text()
+    assert summary == "Not detected: 1 · No face to judge: 1 · Could not be read: 1"
 
 
 def test_a_large_batch_shows_one_line_per_card_that_opens_in_full(sized_page, images):

@@ -383,7 +383,8 @@ async def test_history_and_export_filter_uncertain_logs(alice: AuthActions) -> N
 async def test_history_finds_the_earlier_checks_of_one_file(alice: AuthActions) -> None:
     await post(alice, verdict(image_sha256="ab" * 32))
     await post(alice, verdict())
-    assert [item["image_sha256"] for item in (await history(alice, f"?image_sha256={'ab' * 32}"))["items"]] == ["ab" * 32]
+    found = await history(alice, f"?image_sha256={'ab' * 32}")
+    assert [item["image_sha256"] for item in found["items"]] == ["ab" * 32]
     assert (await alice.client.get("/api/verdicts?image_sha256=AB")).status_code == 422
 
 
