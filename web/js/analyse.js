@@ -5,9 +5,9 @@
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { request } from './api.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
+import { rememberFile, thumbnailOf } from './local-files.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
-import { rememberFile, thumbnailOf } from './local-files.js';
 import { wireReport } from './report.js';
 import { createCard, setCardState, setSyncState, showNoFace, showResult, summarise } from './result-card.js';
 import { rememberKeepFileNames, verdictLog, verdictWord } from './verdict.js';

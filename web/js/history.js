@@ -1,6 +1,7 @@
 /**
  * The history page: the verdict logs (plus those still waiting on this device) as a sortable, filterable
- * table with delete and export, and two small charts.
+ * table with delete (and undo), export of what the filters show, "Find this file", the thumbnails and file
+ * names kept on this device, and two small charts.
  */
 import { acceptDrops } from './analysis-page.js';
 import { request } from './api.js';
@@ -26,9 +27,14 @@ const provenanceFilter = document.getElementById('filter-provenance');
 const UNKNOWN_PROVENANCE = 'unknown';
 /** How long a deleted log can be brought back with "Undo" before it is deleted for good. */
 const UNDO_MS = 8000;
-/** `found`: the SHA-256 of the file looked for with "Find this file" (only its logs are shown), or null. */
-/** `files`: thumbnail URL and file name kept on this device, by log id (local-files.js). */
-const state = { logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null, found: null, files: new Map() };
+/**
+ * The page's state. `deleting`: the log in its undo time; `found`: the SHA-256 looked for with "Find this
+ * file" (only its logs are shown), or null; `files`: thumbnail URL and file name kept on this device, by log
+ * id (local-files.js).
+ */
+const state = {
+  logs: [], sortKey: 'analysed_at', ascending: false, session: null, deleting: null, found: null, files: new Map(),
+};
 
 /**
  * All verdict logs on the server, newest first (up to MAX_LOGS).
@@ -106,7 +112,7 @@ function provenanceOf(log) {
 }
 
 /**
- * Logs that pass the verdict and provenance filters, in the chosen order.
+ * Logs that pass the filters (verdict, provenance, file), in the chosen order.
  * @param {object[]} logs
  * @param {{verdict: string, provenance: string, sha256: string | null}} filters verdict: '', 'real', 'deepfake' or
  *   'uncertain'; provenance: '', a PROVENANCE_WORDS key or 'unknown'; sha256: one file's, or null for all
