@@ -19,7 +19,7 @@ from e2e_support import (SHIPPED_MODEL, RequestRecorder, log_in, running_server,
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.faces_support import with_face
+from tests.faces_support import drawn_face, with_face
 
 pytestmark = pytest.mark.slow
 
@@ -377,3 +377,22 @@ def test_the_history_shows_thumbnails_and_names_kept_on_this_device_only_until_l
     page.wait_for_url(re.compile(r"/login"))
     kept = page.evaluate("async () => (await (await import('/js/local-files.js')).localFiles('alice')).size")
     assert kept == 0
+
+
+def test_a_clip_keeps_its_thumbnail_and_name_on_this_device(page, server, tmp_path):
+    drawn_face(160).save(tmp_path / "face.png")
+    clip = tmp_path / "face-clip.webm"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=5",
+                    "-i", str(tmp_path / "face.png"), "-filter_complex", "[0][1]overlay=80:40", "-t", "2",
+                    "-c:v", "libvpx", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    page.goto(f"{server.url}/video?backend=wasm")
+    wait_until_ready(page)
+    page.set_input_files("#file", str(clip))
+    page.locator('#analysis[data-state="saved"]').wait_for(state="attached", timeout=120_000)
+    page.goto(f"{server.url}/history")
+    page.locator("body[data-ready=true]").wait_for(state="attached")
+    page.set_input_files("#find-file", str(clip))
+    row = page.locator("#history-table tbody tr")
+    expect(row).to_have_count(1)
+    assert "face-clip.webm" in row.inner_text()
+    assert row.locator("img.thumbnail").evaluate("(image) => image.complete && image.naturalWidth") == 96

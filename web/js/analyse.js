@@ -5,7 +5,7 @@
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { request } from './api.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
-import { rememberFile, thumbnailOf } from './local-files.js';
+import { rememberFile } from './local-files.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline } from './provenance-panel.js';
 import { wireReport } from './report.js';
@@ -97,9 +97,7 @@ async function report(file, card, result, { metadata, session }) {
   });
   wireReport(card, { fileName: file.name, log, result, metadata });
   const picture = card.querySelector(result.whole ? '.preview-image' : '.result-body > .faces-overview');
-  // For this device's history only; a browser without IndexedDB space still gets its verdict.
-  await rememberFile({ id: log.id, username: session.username, name: file.name, thumbnail: await thumbnailOf(picture) })
-    .catch((error) => console.warn('The thumbnail was not kept:', error));
+  await rememberFile({ id: log.id, username: session.username, name: file.name, picture }); // this device's history only
   if (!session.offline) await showEarlierChecks(card, log.image_sha256); // before this check is stored
   setSyncState(card, 'Saving…');
   await saveLog(log, session, (state) => {

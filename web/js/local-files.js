@@ -10,11 +10,11 @@ const THUMBNAIL_WIDTH = 96;
 const THUMBNAIL_QUALITY = 0.8;
 
 /**
- * A small JPEG of a canvas already drawn on the result card.
+ * A small JPEG of a canvas already drawn on the page.
  * @param {HTMLCanvasElement} canvas
  * @returns {Promise<Blob>}
  */
-export function thumbnailOf(canvas) {
+function thumbnailOf(canvas) {
   const height = Math.max(1, Math.round((canvas.height / canvas.width) * THUMBNAIL_WIDTH));
   const small = Object.assign(document.createElement('canvas'), { width: THUMBNAIL_WIDTH, height });
   small.getContext('2d').drawImage(canvas, 0, 0, THUMBNAIL_WIDTH, height);
@@ -22,11 +22,17 @@ export function thumbnailOf(canvas) {
 }
 
 /**
- * Keeps a log's thumbnail and file name on this device.
- * @param {{id: string, username: string, name: string, thumbnail: Blob}} file
+ * Keeps a log's thumbnail (of `picture`, drawn on the page) and file name on this device. A browser that
+ * refuses (no IndexedDB space) only loses them: the analysis and its log go on.
+ * @param {{id: string, username: string, name: string, picture: HTMLCanvasElement}} file
  */
-export function rememberFile(file) {
-  return withStore('readwrite', (store) => store.put(file), FILES_STORE);
+export async function rememberFile({ id, username, name, picture }) {
+  try {
+    const thumbnail = await thumbnailOf(picture);
+    await withStore('readwrite', (store) => store.put({ id, username, name, thumbnail }), FILES_STORE);
+  } catch (error) {
+    console.warn('The thumbnail was not kept:', error);
+  }
 }
 
 /**

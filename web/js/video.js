@@ -14,6 +14,7 @@
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
 import { WrongPageError, fileKind, showError } from './file-kind.js';
+import { rememberFile } from './local-files.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
 import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
@@ -576,6 +577,8 @@ async function analyse(file, ready, { whole = false } = {}) {
       max_probability: result.max,
       share_flagged: result.shareFlagged,
     };
+    // The most suspicious frame's thumbnail, for this device's history only.
+    if (top) await rememberFile({ id: log.id, username: session.username, name: file.name, picture: top.canvas });
     if (clip.controller === controller) elements.syncState.textContent = 'Saving…';
     await saveLog(log, session, (state) => {
       if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
