@@ -256,6 +256,14 @@ def _filters(user_id: int) -> tuple[str, list[Any]]:
     if "verdict" in arguments:
         clauses.append("verdict = ?")
         params.append(one_of(arguments["verdict"], "verdict", VERDICTS))
+    if "uncertain" in arguments:  # the history's "Uncertain" filter, so that its export matches what it shows
+        clauses.append("uncertain = ?")
+        params.append(int(one_of(arguments["uncertain"], "uncertain", ("true", "false")) == "true"))
+    if "image_sha256" in arguments:  # earlier checks of one file ("checked before", "find this file")
+        if not SHA256_PATTERN.fullmatch(arguments["image_sha256"]):
+            raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
+        clauses.append("image_sha256 = ?")
+        params.append(arguments["image_sha256"])
     if "kind" in arguments:
         clauses.append("kind = ?")
         params.append(one_of(arguments["kind"], "kind", KINDS))

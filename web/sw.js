@@ -13,6 +13,7 @@
  */
 const CACHE_VERSION = 'unmask-v6';
 const PRECACHE = [
+  '/login', // where logging out leads, also offline
   '/css/app.css',
   '/css/video.css',
   '/img/icon.svg',
@@ -23,12 +24,15 @@ const PRECACHE = [
   '/js/classifier.js',
   '/js/classifier-worker.js',
   '/js/faces.js',
+  '/js/file-kind.js',
   '/js/forms.js',
   '/js/history.js',
+  '/js/local-files.js',
   '/js/account.js',
   '/js/charts.js',
   '/js/login.js',
   '/js/model-card.js',
+  '/js/logout.js',
   '/js/offline-queue.js',
   '/js/page.js',
   '/js/preprocess.js',
@@ -36,6 +40,7 @@ const PRECACHE = [
   '/js/provenance-c2pa.js',
   '/js/provenance-containers.js',
   '/js/provenance-panel.js',
+  '/js/report.js',
   '/js/result-card.js',
   '/js/tfjs-globals.js',
   '/js/verdict.js',

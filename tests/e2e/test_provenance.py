@@ -25,7 +25,7 @@ CASES = {
     "edited": ("edited", None, EDITOR),
     "stripped": ("none", None, NO_METADATA),
 }
-MODEL_HEADLINES = ("Likely deepfake", "No deepfake signs found", "Uncertain (leaning real)", "Uncertain (leaning deepfake)")
+MODEL_HEADLINES = ("Likely deepfake", "Not detected by this model", "Uncertain (leaning not detected)", "Uncertain (leaning deepfake)")
 
 
 def test_each_file_gets_its_panel_headline_and_logged_provenance(context, page, provenance_files):
@@ -51,7 +51,7 @@ def test_each_file_gets_its_panel_headline_and_logged_provenance(context, page, 
         assert "whatever the model says" in card.locator(".provenance-rule").inner_text()
 
     logs = {json.loads(body)["image_sha256"]: json.loads(body) for body in recorder.posts_to("/api/verdicts")}
-    shown_hashes = [cards.nth(i).locator(".sha256").inner_text() for i in range(len(names))]
+    shown_hashes = [cards.nth(i).locator(".sha256").text_content() for i in range(len(names))]
     assert [logs[sha]["provenance"] for sha in shown_hashes] == [CASES[name][0] for name in names]
     recorder.assert_nothing_carries(files)
     for url, body in recorder.requests:  # no metadata text either: only the one word

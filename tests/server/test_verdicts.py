@@ -382,6 +382,23 @@ async def test_export_carries_provenance(alice: AuthActions) -> None:
     assert sorted(str(item["provenance"]) for item in exported["items"]) == ["None", "edited"]
 
 
+async def test_history_and_export_filter_uncertain_logs(alice: AuthActions) -> None:
+    await post(alice, verdict(probability=0.4, verdict="real", uncertain=True))
+    await post(alice, verdict())
+    assert [item["probability"] for item in (await history(alice, "?uncertain=true"))["items"]] == [0.4]
+    exported = await (await alice.client.get("/api/verdicts/export?format=json&uncertain=false")).get_json()
+    assert [item["probability"] for item in exported["items"]] == [0.83]
+    assert (await alice.client.get("/api/verdicts?uncertain=maybe")).status_code == 422
+
+
+async def test_history_finds_the_earlier_checks_of_one_file(alice: AuthActions) -> None:
+    await post(alice, verdict(image_sha256="ab" * 32))
+    await post(alice, verdict())
+    found = await history(alice, f"?image_sha256={'ab' * 32}")
+    assert [item["image_sha256"] for item in found["items"]] == ["ab" * 32]
+    assert (await alice.client.get("/api/verdicts?image_sha256=AB")).status_code == 422
+
+
 async def test_history_rejects_bad_paging(alice: AuthActions) -> None:
     for query in ("?page=0", "?page=%C2%B2", "?per_page=201", "?per_page=-1", "?since=2024-01-01"):
         assert (await alice.client.get(f"/api/verdicts{query}")).status_code == 422, query

@@ -3,6 +3,7 @@
  */
 import { forgetSession, request } from './api.js';
 import { handleSubmit } from './forms.js';
+import { forgetLocalFiles } from './local-files.js';
 import { discardAll } from './offline-queue.js';
 import { startSignedInPage } from './page.js';
 
@@ -24,6 +25,7 @@ async function main() {
   handleSubmit(document.getElementById('delete-form'), async (form) => {
     await request('DELETE', '/api/account', { password: form.elements.password.value });
     await discardAll(session.username);
+    await forgetLocalFiles();
     forgetSession();
     location.assign('/login');
   });

@@ -109,7 +109,7 @@ export function drawVerdictsOverTime(container, logs) {
   days.forEach((day, i) => {
     const x = MARGIN.left + i * slot + 1;
     const realHeight = day.real * scale;
-    addBar(svg, { x, width: slot - 2, bottom, height: realHeight, className: 'bar-real', title: `${day.day}: ${day.real} real` });
+    addBar(svg, { x, width: slot - 2, bottom, height: realHeight, className: 'bar-real', title: `${day.day}: ${day.real} not detected` });
     addBar(svg, {
       x, width: slot - 2, bottom: bottom - realHeight, height: day.deepfake * scale, className: 'bar-fake',
       title: `${day.day}: ${day.deepfake} deepfake`,

@@ -4,6 +4,7 @@
  */
 import { getSession, request } from './api.js';
 import { handleSubmit } from './forms.js';
+import { watchPendingLogout } from './logout.js';
 import { registerServiceWorker } from './page.js';
 
 /**
@@ -38,9 +39,12 @@ async function main() {
     await getSession({ refresh: true });
     location.assign(nextUrl(location.search, location.origin));
   });
+  await watchPendingLogout(); // a session ended on this device must not sign this page in again
   const session = await getSession();
   if (session.authenticated) location.replace(nextUrl(location.search, location.origin));
+  // How to get an account (login page only): register when it is open, otherwise from whoever runs the server.
   document.getElementById('register-link')?.toggleAttribute('hidden', !session.registration_open);
+  document.getElementById('ask-for-account')?.toggleAttribute('hidden', session.registration_open);
 }
 
 main();

@@ -13,8 +13,10 @@ import { ApiError, request } from './api.js';
 /** @typedef {VerdictLog & {refused?: {status: number, reason: string}}} KeptLog a log kept on this device */
 
 const DB_NAME = 'unmask';
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 const STORE = 'pending-verdicts';
+/** The second store of this database: the files analysed here, by log id (local-files.js). Added in version 2. */
+export const FILES_STORE = 'local-files';
 const VERDICTS_URL = '/api/verdicts';
 /** Answers that retrying the same log cannot change: it is kept as refused, not retried on its own. */
 const PERMANENT_FAILURES = new Set([400, 409, 413, 422]);
@@ -29,7 +31,11 @@ let flushing = null;
 function openDatabase() {
   database ??= new Promise((resolve, reject) => {
     const opening = indexedDB.open(DB_NAME, DB_VERSION);
-    opening.onupgradeneeded = () => opening.result.createObjectStore(STORE, { keyPath: 'log.id' });
+    opening.onupgradeneeded = () => {
+      const stores = opening.result.objectStoreNames;
+      if (!stores.contains(STORE)) opening.result.createObjectStore(STORE, { keyPath: 'log.id' });
+      if (!stores.contains(FILES_STORE)) opening.result.createObjectStore(FILES_STORE, { keyPath: 'id' });
+    };
     opening.onsuccess = () => resolve(opening.result);
     opening.onerror = () => reject(opening.error);
   });
@@ -37,15 +43,16 @@ function openDatabase() {
 }
 
 /**
- * Runs one request against the store and resolves with its result.
+ * Runs one request against a store (the waiting logs unless named) and resolves with its result.
  * @param {IDBTransactionMode} mode
  * @param {(store: IDBObjectStore) => IDBRequest} operation
+ * @param {string} [storeName]
  */
-async function withStore(mode, operation) {
+export async function withStore(mode, operation, storeName = STORE) {
   const db = await openDatabase();
   return new Promise((resolve, reject) => {
-    const transaction = db.transaction(STORE, mode);
-    const call = operation(transaction.objectStore(STORE));
+    const transaction = db.transaction(storeName, mode);
+    const call = operation(transaction.objectStore(storeName));
     transaction.oncomplete = () => resolve(call.result);
     transaction.onerror = () => reject(transaction.error);
   });

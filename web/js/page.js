@@ -3,11 +3,13 @@
  * What every signed-in page shares: the session check, the log-out button, the offline banner and the
  * service worker that makes the app work offline.
  */
-import { forgetSession, getSession, redirectToLogin, rememberedSession, request } from './api.js';
+import { getSession, redirectToLogin, rememberedSession } from './api.js';
+import { logOut, watchPendingLogout } from './logout.js';
 
 const SERVICE_WORKER_URL = '/sw.js';
 const CACHE_SIGNED_IN_MESSAGE = 'cache-signed-in';
 const OFFLINE_TEXT = 'You are offline. Analysis still works; verdicts are kept on this device and sent when you are back online.';
+const LOGGED_OUT_OFFLINE_TEXT = 'You are logged out, and offline: log in again once you are back online.';
 
 /**
  * Registers the service worker (ignored where unsupported). On a signed-in page it also asks the worker
@@ -42,14 +44,19 @@ function watchConnection() {
  * Wires the log-out button.
  */
 function wireLogout() {
-  document.querySelector('[data-action="logout"]')?.addEventListener('click', async () => {
-    try {
-      await request('POST', '/api/logout');
-    } finally {
-      forgetSession();
-      location.assign('/login');
-    }
-  });
+  document.querySelector('[data-action="logout"]')?.addEventListener('click', logOut);
+}
+
+/**
+ * Says that nobody is signed in and the login page cannot be reached, instead of a page waiting for a
+ * session (and a model) that will not come.
+ */
+function showLoggedOutOffline() {
+  document.querySelector('.site-header nav')?.remove();
+  document.getElementById('main').replaceChildren(
+    Object.assign(document.createElement('h1'), { textContent: 'Logged out' }),
+    Object.assign(document.createElement('p'), { textContent: LOGGED_OUT_OFFLINE_TEXT, id: 'logged-out-offline' }),
+  );
 }
 
 /**
@@ -60,6 +67,7 @@ function wireLogout() {
 export async function startSignedInPage() {
   watchConnection();
   wireLogout();
+  await watchPendingLogout();
   try {
     const session = await getSession();
     if (!session.authenticated) {
@@ -74,6 +82,10 @@ export async function startSignedInPage() {
     if (error instanceof TypeError && remembered?.username) {
       registerServiceWorker();
       return { username: remembered.username, csrf_token: remembered.csrf_token, offline: true };
+    }
+    if (error instanceof TypeError) {
+      showLoggedOutOffline();
+      return new Promise(() => {}); // nothing to start until the user is back online and logs in
     }
     throw error;
   }

@@ -6,15 +6,21 @@
  */
 import { INPUT_SIZE } from './preprocess.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
-import { formatPercent, judge, judgedFaces, verdictHeadline } from './verdict.js';
+import { formatPercent, judge, judgedFaces, verdictHeadline, verdictMeaning } from './verdict.js';
 
 /** Strongest evidence colour opacity: the picture must stay visible under the heatmap. */
 const HEATMAP_MAX_ALPHA = 0.65;
+/**
+ * The region logit drawn at full colour, the same for every picture (the map is never scaled to its own
+ * strongest region, so a picture the model barely suspects stays faint): a picture whose every region
+ * read this would score sigmoid(4) = 98% (red) or 2% (blue). The legend in _analysis.html says so.
+ */
+const HEATMAP_FULL_LOGIT = 4;
 const TOWARDS_FAKE = [214, 40, 40];
-const TOWARDS_REAL = [29, 78, 216];
+const TOWARDS_AWAY = [29, 78, 216];
 /** The overview of the picture with its face boxes, at most this many pixels wide (drawn on this device). */
 const OVERVIEW_WIDTH = 640;
-const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#1b7a3d', tooSmall: '#6b7280' };
+const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#4a5260', tooSmall: '#6b7280' };
 
 /**
  * A new, empty card for a file, appended to `list`.
@@ -26,8 +32,24 @@ const BOX_COLOURS = { deepfake: '#b3261e', uncertain: '#8a5a00', real: '#1b7a3d'
 export function createCard(list, template, name) {
   const card = template.content.firstElementChild.cloneNode(true);
   card.querySelector('.result-name').textContent = name;
+  card.tabIndex = -1; // focusable, so that a new batch's first card can be brought to screen readers
+  const open = card.querySelector('.card-open');
+  open.addEventListener('click', () => {
+    const opened = card.classList.toggle('open');
+    open.setAttribute('aria-expanded', String(opened));
+    open.textContent = opened ? 'Show less' : 'Show full result';
+  });
   list.append(card);
   return card;
+}
+
+/**
+ * The card's one line in the compact view: its verdict and score, or what stopped it.
+ * @param {HTMLElement} card
+ * @param {string} text
+ */
+function setCardLine(card, text) {
+  card.querySelector('.card-line-text').textContent = text;
 }
 
 /**
@@ -42,6 +64,7 @@ export function setCardState(card, text, isError = false) {
   state.hidden = false;
   state.classList.toggle('error', isError);
   card.classList.toggle('failed', isError);
+  setCardLine(card, text);
 }
 
 /**
@@ -61,18 +84,18 @@ function drawInput(canvas, rgb) {
 }
 
 /**
- * Colours for an evidence map: red where a region pushed towards deepfake, blue towards real, opacity
- * by strength relative to the strongest region.
- * @param {Float32Array} evidence square grid of logits
+ * Colours for an evidence map: red where a region pushed towards deepfake, blue away from it, opacity by
+ * strength on the one absolute scale of HEATMAP_FULL_LOGIT.
+ * @param {Float32Array} evidence square grid of logits (the probability is the sigmoid of their mean)
  * @returns {ImageData}
  */
-function heatmapPixels(evidence) {
+export function heatmapPixels(evidence) {
   const side = Math.round(Math.sqrt(evidence.length));
-  const strongest = evidence.reduce((max, value) => Math.max(max, Math.abs(value)), 0) || 1;
   const image = new ImageData(side, side);
   evidence.forEach((value, i) => {
-    const [r, g, b] = value > 0 ? TOWARDS_FAKE : TOWARDS_REAL;
-    image.data.set([r, g, b, Math.round((Math.abs(value) / strongest) * HEATMAP_MAX_ALPHA * 255)], i * 4);
+    const [r, g, b] = value > 0 ? TOWARDS_FAKE : TOWARDS_AWAY;
+    const strength = Math.min(1, Math.abs(value) / HEATMAP_FULL_LOGIT);
+    image.data.set([r, g, b, Math.round(strength * HEATMAP_MAX_ALPHA * 255)], i * 4);
   });
   return image;
 }
@@ -159,6 +182,22 @@ function numberedFaces(faces) {
   return [...faces]
     .sort((a, b) => a.box.left - b.box.left || a.box.top - b.box.top)
     .map((face, index) => ({ face, number: index + 1 }));
+}
+
+/**
+ * Every face's numbers as the card shows them, in its numbering (for the downloadable report).
+ * @param {{faces: object[]}} result
+ * @param {object} metadata
+ * @returns {object[]}
+ */
+export function faceNumbers(result, metadata) {
+  return numberedFaces(result.faces).map(({ face, number }) => ({
+    number,
+    box: face.box,
+    crop: face.crop,
+    too_small: face.tooSmall,
+    ...(face.tooSmall ? {} : { probability: face.probability, ...judge(face.probability, metadata) }),
+  }));
 }
 
 /**
@@ -284,6 +323,8 @@ function facesSummary(result) {
 export async function showNoFace(card, file, result, metadata, onJudgeWhole) {
   card.querySelector('.result-state').hidden = true;
   card.dataset.state = 'no-face';
+  card.dataset.verdict = 'no-face';
+  setCardLine(card, 'No face to judge.');
   const section = card.querySelector('.no-face');
   section.hidden = false;
   const declared = provenanceHeadline(result.provenance);
@@ -329,12 +370,15 @@ export async function showResult(card, file, result, metadata) {
   fillFaceRows(card.querySelector('.face-list'), result.faces, metadata);
   card.querySelector('.faces-summary').textContent = facesSummary(result);
 
-  card.querySelector('.verdict').textContent = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  const headline = provenanceHeadline(result.provenance) ?? verdictHeadline(judgement);
+  card.querySelector('.verdict').textContent = headline;
+  card.dataset.verdict = uncertain ? 'uncertain' : verdict;
+  setCardLine(card, `${headline}: ${percent}`);
   showProvenance(card.querySelector('.result-body'), result.provenance, verdictHeadline(judgement));
   card.querySelector('.probability').textContent = `Fake probability: ${percent}`;
   card.querySelector('.probability').dataset.probability = String(probability);
   card.querySelector('.uncertain-note').hidden = !uncertain;
-  card.querySelector('.reliability').textContent = measuredAccuracy(metadata);
+  card.querySelector('.reliability').textContent = verdictMeaning(judgement, metadata);
   card.querySelector('.meaning-text').textContent =
     `${percent} is the model's estimate that this ${result.whole ? 'picture' : 'face'} was generated rather than photographed. ` +
     `On pictures like its training data (${metadata.training_summary}) it is calibrated: of the validation ` +
@@ -346,7 +390,7 @@ export async function showResult(card, file, result, metadata) {
       ? 'The square shows the centre of the picture, as the model saw it.'
       : 'Each face is judged on a square around it, shown beside its number.');
   card.querySelector('.limitations').replaceChildren(
-    ...(metadata.limitations ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
+    ...limitationsInWords(metadata).map((text) => Object.assign(document.createElement('li'), { textContent: text })),
   );
   card.querySelector('.sha256').textContent = result.sha256;
   card.querySelector('.engine').textContent =
@@ -355,18 +399,19 @@ export async function showResult(card, file, result, metadata) {
   if (!result.whole) await drawOverview(overview, file, result, metadata);
 }
 
+/** Pointers into the model card that mean nothing to a reader: left out of the limitations shown. */
+const FIELD_REFERENCES = [/\s*\(see [a-z_.]+\)/g, /\s*in `[a-z_.]+`/g];
+
 /**
- * The model card's headline accuracies, shown on every card, e.g. "How often this model is right: 83% on
- * ffhq-stylegan2/test (900 images), 62% on crossval-stylegan (392 images)." Re-encoded copies of a test
- * set are left out.
- * @param {{metrics?: Object<string, {accuracy?: number, count?: number}>}} metadata
- * @returns {string}
+ * The model card's limitations as a reader can take them: without pointers to its fields, and without the
+ * ones about the model card itself (its licence).
+ * @param {{limitations?: string[]}} metadata
+ * @returns {string[]}
  */
-export function measuredAccuracy(metadata) {
-  const parts = Object.entries(metadata.metrics ?? {})
-    .filter(([name, m]) => name !== 'validation' && !name.includes('(') && typeof m.accuracy === 'number')
-    .map(([name, m]) => `${formatPercent(m.accuracy)} on ${name} (${m.count} images)`);
-  return parts.length ? `How often this model is right: ${parts.join(', ')}.` : '';
+export function limitationsInWords(metadata) {
+  return (metadata.limitations ?? [])
+    .filter((text) => !/\b[a-z]+_[a-z]+\.[a-z]+\b/.test(text))
+    .map((text) => FIELD_REFERENCES.reduce((plain, pattern) => plain.replace(pattern, ''), text));
 }
 
 /**

@@ -54,15 +54,53 @@ export function verdictWord(verdict) {
 }
 
 /**
- * The verdict line of a result: "Likely deepfake", "No deepfake signs found" or "Uncertain (leaning real)".
- * Never a bare "Real": the model finds traces of the generators it knows, so a low score does not prove
- * that a picture is authentic.
+ * The verdict line of a result: "Likely deepfake", "Not detected by this model", or "Uncertain (leaning
+ * deepfake)" / "Uncertain (leaning not detected)". Never "Real": the model finds traces of the generators it
+ * knows, so a low score does not prove that a picture is authentic. This and `verdictMeaning` are the one
+ * place the page words a verdict.
  * @param {{verdict: 'real'|'deepfake', uncertain: boolean}} judgement
  * @returns {string}
  */
 export function verdictHeadline({ verdict, uncertain }) {
-  if (uncertain) return `Uncertain (leaning ${verdict === 'deepfake' ? 'deepfake' : 'real'})`;
-  return verdict === 'deepfake' ? 'Likely deepfake' : 'No deepfake signs found';
+  if (uncertain) return `Uncertain (leaning ${verdict === 'deepfake' ? 'deepfake' : 'not detected'})`;
+  return verdict === 'deepfake' ? 'Likely deepfake' : 'Not detected by this model';
+}
+
+/**
+ * How many of a model card's test faces a rate applies to: "94 of 911", summed over its sources.
+ * @param {{images: number}[]} sources `operating_point.generators` or `.real_sources`
+ * @param {string} rate the field holding each source's rate
+ * @returns {{hits: number, total: number}}
+ */
+function countOf(sources, rate) {
+  return sources.reduce(
+    (sum, source) => ({ hits: sum.hits + Math.round(source[rate] * source.images), total: sum.total + source.images }),
+    { hits: 0, total: 0 },
+  );
+}
+
+/**
+ * One plain sentence of what a verdict means for this model, from its measured rates (the model card's
+ * operating point) in words: how many fakes it misses behind "not detected", how many real photos it flags.
+ * @param {{verdict: 'real'|'deepfake', uncertain: boolean}} judgement
+ * @param {{operating_point?: {generators?: object[], real_sources?: object[]}}} metadata
+ * @param {string} [subject] what was judged: "picture", "face", "clip"
+ * @returns {string}
+ */
+export function verdictMeaning({ verdict, uncertain }, metadata, subject = 'picture') {
+  if (uncertain) return `The score is close to the line where the verdict changes: this model cannot tell for this ${subject}.`;
+  const point = metadata.operating_point ?? {};
+  if (verdict === 'deepfake') {
+    const { hits, total } = countOf(point.real_sources ?? [], 'false_positive_rate');
+    return total
+      ? `In its tests this model wrongly flagged ${hits} of ${total} real photos it had never seen, so this is strong evidence, not proof.`
+      : 'This is evidence, not proof: the model can be wrong.';
+  }
+  const { hits, total } = countOf(point.generators ?? [], 'detection_rate');
+  return total
+    ? `In its tests this model caught ${hits} of ${total} generated or swapped faces it had never seen; the others also ` +
+      `read "not detected", so this does not show that the ${subject} is authentic.`
+    : `This model only knows the generators it was trained on, so this does not show that the ${subject} is authentic.`;
 }
 
 /**

@@ -115,7 +115,7 @@ export class Timeline {
 
     const ink = cssColour(canvas, '--muted', '#4a5260');
     const fake = cssColour(canvas, '--fake', '#b3261e');
-    const real = cssColour(canvas, '--real', '#1b7a3d');
+    const real = cssColour(canvas, '--not-detected', '#4a5260');
     const accent = cssColour(canvas, '--accent', '#1f5fbf');
     const [low, high] = this.metadata.uncertain_band;
     const threshold = this.metadata.threshold;

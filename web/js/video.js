@@ -13,9 +13,11 @@
  * data-classify-ms, data-detect-ms).
  */
 import { acceptDrops, announce, startAnalysisPage } from './analysis-page.js';
+import { WrongPageError, fileKind, showError } from './file-kind.js';
+import { rememberFile } from './local-files.js';
 import { SAVE_STATE_TEXT, saveLog } from './offline-queue.js';
 import { provenanceHeadline, showProvenance } from './provenance-panel.js';
-import { drawHeatmap, measuredAccuracy, setHeatmapShown, summarise } from './result-card.js';
+import { drawHeatmap, setHeatmapShown, summarise } from './result-card.js';
 import { aggregate } from './video-aggregate.js';
 import {
   DEFAULT_FRAMES_PER_SECOND,
@@ -27,7 +29,7 @@ import {
 } from './video-frames.js';
 import { hashInWorker } from './video-hash.js';
 import { Timeline } from './video-timeline.js';
-import { formatPercent, judgedFaces, rememberKeepFileNames, verdictHeadline, verdictLog } from './verdict.js';
+import { formatPercent, judgedFaces, rememberKeepFileNames, verdictHeadline, verdictLog, verdictMeaning } from './verdict.js';
 
 /** Thumbnails are kept only for this many highest-scoring frames. */
 const TOP_FRAMES = 6;
@@ -69,6 +71,7 @@ const elements = {
   syncState: document.getElementById('sync-state'),
   rule: document.getElementById('rule'),
   playerBox: document.getElementById('player-box'),
+  clipView: document.getElementById('clip-view'),
   player: document.getElementById('player'),
   heatmap: document.getElementById('player-heatmap'),
   heatmapToggle: document.getElementById('heatmap-toggle'),
@@ -186,6 +189,7 @@ function resetClip(file) {
   elements.player.removeAttribute('src');
   elements.player.load();
   elements.analysis.hidden = false;
+  elements.clipView.hidden = true; // no empty player: shown once the clip opens
   elements.title.textContent = file.name;
   elements.result.hidden = true;
   elements.noFace.hidden = true;
@@ -358,6 +362,7 @@ function showPlayer(file, source) {
   clip.height = source.height;
   clip.playerUrl = URL.createObjectURL(file);
   elements.player.src = clip.playerUrl;
+  elements.clipView.hidden = false;
   elements.playerBox.style.aspectRatio = `${source.width} / ${source.height}`;
   elements.playerBox.style.maxWidth = `calc(60vh * ${source.width / source.height})`;
 }
@@ -375,8 +380,7 @@ function showVerdict(result, { judged, sampled, mostFaces, whole, sha256, backen
   elements.verdict.textContent = provenanceHeadline(provenance) ?? verdictHeadline(result);
   showProvenance(elements.result.querySelector('article'), provenance, verdictHeadline(result));
   elements.score.textContent = `Clip score: ${formatPercent(result.score)}`;
-  const accuracy = measuredAccuracy(metadata);
-  elements.reliability.textContent = accuracy && `${accuracy} Measured on still photos, not on video frames.`;
+  elements.reliability.textContent = `${verdictMeaning(result, metadata, 'clip')} Measured on still photos, not on video frames.`;
   elements.uncertainNote.hidden = !result.uncertain;
   elements.wholeNote.hidden = !whole;
   elements.framesAnalysed.textContent = whole
@@ -506,9 +510,7 @@ async function analyse(file, ready, { whole = false } = {}) {
   let times = [];
   try {
     const { classifier, metadata, session } = await ready;
-    if (file.type.startsWith('image/')) {
-      throw new Error('This is a still image: analyse it on the Analyse page.');
-    }
+    if ((await fileKind(file)) === 'image') throw new WrongPageError('This is a still image, not a video.', 'image');
     source = await VideoSource.open(file, signal);
     signal.throwIfAborted();
     const { framesPerSecond, maxFrames } = samplingSettings();
@@ -577,6 +579,8 @@ async function analyse(file, ready, { whole = false } = {}) {
         },
       },
     });
+    // The most suspicious frame's thumbnail, for this device's history only.
+    if (top) await rememberFile({ id: log.id, username: session.username, name: file.name, picture: top.canvas });
     if (clip.controller === controller) elements.syncState.textContent = 'Saving…';
     await saveLog(log, session, (state) => {
       if (clip.controller !== controller) return; // another clip is on screen now; this log is kept all the same
@@ -591,7 +595,8 @@ async function analyse(file, ready, { whole = false } = {}) {
       }
       return;
     }
-    setState('failed', error.message || 'The analysis failed.', true);
+    setState('failed', 'The analysis failed.', true);
+    if (error.message) showError(elements.status, error);
     announce(`${file.name}: ${error.message}`);
   } finally {
     source?.close();
