@@ -17,8 +17,10 @@ const THUMBNAIL_QUALITY = 0.8;
 function thumbnailOf(canvas) {
   const height = Math.max(1, Math.round((canvas.height / canvas.width) * THUMBNAIL_WIDTH));
   const small = Object.assign(document.createElement('canvas'), { width: THUMBNAIL_WIDTH, height });
-  small.getContext('2d').drawImage(canvas, 0, 0, THUMBNAIL_WIDTH, height);
-  return new Promise((resolve) => small.toBlob(resolve, 'image/jpeg', THUMBNAIL_QUALITY));
+  /** @type {CanvasRenderingContext2D} */ (small.getContext('2d')).drawImage(canvas, 0, 0, THUMBNAIL_WIDTH, height);
+  return new Promise((resolve, reject) =>
+    small.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the thumbnail could not be made'))),
+      'image/jpeg', THUMBNAIL_QUALITY));
 }
 
 /**

@@ -53,7 +53,7 @@ function wireLogout() {
  */
 function showLoggedOutOffline() {
   document.querySelector('.site-header nav')?.remove();
-  document.getElementById('main').replaceChildren(
+  /** @type {HTMLElement} */ (document.getElementById('main')).replaceChildren(
     Object.assign(document.createElement('h1'), { textContent: 'Logged out' }),
     Object.assign(document.createElement('p'), { textContent: LOGGED_OUT_OFFLINE_TEXT, id: 'logged-out-offline' }),
   );

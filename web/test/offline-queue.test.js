@@ -15,12 +15,13 @@ function finished(transaction, result) {
   return { result };
 }
 
-/** The part of IndexedDB the queue uses: one database with one store keyed by `log.id`. */
+/** The part of IndexedDB the queue uses: one database whose waiting-logs store is keyed by `log.id`. */
 const fakeIndexedDB = {
   open() {
     /** @type {any} */
     const opening = {};
     opening.result = {
+      objectStoreNames: { contains: () => false },
       createObjectStore() {},
       transaction() {
         /** @type {any} */

@@ -23,8 +23,8 @@ test('the uncertain band includes its low edge and excludes its high edge', () =
 
 test('headlines never call a picture real', () => {
   assert.equal(verdictHeadline({ verdict: 'deepfake', uncertain: false }), 'Likely deepfake');
-  assert.equal(verdictHeadline({ verdict: 'real', uncertain: false }), 'No deepfake signs found');
-  assert.equal(verdictHeadline({ verdict: 'real', uncertain: true }), 'Uncertain (leaning real)');
+  assert.equal(verdictHeadline({ verdict: 'real', uncertain: false }), 'Not detected by this model');
+  assert.equal(verdictHeadline({ verdict: 'real', uncertain: true }), 'Uncertain (leaning not detected)');
   assert.equal(verdictHeadline({ verdict: 'deepfake', uncertain: true }), 'Uncertain (leaning deepfake)');
 });
 
