@@ -14,8 +14,9 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,test]"
+# The browser libraries first: building the package (tests/install builds a wheel) takes its files from them.
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+.venv/bin/python -m pip install --quiet -e ".[train,test]"
 
 # pytest exits 5 when it collects no test: that is a broken suite, never a pass.
 status=0

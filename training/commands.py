@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
-from unmask import PROJECT_ROOT, UserFacingError
+from unmask import UserFacingError
 
-DEFAULT_RUNS = PROJECT_ROOT / "runs"
+# Below the current folder, never next to the installed source.
+DEFAULT_RUNS = Path("runs")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:

@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from unmask.training.preprocessing import ImageDecodeError, open_rgb
-from unmask import UserFacingError
+from unmask import WEB_ROOT, UserFacingError
 
 log = logging.getLogger(__name__)
 
 DETECT_SCRIPT = Path(__file__).resolve().parent / "detect_faces.mjs"
-FACES_MODULE = Path(__file__).resolve().parents[1] / "web" / "js" / "faces.js"
+FACES_MODULE = WEB_ROOT / "js" / "faces.js"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "unmask" / "faces"
 
 
