@@ -25,6 +25,7 @@ from typing import Any
 from unmask.training.metrics import CLASS_NAMES
 from unmask.training.faces import detector_version
 from unmask.training.preprocessing import PREPROCESSING_SPEC
+from unmask.training.run_folder import RunFolder
 from unmask import THRESHOLD, UserFacingError
 
 # Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
@@ -40,16 +41,12 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
     Returns the metadata written beside it. `check(converted_dir)` (e.g. the parity check) runs on the
     converted files before they replace `out_dir`: a failed conversion or check never touches the served model.
     """
-    import keras
-
     from unmask.training.calibration import Calibration
     from unmask.training.models import calibrated
 
-    run = _read_json(run_dir / "run.json")
-    model_file = run_dir / "model.keras"
-    if not model_file.is_file():
-        raise UserFacingError(f"{run_dir} holds no model.keras: is it a training run folder?")
-    model = keras.saving.load_model(model_file)
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
+    model = folder.load_model()
     browser_model = calibrated(model, Calibration.of_run(run))
 
     with tempfile.TemporaryDirectory(prefix="unmask-export-") as scratch:
@@ -208,10 +205,10 @@ def _percent(rate: float) -> str:
 
 def _report_metrics(run_dir: Path) -> dict[str, Any]:
     """Headline numbers per evaluated folder from the run's report, if `unmask evaluate` wrote one."""
-    report_file = run_dir / "report" / "report.json"
-    if not report_file.is_file():
+    report = RunFolder(run_dir).read_report()
+    if report is None:
         return {}
-    folders = _read_json(report_file).get("folders", {})
+    folders = report.get("folders", {})
     keys = ("count", "positives", "accuracy", "roc_auc", "precision", "recall", "false_positive_rate", "ece")
     return {name: {key: folder["metrics"].get(key) for key in keys} for name, folder in folders.items()}
 
