@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
+import logging
 import socket
 import sqlite3
 import sys
@@ -17,6 +18,8 @@ from unmask import UserFacingError
 from unmask.server import accounts
 from unmask.server.db import Database
 from unmask.server.passwords import Passwords, password_problem
+
+logger = logging.getLogger(__name__)
 
 LOOPBACK_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]"]
 READ_TIMEOUT_S = 30
@@ -143,11 +146,9 @@ def serve_command(args: argparse.Namespace) -> int:
         if _is_loopback(args.host):
             app.config["ALLOWED_HOSTS"] = list(dict.fromkeys([*LOOPBACK_HOST_NAMES, host.lower()]))
         else:
-            print(
-                f"unmask serve: warning: {args.host} is reachable from other machines and answers any Host name"
-                " (a DNS-rebinding page could reach it): name the site with --allowed-host NAME",
-                file=sys.stderr,
-            )
+            logger.warning(
+                "%s is reachable from other machines and answers any Host name (a DNS-rebinding page could "
+                "reach it): name the site with --allowed-host NAME", args.host)
     _check_database(app.config)
     config = Config()
     config.bind = [f"{host}:{args.port}"]
@@ -156,7 +157,7 @@ def serve_command(args: argparse.Namespace) -> int:
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
     _check_port(config, f"{host}:{args.port}")
-    print(f"Unmask serving on http://{host}:{args.port}/", file=sys.stderr)
+    logger.info("Unmask serving on http://%s:%s/", host, args.port)
     asyncio.run(serve(app, config))
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -12,10 +11,6 @@ from typing import Any
 
 import aiosqlite
 from quart import Quart, current_app
-
-# aiosqlite logs every statement with its parameters at DEBUG: password hashes, session keys and
-# image hashes would reach the log whenever someone turns on debug logging.
-logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 # Each migration is a list of statements applied in one transaction; append, never edit.
 MIGRATIONS: list[list[str]] = [

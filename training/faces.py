@@ -28,7 +28,7 @@ from PIL import Image
 from unmask.training.preprocessing import ImageDecodeError, open_rgb
 from unmask import WEB_ROOT, UserFacingError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DETECT_SCRIPT = Path(__file__).resolve().parent / "detect_faces.mjs"
 FACES_MODULE = WEB_ROOT / "js" / "faces.js"
@@ -118,7 +118,7 @@ class FaceCache:
             try:
                 self._entries = json.loads(self.path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                log.warning("face cache %s is unreadable; detecting again", self.path)
+                logger.warning("face cache %s is unreadable; detecting again", self.path)
 
     def get(self, digest: str) -> list[Face] | None:
         items = self._entries.get(digest)
@@ -149,7 +149,7 @@ def find_faces(paths: Iterable[Path], cache: FaceCache | None = None) -> dict[st
         else:
             found[str(path)] = faces
     if missing:
-        log.info("finding faces in %d pictures (%d cached)", len(missing), len(found))
+        logger.info("finding faces in %d pictures (%d cached)", len(missing), len(found))
         with face_detector() as detector:
             for index, (path, digest) in enumerate(missing, 1):
                 try:
@@ -160,7 +160,7 @@ def find_faces(paths: Iterable[Path], cache: FaceCache | None = None) -> dict[st
                 found[str(path)] = faces
                 if index % 500 == 0:
                     cache.save()
-                    log.info("faces: %d of %d pictures", index, len(missing))
+                    logger.info("faces: %d of %d pictures", index, len(missing))
         cache.save()
     return found
 

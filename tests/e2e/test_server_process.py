@@ -233,7 +233,17 @@ def test_a_public_address_without_allowed_host_is_warned_about(tmp_path) -> None
         busy.bind(("0.0.0.0", 0))
         port = busy.getsockname()[1]
         result = unmask("serve", "--instance", str(tmp_path), "--host", "0.0.0.0", "--port", str(port))
-    assert "warning: 0.0.0.0 is reachable from other machines" in result.stderr.decode()
+    assert "WARNING unmask.server.commands: 0.0.0.0 is reachable from other machines" in result.stderr.decode()
+    assert_one_line_error(result, "cannot listen on")
+
+
+def test_log_level_error_leaves_out_the_warning(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        port = busy.getsockname()[1]
+        result = unmask("--log-level", "ERROR", "serve", "--instance", str(tmp_path), "--host", "0.0.0.0",
+                        "--port", str(port))
+    assert "reachable from other machines" not in result.stderr.decode()
     assert_one_line_error(result, "cannot listen on")
 
 
