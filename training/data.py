@@ -194,7 +194,7 @@ def decode_images(samples: Iterable[Sample], *, for_training: bool, recode: Reco
         results = list(pool.map(load, samples))
     decoded = DecodedImages([], np.zeros(0, dtype=np.int64), [])
     labels = []
-    for sample, result in zip(samples, results):
+    for sample, result in zip(samples, results, strict=True):
         if isinstance(result, str):
             decoded.skipped.append({"path": str(sample.path), "reason": result})
         else:

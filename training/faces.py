@@ -93,9 +93,11 @@ class FaceDetector:
         return [Face.from_json(item) for item in json.loads(line)["faces"]]
 
     def close(self) -> None:
-        if self._process.stdin:
-            self._process.stdin.close()
+        """Closing its input ends the script; its output pipe is closed too, or Python warns of a leaked file."""
+        assert self._process.stdin and self._process.stdout
+        self._process.stdin.close()
         self._process.wait(timeout=30)
+        self._process.stdout.close()
 
 
 @contextmanager

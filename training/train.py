@@ -214,7 +214,7 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages],
     for name, view in views.items():
         real = view.labels == REAL
         real_logits.append(logits[name][real])
-        real_groups += [f"{group} ({name})" for group, is_real in zip(view.groups, real) if is_real]
+        real_groups += [f"{group} ({name})" for group, is_real in zip(view.groups, real, strict=True) if is_real]
     threshold = operating_point(np.concatenate(real_logits), real_groups, target_fpr)
     stored, labels = views[AS_STORED], views[AS_STORED].labels
     calibration = fit_at_operating_point(logits[AS_STORED], labels, threshold)

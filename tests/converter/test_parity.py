@@ -318,7 +318,7 @@ def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path
     (tmp_path / "split").mkdir()
     files = _synthetic_files(tmp_path / "split")[:5]
     labels = [REAL, DEEPFAKE, REAL, DEEPFAKE, REAL]
-    RunFolder(run_dir).write_split({"train": [], "val": [], "test": [Sample(f, label) for f, label in zip(files, labels)]})
+    RunFolder(run_dir).write_split({"train": [], "val": [], "test": [Sample(f, label) for f, label in zip(files, labels, strict=True)]})
 
     assert run_export() == 0
     out = capsys.readouterr().out

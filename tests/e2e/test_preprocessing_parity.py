@@ -114,6 +114,6 @@ def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, pari
     expected = np.asarray(resize_to_input(image, box=box), dtype=np.int16)
     data = base64.b64encode(images[case].read_bytes()).decode()
     answer = parity_page.evaluate(BOX_RUN, {"data": data, "type": MIME[images[case].suffix],
-                                            "box": dict(zip(("left", "top", "right", "bottom"), box))})
+                                            "box": dict(zip(("left", "top", "right", "bottom"), box, strict=True))})
     browser = np.asarray(answer, dtype=np.int16).reshape(INPUT_SIZE, INPUT_SIZE, 3)
     assert np.abs(browser - expected).max() <= 1

@@ -131,7 +131,7 @@ def test_clients_that_hang_up_mid_post_cost_the_others_nothing(server) -> None:
         honest = [post_and_read_status(server.url, verdict_post(server.url, headers, verdict_id))
                   for verdict_id in honest_ids]
         # Interleaved, so that hang-ups land in the middle of the honest posts' batches.
-        mixed = [task for pair in zip(aborted, honest) for task in pair]
+        mixed = [task for pair in zip(aborted, honest, strict=True) for task in pair]
         results = await asyncio.wait_for(asyncio.gather(*mixed), timeout=ANSWER_TIMEOUT_S)
         return results[1::2]
 
