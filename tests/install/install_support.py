@@ -42,19 +42,19 @@ def serving(venv: Path, instance: Path, cwd: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([str(venv / "bin" / "unmask"), "serve", "--port", str(port), "--instance",
-                               str(instance)], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/api/session", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.stderr.read().decode()
-                time.sleep(0.3)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    # Leaving the Popen context waits for the process and closes its stderr pipe.
+    with subprocess.Popen([str(venv / "bin" / "unmask"), "serve", "--port", str(port), "--instance", str(instance)],
+                          cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"{base}/api/session", timeout=2).close()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    assert server.poll() is None, server.stderr.read().decode()
+                    time.sleep(0.3)
+            yield base
+        finally:
+            server.terminate()
