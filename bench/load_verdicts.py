@@ -217,7 +217,7 @@ async def answered(
     """The whole reply, or None (counted as unanswered) when it does not come within `timeout` seconds."""
     try:
         return await asyncio.wait_for(connection.request(*request), timeout)  # type: ignore[arg-type]
-    except asyncio.TimeoutError:
+    except TimeoutError:
         results.unanswered += 1
         await connection.close()
         return None
@@ -264,7 +264,7 @@ async def hang_up_poster(port: int, browser: Browser, deadline: float, results: 
         try:
             await asyncio.wait_for(connection.request("POST", "/api/verdicts", browser, new_verdict()),
                                    random.uniform(0.0005, 0.02))
-        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             results.hung_up += 1
         await connection.close()
         await asyncio.sleep(HANG_UP_INTERVAL_S)
@@ -339,8 +339,8 @@ async def run(args: argparse.Namespace) -> int:
     environment["UNMASK_MAX_VERDICTS_PER_ACCOUNT"] = str(max(100_000, args.heavy_rows))
     command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
                "--open-registration"]
-    log = open(instance / "server.log", "wb")
-    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    with open(instance / "server.log", "wb") as log:  # the server process keeps its own descriptor
+        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         await wait_until_up(port, process)
         started = time.perf_counter()
@@ -377,7 +377,6 @@ async def run(args: argparse.Namespace) -> int:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
-        log.close()
 
     posts, reads = len(results.post_latencies), len(results.read_latencies)
     with sqlite3.connect(instance / "unmask.sqlite3") as database:

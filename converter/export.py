@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from unmask.training.metrics import CLASS_NAMES
+from unmask import THRESHOLD, UserFacingError
 from unmask.training.faces import detector_version
+from unmask.training.metrics import CLASS_NAMES
 from unmask.training.preprocessing import PREPROCESSING_SPEC
 from unmask.training.run_folder import RunFolder
-from unmask import THRESHOLD, UserFacingError
 
 # Probabilities in [low, high) are shown as "uncertain": the model is calibrated, so at 0.35 or 0.65 one
 # verdict in three would still be wrong.
@@ -112,7 +112,7 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
     inputs = {name: spec["name"] for name, spec in signature.get("inputs", {}).items()}
     outputs = {name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
                for name, spec in signature.get("outputs", {}).items()}
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     return {
         "name": "unmask",
         "version": version or f"{run['architecture']}-{created:%Y%m%d-%H%M%S}",

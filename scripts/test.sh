@@ -18,6 +18,9 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 .venv/bin/python -m pip install --quiet -e ".[train,test]"
 
+# Lint first: a style error fails in a second, before the minutes of tests.
+.venv/bin/ruff check .
+
 # pytest exits 5 when it collects no test: that is a broken suite, never a pass.
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

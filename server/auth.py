@@ -18,8 +18,14 @@ from unmask.server import accounts
 from unmask.server.db import get_db
 from unmask.server.errors import ApiError
 from unmask.server.passwords import get_passwords, password_problem
-from unmask.server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
-                             refresh_csrf_cookie, remember_known_browser)
+from unmask.server.security import (
+    address_key,
+    csrf_token,
+    get_login_throttles,
+    get_registration_throttle,
+    refresh_csrf_cookie,
+    remember_known_browser,
+)
 from unmask.server.validation import boolean, read_json_object, string
 
 logger = logging.getLogger(__name__)

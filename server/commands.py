@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from unmask import UserFacingError
-
 from unmask.server import accounts
 from unmask.server.db import Database
 from unmask.server.passwords import Passwords, password_problem

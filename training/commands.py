@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from unmask import UserFacingError
+from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 
 # Below the current folder, never next to the installed source.
 DEFAULT_RUNS = Path("runs")

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unmask import UserFacingError
 from unmask.training.metrics import CLASS_NAMES
 from unmask.training.preprocessing import Box, ImageDecodeError, centre_square_box, open_rgb, preprocess
-from unmask import UserFacingError
 
 REAL, DEEPFAKE = 0, 1  # indices into CLASS_NAMES
 CLASS_FOLDERS = {"real": REAL, "deepfake": DEEPFAKE, "fake": DEEPFAKE}

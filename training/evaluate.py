@@ -18,13 +18,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from unmask import THRESHOLD, UserFacingError
 from unmask.training.calibration import Calibration
-from unmask.training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from unmask.training.data import DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
 from unmask.training.report import summary_line, write_report
 from unmask.training.run_folder import RunFolder
-from unmask import THRESHOLD, UserFacingError
 
 REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),

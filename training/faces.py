@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unmask.training.preprocessing import ImageDecodeError, open_rgb
 from unmask import WEB_ROOT, UserFacingError
+from unmask.training.preprocessing import ImageDecodeError, open_rgb
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from unmask import THRESHOLD
 from unmask.training.data import CLASS_NAMES, DEEPFAKE, DecodedImages, decode_images, find_sources
 from unmask.training.evaluate import evaluate, load_browser_twin, predict
 from unmask.training.faces import face_crops
@@ -25,7 +26,6 @@ from unmask.training.metrics import binary_metrics
 from unmask.training.report import decimal, percent, slugify
 from unmask.training.run_folder import RunFolder
 from unmask.training.train import TrainConfig, train
-from unmask import THRESHOLD
 
 
 def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path,

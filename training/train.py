@@ -20,17 +20,27 @@ from typing import Any
 import keras
 import numpy as np
 
+from unmask import UserFacingError
+from unmask.training.architectures import DEFAULT_ARCHITECTURE
 from unmask.training.augment import AugmentConfig, augment
 from unmask.training.calibration import Calibration, fit_at_operating_point, operating_point
-from unmask.training.data import (CLASS_NAMES, REAL, DecodedImages, Sample, class_counts, decode_images, equalise_history,
-                           find_samples, find_sources, group_counts, split_samples)
+from unmask.training.data import (
+    REAL,
+    DecodedImages,
+    Sample,
+    class_counts,
+    decode_images,
+    equalise_history,
+    find_samples,
+    find_sources,
+    group_counts,
+    split_samples,
+)
 from unmask.training.faces import face_crops
 from unmask.training.metrics import binary_metrics
-from unmask.training.architectures import DEFAULT_ARCHITECTURE
 from unmask.training.models import build
 from unmask.training.preprocessing import INPUT_SIZE
 from unmask.training.run_folder import RunFolder, provenance
-from unmask import UserFacingError
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,10 @@ import argparse
 import logging
 import sys
 
+from unmask import UserFacingError
 from unmask.converter import commands as converter_commands
 from unmask.server import commands as server_commands
 from unmask.training import commands as training_commands
-from unmask import UserFacingError
-
 
 # What `train`, `evaluate` and `export` need beyond the plain install (the `train` extra).
 TRAINING_MODULES = {"tensorflow", "keras", "tensorflowjs", "numpy", "PIL", "matplotlib"}

@@ -10,7 +10,6 @@ calibration (scale 0.5, offset -0.3), recorded in run.json as training writes it
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

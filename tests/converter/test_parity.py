@@ -1,4 +1,4 @@
-"""The browser model gives the same numbers as the Python model (issue 3: within 1e-3, on real images).
+"""The browser model gives the same numbers as the Python model (within 1e-3, on real images).
 
 The exported graph model runs in Node on the wasm backend (the one the page uses) from web/node_modules,
 and is compared with the run's Keras twin (`training.evaluate.load_browser_twin`: the model with its Platt
@@ -164,9 +164,9 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
                          ids=["other-scale", "other-offset", "uncalibrated"])
 def test_verify_export_rejects_a_mismatched_model(exported_model, synthetic_images, tmp_path, calibration):
     """The check can fail: the same export judged against a run with another calibration."""
-    from unmask.training.run_folder import RunFolder
-    from unmask.converter.parity import verify_export
     from unmask import UserFacingError
+    from unmask.converter.parity import verify_export
+    from unmask.training.run_folder import RunFolder
 
     other_run = tmp_path / "run"
     shutil.copytree(exported_model.run_dir, other_run)
@@ -231,8 +231,8 @@ def test_metadata_names_nodes_of_the_graph(exported_model):
 
 @pytest.mark.slow
 def test_metadata_threshold_and_calibration(exported_model):
-    from unmask.training.run_folder import RunFolder
     from unmask.training.calibration import Calibration
+    from unmask.training.run_folder import RunFolder
 
     metadata = json.loads((exported_model.model_dir / "metadata.json").read_text())
     run = RunFolder(exported_model.run_dir).read_run()
@@ -252,8 +252,8 @@ def test_metadata_threshold_and_calibration(exported_model):
 
 
 def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
-    from unmask.converter import parity
     from unmask import UserFacingError
+    from unmask.converter import parity
 
     monkeypatch.setattr(parity, "WEB_ROOT", tmp_path / "web")
     with pytest.raises(UserFacingError, match=r"npm ci --prefix web"):
@@ -261,8 +261,8 @@ def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
 
 
 def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
-    from unmask.converter import parity
     from unmask import UserFacingError
+    from unmask.converter import parity
 
     monkeypatch.setattr(parity.shutil, "which", lambda name: None)
     with pytest.raises(UserFacingError, match=r"Node.js .* not on PATH.*npm ci --prefix web"):
@@ -345,8 +345,8 @@ def test_export_command_falls_back_to_synthetic_images(export_command, tmp_path,
 
 @pytest.mark.slow
 def test_export_command_fails_on_a_mismatched_model_unless_skipped(export_command, caplog):
-    from unmask.training.run_folder import RunFolder
     from unmask import UserFacingError
+    from unmask.training.run_folder import RunFolder
 
     run_dir, run_export = export_command
     folder = RunFolder(run_dir)

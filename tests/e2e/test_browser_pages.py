@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from playwright.sync_api import expect
 from e2e_support import PASSWORD, USERNAME, log_in, unmask_command, wait_for_results, wait_until_ready
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import base64
 
 import numpy as np
 import pytest
-
 from e2e_support import log_in
 from reference_model import ReferenceModel
+
 from unmask.training.preprocessing import INPUT_SIZE, preprocess
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ BOX_RUN = """async ({ data, type, box }) => {
     ("small", (0.2, 0.1, 0.6)),  # a face smaller than the input: enlarged
 ], ids=["photo", "large", "tall", "small"])
 def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, parity_page) -> None:
-    """The face detector's square box (issue 9), in source pixels with fractional edges, crops alike."""
+    """The face detector's square box, in source pixels with fractional edges, crops alike."""
     from unmask.training.preprocessing import open_rgb, resize_to_input
 
     image = open_rgb(images[case])

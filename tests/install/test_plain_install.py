@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from install_support import PROJECT_ROOT, add_user, fresh_venv, run_in, serving
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-
 from install_support import INSTALL_TIMEOUT_S, PROJECT_ROOT, add_user, fresh_venv, run_in, serving
+
 from unmask.server.vendor_files import vendor_paths
 
 pytestmark = pytest.mark.slow

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
-
-from unmask.server import create_app
 from server_support import AuthActions
 
+from unmask.server import create_app
 
 # A minimal layout with the real one's contract: the signed-in pages get `nav` and `current_path`.
 FAKE_LAYOUT = (

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unmask.training.data import (DEEPFAKE, REAL, Sample, decode_images, equalise_history, find_samples, reencoder,
-                           split_samples)
 from unmask import UserFacingError
+from unmask.training.data import (
+    DEEPFAKE,
+    REAL,
+    Sample,
+    decode_images,
+    equalise_history,
+    find_samples,
+    reencoder,
+    split_samples,
+)
 
 
 def labels_by_name(samples: list[Sample]) -> dict[str, int]:

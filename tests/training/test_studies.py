@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("keras")
 
 from conftest import write_toy_dataset  # noqa: E402
+
 from unmask.cli import main  # noqa: E402
 from unmask.training.run_folder import RunFolder  # noqa: E402
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("keras")
 
 from conftest import write_toy_dataset as _write_dataset  # noqa: E402
+
 from unmask.cli import main  # noqa: E402
 from unmask.training.run_folder import RECORDED_PACKAGES, RunFolder  # noqa: E402
 from unmask.training.train import AUGMENTATION  # noqa: E402
