@@ -33,6 +33,7 @@ from e2e_support import (  # noqa: E402  (the end-to-end tests' server and brows
     smooth_image,
     wait_until_ready,
 )
+
 from tests.faces_support import drawn_face  # noqa: E402
 
 RUNS = 50

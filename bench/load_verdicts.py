@@ -231,7 +231,7 @@ async def answered(
     """The whole reply, or None (counted as unanswered) when it does not come within `timeout` seconds."""
     try:
         return await asyncio.wait_for(connection.request(*request), timeout)  # type: ignore[arg-type]
-    except asyncio.TimeoutError:
+    except TimeoutError:
         results.unanswered += 1
         await connection.close()
         return None
@@ -278,7 +278,7 @@ async def hang_up_poster(port: int, browser: Browser, deadline: float, results: 
         try:
             await asyncio.wait_for(connection.request("POST", "/api/verdicts", browser, new_verdict()),
                                    random.uniform(0.0005, 0.02))
-        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             results.hung_up += 1
         await connection.close()
         await asyncio.sleep(HANG_UP_INTERVAL_S)
@@ -375,8 +375,8 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
     environment["UNMASK_MAX_VERDICTS_PER_ACCOUNT"] = str(max(100_000, args.heavy_rows))
     command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
                "--open-registration", "--database", database, "--workers", str(workers)]
-    log = open(instance / "server.log", "wb")
-    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    with open(instance / "server.log", "wb") as log:  # the server process keeps its own descriptor
+        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         await wait_until_up(port, process)
         started = time.perf_counter()
@@ -413,7 +413,6 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
-        log.close()
 
     posts, reads = len(results.post_latencies), len(results.read_latencies)
     stored, integrity = await stored_rows(database)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from unmask.training.run_folder import RunFolder
 from unmask.training.train import config_for, train
 
 
@@ -29,9 +30,10 @@ def main() -> None:
     full = config_for(args.arch)
     with tempfile.TemporaryDirectory() as scratch:
         started = time.monotonic()
-        run = train(args.data, Path(scratch), config_for(args.arch, epochs=args.epochs, patience=args.epochs,
-                                                          min_epochs=args.epochs))
+        train(args.data, Path(scratch), config_for(args.arch, epochs=args.epochs, patience=args.epochs,
+                                                    min_epochs=args.epochs))
         total = time.monotonic() - started
+        run = RunFolder(Path(scratch)).read_run()
     fit_seconds = run["training"]["seconds"]
     per_epoch = fit_seconds / run["training"]["epochs_run"]
     overhead = total - fit_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ SYNTHETIC_SEED = 0
 
 if TYPE_CHECKING:  # the plain install (the server) has no NumPy: import it only where the export runs
     import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -39,7 +42,8 @@ def run_export(args: argparse.Namespace) -> int:
     metadata = export_model(args.run, args.out, version=args.version,
                             check=None if args.skip_parity else lambda converted: _check_parity(args.run, converted))
     if args.skip_parity:
-        print("parity check skipped (--skip-parity): the browser model was not compared with the Keras model")
+        logger.warning("parity check skipped (--skip-parity): the browser model was not compared with the Keras "
+                       "model")
     size = sum(f.stat().st_size for f in args.out.iterdir() if f.is_file())
     print(f"exported {metadata['version']} to {args.out} ({size / 1e6:.2f} MB)")
     return 0
@@ -65,9 +69,9 @@ def _parity_samples(run_dir: Path) -> tuple[np.ndarray, str]:
     import numpy as np
 
     from unmask.training.data import decode_images
-    from unmask.training.evaluate import recorded_test_split
+    from unmask.training.run_folder import RunFolder
 
-    samples = recorded_test_split(Path(run_dir))
+    samples = RunFolder(Path(run_dir)).read_split("test")
     by_class = [[s for s in samples if s.label == label] for label in sorted({s.label for s in samples})]
     chosen = [s for group in zip_longest(*by_class) for s in group if s is not None][:PARITY_SAMPLES]
     decoded = decode_images(chosen, for_training=False)

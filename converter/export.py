@@ -20,18 +20,27 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from unmask import UserFacingError
 from unmask.contract import (
-    CARD_FILE, EVIDENCE_OUTPUT, INPUT, LOG_SCHEMA_FILE, POLICY, PROBABILITY_OUTPUT, ContractError, ModelCard,
-    check_runnable, verdict_log_schema,
+    CARD_FILE,
+    EVIDENCE_OUTPUT,
+    INPUT,
+    LOG_SCHEMA_FILE,
+    POLICY,
+    PROBABILITY_OUTPUT,
+    ContractError,
+    ModelCard,
+    check_runnable,
+    verdict_log_schema,
 )
 from unmask.training.faces import detector_version
 from unmask.training.metrics import CLASS_NAMES
 from unmask.training.preprocessing import PREPROCESSING_SPEC
+from unmask.training.run_folder import RunFolder
 
 
 def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
@@ -41,16 +50,12 @@ def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
     Returns the metadata written beside it. `check(converted_dir)` (e.g. the parity check) runs on the
     converted files before they replace `out_dir`: a failed conversion or check never touches the served model.
     """
-    import keras
-
     from unmask.training.calibration import Calibration
     from unmask.training.models import calibrated
 
-    run = _read_json(run_dir / "run.json")
-    model_file = run_dir / "model.keras"
-    if not model_file.is_file():
-        raise UserFacingError(f"{run_dir} holds no model.keras: is it a training run folder?")
-    model = keras.saving.load_model(model_file)
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
+    model = folder.load_model()
     browser_model = calibrated(model, Calibration.of_run(run))
     refuse_unrunnable(browser_model, run_dir)
 
@@ -127,7 +132,7 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
     inputs = {name: spec["name"] for name, spec in signature.get("inputs", {}).items()}
     outputs = {name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
                for name, spec in signature.get("outputs", {}).items()}
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     report = _report_metrics(run_dir)
     return {
         "name": "unmask",
@@ -232,10 +237,10 @@ def _percent(rate: float) -> str:
 
 def _report_metrics(run_dir: Path) -> dict[str, Any]:
     """Headline numbers per evaluated folder from the run's report, if `unmask evaluate` wrote one."""
-    report_file = run_dir / "report" / "report.json"
-    if not report_file.is_file():
+    report = RunFolder(run_dir).read_report()
+    if report is None:
         return {}
-    folders = _read_json(report_file).get("folders", {})
+    folders = report.get("folders", {})
     keys = ("count", "positives", "accuracy", "roc_auc", "precision", "recall", "false_positive_rate", "ece")
     return {name: {key: folder["metrics"].get(key) for key in keys} for name, folder in folders.items()}
 

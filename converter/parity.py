@@ -6,7 +6,7 @@ second opinion), and compared with the Keras model it was exported from, the run
 (`training.evaluate.load_browser_twin`: `calibrated(model, Calibration.of_run(run))`, i.e. probability =
 sigmoid(scale * logit + offset)), on the same preprocessed inputs. The converter folds BatchNorm into convolutions, reorders
 operations and the wasm kernels (XNNPACK) sum in another order, so the numbers are never bit-identical;
-they must agree within a tolerance (1e-3 on the probability by default, see issue 3).
+they must agree within a tolerance (1e-3 on the probability by default).
 
     from unmask.converter.parity import check_parity
     result = check_parity(run_dir, Path("web/model"), images)   # images: float32 [N, 128, 128, 3]
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unmask import WEB_ROOT, UserFacingError
 from unmask.training.calibration import Calibration
 from unmask.training.preprocessing import INPUT_SIZE
-from unmask import WEB_ROOT, UserFacingError
 
 PREDICT_SCRIPT = Path(__file__).resolve().parent / "tfjs_predict.mjs"
 REQUIRED_NODE_PACKAGES = ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm")

@@ -16,8 +16,12 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[train,test,postgres]"
+# The browser libraries first: building the package (tests/install builds a wheel) takes its files from them.
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+.venv/bin/python -m pip install --quiet -e ".[train,test,postgres]"
+
+# Lint first: a style error fails in a second, before the minutes of tests.
+.venv/bin/ruff check .
 
 # The browser modules' unit tests (node --test web/test) and the JavaScript type check (tsc, web/tsconfig.json):
 # seconds, so they run first; either failing fails the run.

@@ -19,6 +19,9 @@ from unmask import MODEL_DIR, WEB_ROOT
 logger = logging.getLogger(__name__)
 
 SECRET_KEY_FILE = "secret_key"
+# aiosqlite logs every statement with its parameters at DEBUG: password hashes, session keys and image hashes
+# would reach the log whenever someone turns on debug logging. Never below INFO, whatever the log level.
+QUIET_LOGGERS = {"aiosqlite": logging.INFO}
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # from UNMASK_SECRET_KEY, else generated once into the instance folder
@@ -96,6 +99,8 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(instance_path)
     _configure_cookies(app)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
 
     from unmask.server import auth, db, errors, pages, passwords, security, verdicts
 

@@ -16,8 +16,14 @@ from unmask.server import accounts
 from unmask.server.db import Row, get_db
 from unmask.server.errors import ApiError
 from unmask.server.passwords import get_passwords, password_problem
-from unmask.server.security import (address_key, csrf_token, get_login_throttles, get_registration_throttle,
-                             refresh_csrf_cookie, remember_known_browser)
+from unmask.server.security import (
+    address_key,
+    csrf_token,
+    get_login_throttles,
+    get_registration_throttle,
+    refresh_csrf_cookie,
+    remember_known_browser,
+)
 from unmask.server.validation import boolean, read_json_object, string
 
 logger = logging.getLogger(__name__)
@@ -205,7 +211,7 @@ async def _upgrade_hash(row: Row, password: str) -> None:
     passwords = get_passwords()
     if passwords.needs_rehash(row["password_hash"]):
         await accounts.rehash_password(get_db(), row["id"], await passwords.hash(password))
-    
+
 
 class NoSessions(SessionInterface):
     """Quart's own cookie session is never used: the quart-auth cookie and the CSRF cookie carry all state.

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import ipaddress
+import logging
 import multiprocessing
 import multiprocessing.connection
 import signal
@@ -15,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from unmask import UserFacingError
-
 from unmask.server import accounts
 from unmask.server.db import Database, DatabaseError, shown_target
 from unmask.server.passwords import Passwords, password_problem
+
+logger = logging.getLogger(__name__)
 
 LOOPBACK_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]"]
 READ_TIMEOUT_S = 30
@@ -158,11 +160,9 @@ def serve_command(args: argparse.Namespace) -> int:
         if _is_loopback(args.host):
             app.config["ALLOWED_HOSTS"] = list(dict.fromkeys([*LOOPBACK_HOST_NAMES, host.lower()]))
         else:
-            print(
-                f"unmask serve: warning: {args.host} is reachable from other machines and answers any Host name"
-                " (a DNS-rebinding page could reach it): name the site with --allowed-host NAME",
-                file=sys.stderr,
-            )
+            logger.warning(
+                "%s is reachable from other machines and answers any Host name (a DNS-rebinding page could "
+                "reach it): name the site with --allowed-host NAME", args.host)
     _check_database(app.config)
     config = Config()
     config.bind = [f"{host}:{args.port}"]
@@ -171,8 +171,8 @@ def serve_command(args: argparse.Namespace) -> int:
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
     sockets = _listen(config, f"{host}:{args.port}")
-    print(f"Unmask serving on http://{host}:{args.port}/"
-          + (f" with {args.workers} processes" if args.workers > 1 else ""), file=sys.stderr)
+    logger.info("Unmask serving on http://%s:%s/%s", host, args.port,
+                f" with {args.workers} processes" if args.workers > 1 else "")
     if args.workers > 1:
         return _serve_in_processes(app, config, args.workers, sockets)
     try:

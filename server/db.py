@@ -8,7 +8,6 @@ once, with `?` placeholders, in the SQL both understand; the PostgreSQL engine n
 from __future__ import annotations
 
 import asyncio
-import logging
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -16,10 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from quart import Quart, current_app
-
-# aiosqlite logs every statement with its parameters at DEBUG: password hashes, session keys and
-# image hashes would reach the log whenever someone turns on debug logging.
-logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"

@@ -16,6 +16,8 @@ from quart_auth import current_user, login_required
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
+from unmask.server.vendor_files import VENDOR_FILES
+
 blueprint = Blueprint("pages", __name__)
 
 CONTENT_TYPES = {
@@ -36,25 +38,6 @@ CONTENT_TYPES = {
 }
 # The browser revalidates every file (cheap 304s) so a deployment never mixes old and new files.
 REVALIDATE = "no-cache"
-TFJS_DIST = Path("node_modules/@tensorflow/tfjs/dist")
-TFJS_WASM_DIST = Path("node_modules/@tensorflow/tfjs-backend-wasm/dist")
-FACE_DETECTOR_DIST = Path("node_modules/@vladmandic/human/models")
-EXIFR_DIST = Path("node_modules/exifr/dist")
-C2PA_DIST = Path("node_modules/@contentauth/c2pa-wasm/pkg")
-# /vendor/<package>/<name>: only these files of the browser libraries installed from web/package-lock.json.
-VENDOR_FILES = {
-    "tfjs": {
-        "tf.min.js": TFJS_DIST,
-        "tf.min.js.map": TFJS_DIST,
-        "tf-backend-wasm.min.js": TFJS_WASM_DIST,
-        "tfjs-backend-wasm.wasm": TFJS_WASM_DIST,
-        "tfjs-backend-wasm-simd.wasm": TFJS_WASM_DIST,
-        "tfjs-backend-wasm-threaded-simd.wasm": TFJS_WASM_DIST,
-    },
-    "exifr": {"full.esm.mjs": EXIFR_DIST},
-    "c2pa": {"c2pa.js": C2PA_DIST, "c2pa_bg.wasm": C2PA_DIST},
-    "faces": {"blazeface.json": FACE_DETECTOR_DIST, "blazeface.bin": FACE_DETECTOR_DIST},
-}
 MODEL_FILE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+\.(?:json|bin)")
 
 

@@ -48,7 +48,7 @@ def _common_passwords() -> frozenset[str]:
 def _is_sequence(text: str) -> bool:
     """Every character one step up (or every one step down) from the one before: abcd..., 9876...,
     also across the keyboard's 9 to 0 (1234567890)."""
-    steps = {_step(before, after) for before, after in zip(text, text[1:])}
+    steps = {_step(before, after) for before, after in zip(text, text[1:], strict=False)}
     return steps in ({1}, {-1})
 
 

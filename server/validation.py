@@ -12,7 +12,6 @@ from quart import request
 
 from unmask.server.errors import ApiError
 
-
 # Where JSON can smuggle in half of a UTF-16 pair: a \uD800-\uDFFF escape (raw UTF-8 cannot encode one).
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 

@@ -17,8 +17,17 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from quart_auth import login_required
 
 from unmask.contract import (
-    KINDS, LOG_FIELD, LOG_FIELDS, MODEL_VERSION_PATTERN, PROVENANCES, SHA256_PATTERN, TIMESTAMP_PATTERN, VERDICTS,
-    VIDEO_FIELD, VIDEO_FIELDS, LogField,
+    KINDS,
+    LOG_FIELD,
+    LOG_FIELDS,
+    MODEL_VERSION_PATTERN,
+    PROVENANCES,
+    SHA256_PATTERN,
+    TIMESTAMP_PATTERN,
+    VERDICTS,
+    VIDEO_FIELD,
+    VIDEO_FIELDS,
+    LogField,
 )
 from unmask.server.auth import current_account
 from unmask.server.db import Database, IntegrityError, Row, format_time, get_db, utc_now

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unmask import UserFacingError
 from unmask.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
-from unmask import PROJECT_ROOT, UserFacingError
 
-DEFAULT_RUNS = PROJECT_ROOT / "runs"
+# Below the current folder, never next to the installed source.
+DEFAULT_RUNS = Path("runs")
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -67,10 +68,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    from unmask.training.run_folder import RunFolder
+
+    RunFolder(args.run).require_trained()  # before TensorFlow takes its seconds to load
     from unmask.training.train import recalibrate
 
-    if not (args.run / "model.keras").is_file():
-        raise UserFacingError(f"{args.run} is not a training run folder (needs model.keras and run.json)")
     recalibrate(args.run, args.target_fpr)
     return 0
 
@@ -96,11 +98,12 @@ def run_train(args: argparse.Namespace) -> int:
     import time
 
     from unmask.training.evaluate import evaluate
-    from unmask.training.train import config_for, train
+    from unmask.training.run_folder import RunFolder
+    from unmask.training.train import train
 
     out = args.out or DEFAULT_RUNS / f"{args.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     train(args.data, out, recipe(args, args.arch), val_dir=args.val_data, test_dir=args.test_data)
-    evaluate(out, args.eval_data, out / "report")
+    evaluate(out, args.eval_data, RunFolder(out).report_dir)
     print(f"run folder: {out}\nexport it for the browser with: unmask export --run {out}")
     return 0
 
@@ -129,8 +132,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             compare_architectures(args.data, args.eval_data, out, [recipe(args, arch) for arch in args.compare])
         return 0
     from unmask.training.evaluate import evaluate
+    from unmask.training.run_folder import RunFolder
 
     if args.model is None:
         raise UserFacingError("give the training run to evaluate with --model")
-    evaluate(args.model, args.data, args.out or args.model / "report", test_split=args.test_split)
+    evaluate(args.model, args.data, args.out or RunFolder(args.model).report_dir, test_split=args.test_split)
     return 0

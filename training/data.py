@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unmask import UserFacingError
 from unmask.training.metrics import CLASS_NAMES
 from unmask.training.preprocessing import Box, ImageDecodeError, centre_square_box, open_rgb, preprocess
-from unmask import UserFacingError
 
 REAL, DEEPFAKE = 0, 1  # indices into CLASS_NAMES
 CLASS_FOLDERS = {"real": REAL, "deepfake": DEEPFAKE, "fake": DEEPFAKE}
@@ -194,7 +194,7 @@ def decode_images(samples: Iterable[Sample], *, for_training: bool, recode: Reco
         results = list(pool.map(load, samples))
     decoded = DecodedImages([], np.zeros(0, dtype=np.int64), [])
     labels = []
-    for sample, result in zip(samples, results):
+    for sample, result in zip(samples, results, strict=True):
         if isinstance(result, str):
             decoded.skipped.append({"path": str(sample.path), "reason": result})
         else:

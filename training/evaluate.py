@@ -12,20 +12,20 @@ picture's resolution.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from unmask import UserFacingError
+from unmask.contract import POLICY
 from unmask.training.calibration import Calibration
-from unmask.training.data import CLASS_NAMES, DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
+from unmask.training.data import DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
 from unmask.training.report import summary_line, write_report
-from unmask import UserFacingError
-from unmask.contract import POLICY
+from unmask.training.run_folder import RunFolder
 
 REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),
@@ -37,12 +37,9 @@ REENCODINGS: dict[str, Recode] = {
 
 def load_browser_twin(run_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
     """The run's model with its calibration, i.e. the Keras twin of the exported browser model."""
-    run_file, model_file = run_dir / "run.json", run_dir / "model.keras"
-    if not run_file.is_file() or not model_file.is_file():
-        raise UserFacingError(f"{run_dir} is not a training run folder (needs run.json and model.keras)")
-    run = json.loads(run_file.read_text())
-    model = keras.saving.load_model(model_file)
-    return calibrated(model, Calibration.of_run(run)), run
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
+    return calibrated(folder.load_model(), Calibration.of_run(run)), run
 
 
 def predict(model: keras.Model, images: list[np.ndarray]) -> np.ndarray:
@@ -55,7 +52,7 @@ def predict(model: keras.Model, images: list[np.ndarray]) -> np.ndarray:
 def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bool = True) -> dict[str, Any]:
     """Evaluate on each folder of `data_dirs` (and the run's test split), write the report to `out_dir`."""
     model, run = load_browser_twin(run_dir)
-    test_samples = recorded_test_split(run_dir) if test_split else []
+    test_samples = RunFolder(run_dir).read_split("test") if test_split else []
     folders = {Path(data_dir).name: find_samples(data_dir, require_both_classes=False) for data_dir in data_dirs}
     if not test_samples and not folders:
         raise UserFacingError("nothing to evaluate: give --data folders, or a run with a recorded test split")
@@ -95,22 +92,3 @@ def test_split_sets(test_samples: list[Sample], run: dict[str, Any],
         sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
     return sets
 
-
-def recorded_test_split(run_dir: Path) -> list[Sample]:
-    return recorded_split(run_dir, "test")
-
-
-def recorded_split(run_dir: Path, name: str) -> list[Sample]:
-    """The files of one split ("train", "val", "test") that the run recorded; [] when any is missing."""
-    split_file = run_dir / "split.json"
-    if not split_file.is_file():
-        return []
-    recorded = json.loads(split_file.read_text()).get(name, [])
-    samples = [Sample(run_dir / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
-               for entry in recorded]
-    missing = [sample.path for sample in samples if not sample.path.is_file()]
-    if missing:
-        print(f"[unmask] {name} split: {len(missing)} recorded files are missing, e.g. {missing[0]}; skipping it",
-              flush=True)
-        return []
-    return samples

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unmask import WEB_ROOT, UserFacingError
 from unmask.training.preprocessing import ImageDecodeError, open_rgb
-from unmask import UserFacingError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DETECT_SCRIPT = Path(__file__).resolve().parent / "detect_faces.mjs"
-FACES_MODULE = Path(__file__).resolve().parents[1] / "web" / "js" / "faces.js"
+FACES_MODULE = WEB_ROOT / "js" / "faces.js"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "unmask" / "faces"
 
 
@@ -93,9 +93,11 @@ class FaceDetector:
         return [Face.from_json(item) for item in json.loads(line)["faces"]]
 
     def close(self) -> None:
-        if self._process.stdin:
-            self._process.stdin.close()
+        """Closing its input ends the script; its output pipe is closed too, or Python warns of a leaked file."""
+        assert self._process.stdin and self._process.stdout
+        self._process.stdin.close()
         self._process.wait(timeout=30)
+        self._process.stdout.close()
 
 
 @contextmanager
@@ -118,7 +120,7 @@ class FaceCache:
             try:
                 self._entries = json.loads(self.path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                log.warning("face cache %s is unreadable; detecting again", self.path)
+                logger.warning("face cache %s is unreadable; detecting again", self.path)
 
     def get(self, digest: str) -> list[Face] | None:
         items = self._entries.get(digest)
@@ -149,7 +151,7 @@ def find_faces(paths: Iterable[Path], cache: FaceCache | None = None) -> dict[st
         else:
             found[str(path)] = faces
     if missing:
-        log.info("finding faces in %d pictures (%d cached)", len(missing), len(found))
+        logger.info("finding faces in %d pictures (%d cached)", len(missing), len(found))
         with face_detector() as detector:
             for index, (path, digest) in enumerate(missing, 1):
                 try:
@@ -160,7 +162,7 @@ def find_faces(paths: Iterable[Path], cache: FaceCache | None = None) -> dict[st
                 found[str(path)] = faces
                 if index % 500 == 0:
                     cache.save()
-                    log.info("faces: %d of %d pictures", index, len(missing))
+                    logger.info("faces: %d of %d pictures", index, len(missing))
         cache.save()
     return found
 

@@ -52,11 +52,11 @@ class ImageDecodeError(ValueError):
 def open_rgb(source: str | Path | bytes) -> Image.Image:
     """Decode a file (path or bytes) into an upright 8-bit RGB image, following steps 1-2 above."""
     try:
-        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        image.seek(0)  # first frame of a GIF or WebP animation
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        # Closed on leaving, also when decoding fails: the pixels are loaded into memory by then.
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            image.seek(0)  # first frame of a GIF or WebP animation
+            image.load()
+            return _to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageDecodeError(f"cannot decode image: {error}") from error
 

@@ -320,7 +320,7 @@ def _plot_histogram(
     figure = _figure()
     axes = figure.subplots()
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
-    for label, (class_name, colour) in enumerate(zip(CLASS_NAMES, CLASS_COLOURS)):
+    for label, (class_name, colour) in enumerate(zip(CLASS_NAMES, CLASS_COLOURS, strict=True)):
         scores = probabilities[labels == label]
         if len(scores):
             axes.hist(scores, bins=edges, alpha=0.6, color=colour, label=f"{class_name} (n={len(scores)})")
@@ -339,7 +339,7 @@ def _plot_training_curves(history: dict[str, list[float | None]], path: Path) ->
     from matplotlib.ticker import MaxNLocator
 
     figure = _figure(10.0, 4.0)
-    for axes, metric in zip(figure.subplots(1, 2), ("accuracy", "loss")):
+    for axes, metric in zip(figure.subplots(1, 2), ("accuracy", "loss"), strict=True):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in history:
                 # None (a diverged epoch) becomes a gap in the line.

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from unmask.contract import POLICY
 from unmask.training.data import CLASS_NAMES, DEEPFAKE, DecodedImages, decode_images, find_sources
-from unmask.training.evaluate import evaluate, load_browser_twin, predict, recorded_test_split
+from unmask.training.evaluate import evaluate, load_browser_twin, predict
 from unmask.training.faces import face_crops
 from unmask.training.metrics import binary_metrics
 from unmask.training.report import decimal, percent, slugify
+from unmask.training.run_folder import RunFolder
 from unmask.training.train import TrainConfig, train
-from unmask.contract import POLICY
 
 
 def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path,
@@ -47,7 +48,7 @@ def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: 
             run = train(data_dirs, run_dir, config, exclude_groups=(group,))
             model, _ = load_browser_twin(run_dir)
             unseen = decode_images(held_out, for_training=False, crops=crops)
-            test = decode_images(recorded_test_split(run_dir), for_training=False, crops=crops)
+            test = decode_images(RunFolder(run_dir).read_split("test"), for_training=False, crops=crops)
             rows.append(_held_out_row(group, label, model, unseen, test, extra, run))
         _write_study(out_dir, "loso", _loso_markdown(rows, config), {"config": _config(config), "rows": rows})
     return {"rows": rows}
@@ -77,7 +78,7 @@ def compare_architectures(data_dirs: list[Path], eval_dirs: list[Path], out_dir:
     for config in configs:
         run_dir = out_dir / config.architecture
         run = train(data_dirs, run_dir, config)
-        report = evaluate(run_dir, eval_dirs, run_dir / "report")
+        report = evaluate(run_dir, eval_dirs, RunFolder(run_dir).report_dir)
         rows.append({"architecture": config.architecture, "parameters": run["parameters"],
                      "training_seconds": run["training"]["seconds"], "epochs_run": run["training"]["epochs_run"],
                      "folders": {name: _headline(folder["metrics"]) for name, folder in report["folders"].items()}})

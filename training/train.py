@@ -4,16 +4,13 @@ Training reads one or more dataset folders (sources). Each epoch draws its image
 the same and, within a class, every source weighs the same (a generator with 341 faces counts as much as
 one with 3000): the model must find what the sources of a class share, not what the largest one looks like.
 
-A run folder holds everything needed to repeat, evaluate and export the run:
-`model.keras`, `run.json` (config, data summary, history, calibration, validation metrics) and
-`split.json` (the exact files of each split).
+A run folder (`run_folder.RunFolder`) holds everything needed to repeat, evaluate and export the run.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -23,16 +20,29 @@ from typing import Any
 import keras
 import numpy as np
 
-from unmask.training.augment import augment
+from unmask import UserFacingError
+from unmask.training.architectures import DEFAULT_ARCHITECTURE
+from unmask.training.augment import AugmentConfig, augment
 from unmask.training.calibration import Calibration, fit_at_operating_point, operating_point
-from unmask.training.data import (CLASS_NAMES, REAL, DecodedImages, Sample, class_counts, decode_images, equalise_history,
-                           find_samples, find_sources, group_counts, split_samples)
+from unmask.training.data import (
+    REAL,
+    DecodedImages,
+    Sample,
+    class_counts,
+    decode_images,
+    equalise_history,
+    find_samples,
+    find_sources,
+    group_counts,
+    split_samples,
+)
 from unmask.training.faces import face_crops
 from unmask.training.metrics import binary_metrics
-from unmask.training.architectures import DEFAULT_ARCHITECTURE
 from unmask.training.models import build
 from unmask.training.preprocessing import INPUT_SIZE
-from unmask import UserFacingError
+from unmask.training.run_folder import RunFolder, provenance
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class TrainConfig:
     workers: int = 2
 
 
+# Every training image's random processing history (augment.py); recorded in run.json.
+AUGMENTATION = AugmentConfig()
+
 # The seed paper's recipe, kept exactly for the baseline: Adam at its default rate, batch 32, 10 epochs,
 # early stopping on validation loss.
 PAPER_CONFIG = TrainConfig(architecture="paper", epochs=10, batch_size=32, learning_rate=1e-3,
@@ -77,14 +90,10 @@ def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Pa
     keras.utils.set_random_seed(config.seed)
     # A data error stops here, before any folder is made.
     splits = _splits(data_dirs, config, val_dir, test_dir, exclude_groups)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Paths relative to the run folder: the record holds no machine's paths and survives moving both.
-    (out_dir / "split.json").write_text(json.dumps(
-        {name: [{"path": _relative(s.path, out_dir), "label": CLASS_NAMES[s.label], "source": s.source}
-                for s in samples]
-         for name, samples in splits.items()}, indent=1))
+    folder = RunFolder(out_dir)
+    folder.write_split(splits)
 
-    _log(f"decoding {len(splits['train'])} training and {len(splits['val'])} validation images")
+    logger.info("decoding %d training and %d validation images", len(splits["train"]), len(splits["val"]))
     recode = equalise_history if config.equalise_history else None
     # The browser judges face crops: training sees the same crops, from the same detector.
     crops, faces_found = face_crops(s.path for split in splits.values() for s in split)
@@ -107,16 +116,17 @@ def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Pa
     )
     seconds = time.monotonic() - started
 
-    model.save(out_dir / "model.keras")
+    folder.save_model(model)
     calibration, calibration_record, after = calibrate(model, calibration_views(splits["val"]), config.target_fpr)
     run = {
         "architecture": config.architecture,
         "input_shape": [INPUT_SIZE, INPUT_SIZE, 3],
         "config": asdict(config),
+        "augmentation": asdict(AUGMENTATION),
         "parameters": int(model.count_params()),
         "data": {
-            "train_folder": _relative(data_dirs[0], out_dir),
-            "train_folders": [_relative(data_dir, out_dir) for data_dir in data_dirs],
+            "train_folder": folder.relative(data_dirs[0]),
+            "train_folders": [folder.relative(data_dir) for data_dir in data_dirs],
             "excluded_groups": list(exclude_groups),
             "counts": {name: class_counts(samples) for name, samples in splits.items()},
             "group_counts": {name: group_counts(samples) for name, samples in splits.items()},
@@ -129,10 +139,11 @@ def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Pa
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         "calibration": calibration_record,
         "metrics": {"validation": {k: after[k] for k in ("accuracy", "roc_auc", "ece", "count")}},
+        "provenance": provenance(),
     }
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2, allow_nan=False))
-    _log(f"trained {config.architecture} in {seconds:.0f} s; calibration {calibration}; "
-         f"validation accuracy {after['accuracy']:.3f}, AUC {after['roc_auc']:.3f}")
+    folder.write_run(run)
+    logger.info("trained %s in %.0f s; calibration %s; validation accuracy %.3f, AUC %.3f",
+                config.architecture, seconds, calibration, after["accuracy"], after["roc_auc"])
     return run
 
 
@@ -159,7 +170,7 @@ class AugmentedBatches(keras.utils.PyDataset):
             len(self.images), size=len(self) * size, p=self.weights)
         chosen = order[index * size:(index + 1) * size]
         rng = np.random.default_rng([seed, self.epoch, index])
-        x = np.stack([augment(self.images.images[i], rng) for i in chosen])
+        x = np.stack([augment(self.images.images[i], rng, AUGMENTATION) for i in chosen])
         return x, self.images.labels[chosen].astype(np.float32)
 
     def on_epoch_end(self) -> None:
@@ -215,7 +226,7 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages],
     for name, view in views.items():
         real = view.labels == REAL
         real_logits.append(logits[name][real])
-        real_groups += [f"{group} ({name})" for group, is_real in zip(view.groups, real) if is_real]
+        real_groups += [f"{group} ({name})" for group, is_real in zip(view.groups, real, strict=True) if is_real]
     threshold = operating_point(np.concatenate(real_logits), real_groups, target_fpr)
     stored, labels = views[AS_STORED], views[AS_STORED].labels
     calibration = fit_at_operating_point(logits[AS_STORED], labels, threshold)
@@ -236,17 +247,16 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages],
 
 def recalibrate(run_dir: Path, target_fpr: float | None = None) -> dict[str, Any]:
     """Calibrate a trained run again (after a change of the operating-point rule); rewrites its run.json."""
-    from unmask.training.evaluate import recorded_split
-
-    run = json.loads((run_dir / "run.json").read_text())
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
     target = target_fpr if target_fpr is not None else run["config"].get("target_fpr", TrainConfig.target_fpr)
-    model = keras.saving.load_model(run_dir / "model.keras")
-    calibration, record, after = calibrate(model, calibration_views(recorded_split(run_dir, "val")), target)
+    model = folder.load_model()
+    calibration, record, after = calibrate(model, calibration_views(folder.read_split("val")), target)
     run["config"]["target_fpr"] = target
     run["calibration"] = record
     run["metrics"]["validation"] = {k: after[k] for k in ("accuracy", "roc_auc", "ece", "count")}
-    (run_dir / "run.json").write_text(json.dumps(run, indent=2, allow_nan=False))
-    _log(f"calibrated {run_dir} again: {calibration}")
+    folder.write_run(run)
+    logger.info("calibrated %s again: %s", run_dir, calibration)
     return run
 
 
@@ -283,11 +293,3 @@ def _require_both_classes(name: str, decoded: DecodedImages) -> None:
     if counts.min() == 0:
         raise UserFacingError(f"the {name} split has {counts[0]} readable real and {counts[1]} readable "
                               f"deepfake images: both classes are needed ({len(decoded.skipped)} files skipped)")
-
-
-def _relative(path: Path, run_dir: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), Path(run_dir).resolve())
-
-
-def _log(message: str) -> None:
-    print(f"[unmask] {message}", flush=True)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WEB_ROOT = PROJECT_ROOT / "web"
+# The browser app, its vendored libraries and the shipped model: package data of an installed wheel; in a
+# checkout, `unmask/web` is a link to the top-level web/ folder. Either way it is found through the package.
+WEB_ROOT = Path(__file__).resolve().parent / "web"
 MODEL_DIR = WEB_ROOT / "model"
 
 

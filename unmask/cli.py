@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
+from unmask import UserFacingError
 from unmask.converter import commands as converter_commands
 from unmask.server import commands as server_commands
 from unmask.training import commands as training_commands
-from unmask import UserFacingError
-
 
 # What `train`, `evaluate` and `export` need beyond the plain install (the `train` extra).
 TRAINING_MODULES = {"tensorflow", "keras", "tensorflowjs", "numpy", "PIL", "matplotlib"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Progress and diagnostics go to standard error through this; a command's result (a user list, the exported
+# model's name) is printed to standard output.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="unmask",
         description="Private deepfake image detection: train, evaluate, export and serve the model.",
     )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                        help="least severe messages shown on standard error (default: INFO)")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     training_commands.register(subcommands)
     converter_commands.register(subcommands)
@@ -30,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
@@ -44,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unmask {args.command}: error: needs {error.name}, which the plain (server) install leaves out; "
               "install the training extra: pip install -e '.[train]'", file=sys.stderr)
         return 2
+
+
+def configure_logging(level: str) -> None:
+    """The one logging set-up: every module logs to its own `logging.getLogger(__name__)`. A no-op where logging
+    is set up already (pytest's capture, a program that calls `main`)."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ calibration (scale 0.5, offset -0.3), recorded in run.json as training writes it
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +104,7 @@ def exported_model(tmp_path_factory) -> ExportedModel:
 
     from unmask.converter.export import export_model
     from unmask.training.models import INPUT_SHAPE, build
+    from unmask.training.run_folder import RunFolder
 
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)
@@ -114,15 +114,16 @@ def exported_model(tmp_path_factory) -> ExportedModel:
     _spread_logits(model, probe)
 
     run_dir = tmp_path_factory.mktemp("run")
-    model.save(run_dir / "model.keras")
-    (run_dir / "run.json").write_text(json.dumps({
+    folder = RunFolder(run_dir)
+    folder.save_model(model)
+    folder.write_run({
         "architecture": "npr",
         "input_shape": list(INPUT_SHAPE),
         "seed": SEED,
         "calibration": {"method": "Platt scaling on the validation split", "scale": CALIBRATION_SCALE,
                         "offset": CALIBRATION_OFFSET, "val_ece_before": 0.12, "val_ece_after": 0.03,
                         "val_log_loss_before": 0.61, "val_log_loss_after": 0.48},
-    }))
+    })
     model_dir = tmp_path_factory.mktemp("export") / "model"
     metadata = export_model(run_dir, model_dir, version="parity-test")
     return ExportedModel(run_dir=run_dir, model_dir=model_dir, metadata=metadata,

@@ -1,4 +1,4 @@
-"""The browser model gives the same numbers as the Python model (issue 3: within 1e-3, on real images).
+"""The browser model gives the same numbers as the Python model (within 1e-3, on real images).
 
 The exported graph model runs in Node on the wasm backend (the one the page uses) from web/node_modules,
 and is compared with the run's Keras twin (`training.evaluate.load_browser_twin`: the model with its Platt
@@ -164,14 +164,16 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
                          ids=["other-scale", "other-offset", "uncalibrated"])
 def test_verify_export_rejects_a_mismatched_model(exported_model, synthetic_images, tmp_path, calibration):
     """The check can fail: the same export judged against a run with another calibration."""
-    from unmask.converter.parity import verify_export
     from unmask import UserFacingError
+    from unmask.converter.parity import verify_export
+    from unmask.training.run_folder import RunFolder
 
     other_run = tmp_path / "run"
     shutil.copytree(exported_model.run_dir, other_run)
-    run = json.loads((other_run / "run.json").read_text())
+    folder = RunFolder(other_run)
+    run = folder.read_run()
     run["calibration"] = {"method": "Platt scaling on the validation split", **calibration}
-    (other_run / "run.json").write_text(json.dumps(run))
+    folder.write_run(run)
 
     with pytest.raises(UserFacingError, match="does not match") as raised:
         verify_export(other_run, exported_model.model_dir, synthetic_images[:4])
@@ -230,9 +232,10 @@ def test_metadata_names_nodes_of_the_graph(exported_model):
 @pytest.mark.slow
 def test_metadata_threshold_and_calibration(exported_model):
     from unmask.training.calibration import Calibration
+    from unmask.training.run_folder import RunFolder
 
     metadata = json.loads((exported_model.model_dir / "metadata.json").read_text())
-    run = json.loads((exported_model.run_dir / "run.json").read_text())
+    run = RunFolder(exported_model.run_dir).read_run()
     assert metadata["threshold"] == 0.5
     # The run's calibration record is carried whole: the method, scale, offset and its validation effect.
     assert metadata["calibration"] == run["calibration"]
@@ -249,8 +252,8 @@ def test_metadata_threshold_and_calibration(exported_model):
 
 
 def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
-    from unmask.converter import parity
     from unmask import UserFacingError
+    from unmask.converter import parity
 
     monkeypatch.setattr(parity, "WEB_ROOT", tmp_path / "web")
     with pytest.raises(UserFacingError, match=r"npm ci --prefix web"):
@@ -258,8 +261,8 @@ def test_missing_node_modules_tells_how_to_install(monkeypatch, tmp_path):
 
 
 def test_missing_node_is_a_clear_error(monkeypatch, tmp_path):
-    from unmask.converter import parity
     from unmask import UserFacingError
+    from unmask.converter import parity
 
     monkeypatch.setattr(parity.shutil, "which", lambda name: None)
     with pytest.raises(UserFacingError, match=r"Node.js .* not on PATH.*npm ci --prefix web"):
@@ -309,12 +312,13 @@ def export_command(exported_model, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path, capsys):
+    from unmask.training.data import DEEPFAKE, REAL, Sample
+    from unmask.training.run_folder import RunFolder
     run_dir, run_export = export_command
     (tmp_path / "split").mkdir()
     files = _synthetic_files(tmp_path / "split")[:5]
-    labels = ["Real", "Deepfake", "Real", "Deepfake", "Real"]
-    (run_dir / "split.json").write_text(json.dumps(
-        {"train": [], "val": [], "test": [{"path": str(f), "label": label} for f, label in zip(files, labels)]}))
+    labels = [REAL, DEEPFAKE, REAL, DEEPFAKE, REAL]
+    RunFolder(run_dir).write_split({"train": [], "val": [], "test": [Sample(f, label) for f, label in zip(files, labels, strict=True)]})
 
     assert run_export() == 0
     out = capsys.readouterr().out
@@ -325,33 +329,36 @@ def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path
 @pytest.mark.slow
 @pytest.mark.parametrize("split", ["none", "unreadable"])
 def test_export_command_falls_back_to_synthetic_images(export_command, tmp_path, capsys, split):
+    from unmask.training.data import DEEPFAKE, REAL, Sample
+    from unmask.training.run_folder import RunFolder
     run_dir, run_export = export_command
-    assert not (run_dir / "split.json").exists()
+    assert not RunFolder(run_dir).split_file.exists()
     if split == "unreadable":  # files that exist but are no images
         not_images = [tmp_path / "a.png", tmp_path / "b.jpg"]
         for file in not_images:
             file.write_text("not an image")
-        (run_dir / "split.json").write_text(json.dumps(
-            {"test": [{"path": str(not_images[0]), "label": "Real"}, {"path": str(not_images[1]), "label": "Deepfake"}]}))
+        RunFolder(run_dir).write_split({"test": [Sample(not_images[0], REAL), Sample(not_images[1], DEEPFAKE)]})
     assert run_export() == 0
     out = capsys.readouterr().out
     assert "parity passed on 4 images" in out and "images: synthetic" in out, out
 
 
 @pytest.mark.slow
-def test_export_command_fails_on_a_mismatched_model_unless_skipped(export_command, capsys):
+def test_export_command_fails_on_a_mismatched_model_unless_skipped(export_command, caplog):
     from unmask import UserFacingError
+    from unmask.training.run_folder import RunFolder
 
     run_dir, run_export = export_command
-    run = json.loads((run_dir / "run.json").read_text())
+    folder = RunFolder(run_dir)
+    run = folder.read_run()
     run["calibration"]["offset"] = 0.0
-    (run_dir / "run.json").write_text(json.dumps(run))
+    folder.write_run(run)
 
     with pytest.raises(UserFacingError, match="does not match"):
         run_export()
     assert not (run_dir.parent / "model").exists(), "a model that failed the check replaced the served one"
     assert run_export(skip_parity=True, out=run_dir.parent / "model-unchecked") == 0
-    assert "parity check skipped" in capsys.readouterr().out
+    assert "parity check skipped" in caplog.text
 
 
 def test_export_command_has_a_skip_parity_flag():

@@ -8,11 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_support import CHROMIUM, SHIPPED_MODEL, Server, launched_chromium, log_in, running_server, smooth_image, spread_model
+from e2e_support import (
+    CHROMIUM,
+    SHIPPED_MODEL,
+    Server,
+    launched_chromium,
+    log_in,
+    running_server,
+    smooth_image,
+    spread_model,
+)
 from PIL import Image
-from unmask.training.preprocessing import INPUT_SIZE
 
 from tests.faces_support import with_face
+from unmask.training.preprocessing import INPUT_SIZE
 
 
 @pytest.fixture(scope="session")

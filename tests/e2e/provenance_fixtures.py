@@ -8,9 +8,9 @@ import struct
 from pathlib import Path
 
 from e2e_support import smooth_image
+from PIL import ExifTags, Image, PngImagePlugin
 
 from tests.faces_support import with_face
-from PIL import ExifTags, Image, PngImagePlugin
 
 SD_PARAMETERS = (
     "portrait of a woman, studio light\nNegative prompt: blurry\n"

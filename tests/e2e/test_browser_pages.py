@@ -8,8 +8,8 @@ import sqlite3
 import time
 
 import pytest
-from playwright.sync_api import expect
 from e2e_support import PASSWORD, USERNAME, log_in, unmask_command, wait_for_results, wait_until_ready
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 

@@ -85,7 +85,7 @@ def test_each_face_of_a_group_is_judged_and_the_picture_takes_the_most_suspiciou
     alone = [face_probabilities(cards.nth(i))[0] for i in range(3)]
     in_group = face_probabilities(cards.nth(3))  # rows are numbered left to right, as pasted
     assert len(in_group) == 3
-    for probability, expected in zip(in_group, alone):
+    for probability, expected in zip(in_group, alone, strict=True):
         assert abs(probability - expected) <= PROBABILITY_TOLERANCE
     picture = float(cards.nth(3).locator(".probability").get_attribute("data-probability"))
     assert picture == max(in_group)
@@ -139,4 +139,4 @@ def test_the_browser_crops_the_faces_python_crops(page, tmp_path):
     browser_crop = [int(value) for value in row.get_attribute("data-crop").split(",")]
     [python_face] = find_faces([tmp_path / "scene.jpg"], FaceCache(tmp_path / "cache"))[str(tmp_path / "scene.jpg")]
     python_crop = [python_face.crop_left, python_face.crop_top, python_face.crop_side]
-    assert all(abs(a - b) <= 2 for a, b in zip(browser_crop, python_crop)), (browser_crop, python_crop)
+    assert all(abs(a - b) <= 2 for a, b in zip(browser_crop, python_crop, strict=True)), (browser_crop, python_crop)

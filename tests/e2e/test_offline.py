@@ -7,8 +7,8 @@ import sqlite3
 import time
 
 import pytest
-from playwright.sync_api import expect
 from e2e_support import SHIPPED_MODEL, free_port, log_in, running_server, wait_for_results, wait_until_ready
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import base64
 
 import numpy as np
 import pytest
-
 from e2e_support import log_in
 from reference_model import ReferenceModel
+
 from unmask.training.preprocessing import INPUT_SIZE, preprocess
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ BOX_RUN = """async ({ data, type, box }) => {
     ("small", (0.2, 0.1, 0.6)),  # a face smaller than the input: enlarged
 ], ids=["photo", "large", "tall", "small"])
 def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, parity_page) -> None:
-    """The face detector's square box (issue 9), in source pixels with fractional edges, crops alike."""
+    """The face detector's square box, in source pixels with fractional edges, crops alike."""
     from unmask.training.preprocessing import open_rgb, resize_to_input
 
     image = open_rgb(images[case])
@@ -114,6 +114,6 @@ def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, pari
     expected = np.asarray(resize_to_input(image, box=box), dtype=np.int16)
     data = base64.b64encode(images[case].read_bytes()).decode()
     answer = parity_page.evaluate(BOX_RUN, {"data": data, "type": MIME[images[case].suffix],
-                                            "box": dict(zip(("left", "top", "right", "bottom"), box))})
+                                            "box": dict(zip(("left", "top", "right", "bottom"), box, strict=True))})
     browser = np.asarray(answer, dtype=np.int16).reshape(INPUT_SIZE, INPUT_SIZE, 3)
     assert np.abs(browser - expected).max() <= 1

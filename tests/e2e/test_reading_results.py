@@ -14,8 +14,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_support import (SHIPPED_MODEL, RequestRecorder, log_in, running_server, smooth_image, wait_for_results,
-                          wait_until_ready)
+from e2e_support import (
+    SHIPPED_MODEL,
+    RequestRecorder,
+    log_in,
+    running_server,
+    smooth_image,
+    wait_for_results,
+    wait_until_ready,
+)
 from PIL import Image
 from playwright.sync_api import expect
 

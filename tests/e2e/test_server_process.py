@@ -131,7 +131,7 @@ def test_clients_that_hang_up_mid_post_cost_the_others_nothing(server) -> None:
         honest = [post_and_read_status(server.url, verdict_post(server.url, headers, verdict_id))
                   for verdict_id in honest_ids]
         # Interleaved, so that hang-ups land in the middle of the honest posts' batches.
-        mixed = [task for pair in zip(aborted, honest) for task in pair]
+        mixed = [task for pair in zip(aborted, honest, strict=True) for task in pair]
         results = await asyncio.wait_for(asyncio.gather(*mixed), timeout=ANSWER_TIMEOUT_S)
         return results[1::2]
 
@@ -233,7 +233,17 @@ def test_a_public_address_without_allowed_host_is_warned_about(tmp_path) -> None
         busy.bind(("0.0.0.0", 0))
         port = busy.getsockname()[1]
         result = unmask("serve", "--instance", str(tmp_path), "--host", "0.0.0.0", "--port", str(port))
-    assert "warning: 0.0.0.0 is reachable from other machines" in result.stderr.decode()
+    assert "WARNING unmask.server.commands: 0.0.0.0 is reachable from other machines" in result.stderr.decode()
+    assert_one_line_error(result, "cannot listen on")
+
+
+def test_log_level_error_leaves_out_the_warning(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        port = busy.getsockname()[1]
+        result = unmask("--log-level", "ERROR", "serve", "--instance", str(tmp_path), "--host", "0.0.0.0",
+                        "--port", str(port))
+    assert "reachable from other machines" not in result.stderr.decode()
     assert_one_line_error(result, "cannot listen on")
 
 

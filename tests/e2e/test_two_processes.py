@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import PASSWORD, REPO_ROOT, SHIPPED_MODEL, USERNAME, Server, free_port, running_server
+from e2e_support import PASSWORD, REPO_ROOT, SHIPPED_MODEL, USERNAME, Server, running_server
 
 from unmask.server.db import POSTGRESQL, SQLITE
 

@@ -17,30 +17,29 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from base64 import b64encode
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from base64 import b64encode
-
 from e2e_support import (
     SHIPPED_MODEL,
     RequestRecorder,
     Server,
     find_weight,
-    write_weight,
     free_port,
     log_in,
     running_server,
     smooth_image,
     spread_model,
     wait_until_ready,
+    write_weight,
 )
 from PIL import Image
-from unmask.training.preprocessing import INPUT_SIZE
 
 from tests.faces_support import FAKE_FACES, REAL_FACES, paste, real_face_files, scene
+from unmask.training.preprocessing import INPUT_SIZE
 
 pytestmark = pytest.mark.slow
 
@@ -179,6 +178,7 @@ def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
     still below it: the clip is then a deepfake by the share rule alone, and each second of it scores
     differently, so a frame from the wrong second shows."""
     from reference_model import ReferenceModel
+
     from unmask.training.preprocessing import preprocess
 
     if FFMPEG is None:
@@ -378,7 +378,8 @@ def test_a_face_clip_is_judged_on_its_faces_and_frames_without_one_are_left_out(
         )
         width, height = FACE_CLIP_SIZE
         centre = ((box[0] + box[2] / 2) * width, box[1] * height + box[2] * width / 2)
-        assert any(l <= centre[0] <= r and t <= centre[1] <= b for l, t, r, b in face_segments[second][1]), (box, second)
+        assert any(left <= centre[0] <= right and top <= centre[1] <= bottom
+                   for left, top, right, bottom in face_segments[second][1]), (box, second)
         assert page.locator("#player-heatmap").is_visible()
 
         # A frame without a face shows as such when chosen, with no heatmap.

@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 from e2e_support import SHIPPED_MODEL, RequestRecorder, wait_for_results
 from reference_model import ReferenceModel
+
 from unmask.training.preprocessing import preprocess
 
 pytestmark = pytest.mark.slow

@@ -6,33 +6,19 @@ A fresh virtual environment gets only the project's base dependencies, then serv
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from install_support import PROJECT_ROOT, add_user, fresh_venv, run_in, serving
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = tmp_path_factory.mktemp("plain") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(PROJECT_ROOT)],
-                   check=True, timeout=600)
-    return venv
-
-
-def run_in(venv: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], input=stdin, capture_output=True, text=True,
-                          timeout=120)
+    return fresh_venv(tmp_path_factory.mktemp("plain"), "-e", str(PROJECT_ROOT))
 
 
 def test_plain_install_has_no_tensorflow_numpy_or_pillow(plain_venv: Path) -> None:
@@ -58,29 +44,9 @@ def test_a_postgresql_database_explains_the_missing_extra(plain_venv: Path, tmp_
 
 @pytest.fixture
 def served(plain_venv: Path, tmp_path: Path) -> Iterator[str]:
-    instance = tmp_path / "instance"
-    added = run_in(plain_venv, "unmask", "users", "add", "alice", "--instance", str(instance),
-                   stdin="correct horse battery\n")
-    assert added.returncode == 0, added.stderr
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(plain_venv / "bin" / "unmask"), "serve", "--port", str(port),
-                               "--instance", str(instance)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/api/session", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.stderr.read().decode()
-                time.sleep(0.3)
+    add_user(plain_venv, tmp_path / "instance", "alice", "correct horse battery")
+    with serving(plain_venv, tmp_path / "instance", cwd=tmp_path) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_plain_install_serves_the_app_and_api(served: str) -> None:

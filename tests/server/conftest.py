@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
+from server_support import AuthActions
 
 from unmask.contract import POLICY
 from unmask.server import create_app
 from unmask.server.db import POSTGRESQL, SQLITE, Database
-from server_support import AuthActions
-
 
 # A minimal layout with the real one's contract: the signed-in pages get `nav` and `current_path`.
 FAKE_LAYOUT = (

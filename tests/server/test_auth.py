@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from quart import Quart
 from quart import session as quart_session
-
 from server_support import PASSWORD, AuthActions, set_cookie, verdict
+
 from unmask.server import create_app
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from server_support import PASSWORD, AuthActions
-from unmask.server import commands, create_app
+
 from unmask import UserFacingError
+from unmask.server import commands, create_app
 
 
 def parser() -> argparse.ArgumentParser:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from unmask.contract import (
-    LOG_FIELDS, POLICY, VIDEO_FIELD, VIDEO_FIELDS, ContractError, VerdictLog, VerdictPolicy, VideoSummary,
+    LOG_FIELDS,
+    POLICY,
+    VIDEO_FIELD,
+    VIDEO_FIELDS,
+    ContractError,
+    VerdictLog,
+    VerdictPolicy,
+    VideoSummary,
 )
 
 

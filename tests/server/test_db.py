@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from quart import Quart
-
 from server_support import AuthActions, verdict
+
 from unmask.server import create_app
 from unmask.server.db import MIGRATIONS, SQLITE, Database, DatabaseError, IntegrityError, migrations
 
@@ -152,7 +152,7 @@ async def test_a_version_1_database_keeps_its_accounts_and_logs(tmp_path: Path) 
     verdicts = await database.fetch_all("SELECT probability, faces FROM verdicts")
     await database.close()
     assert [(row["username"], row["password_hash"]) for row in users] == [("a", "h")]
-    assert "session_key" not in users[0].keys()
+    assert "session_key" not in users[0].keys()  # noqa: SIM118 (`in` a Row looks at its values, not its names)
     # Version 3 added the faces judged: unknown (NULL) for the logs made before.
     assert [tuple(row) for row in verdicts] == [(0.9, None)]
     assert users[0]["verdict_count"] == 1  # counted by the migration that added it
@@ -239,7 +239,7 @@ async def test_two_processes_batching_the_same_accounts_keep_exact_counts(databa
 
         def row(user: str) -> dict[str, Any]:
             values = (str(uuid.uuid4()), ids[user], "ab" * 32, 1, 1, 0.1, "real", 0, "m", "wasm", 1.0, "t", "image", "t")
-            return dict(zip(columns, values))
+            return dict(zip(columns, values, strict=True))
 
         inserts = [
             database.group_insert("verdicts", columns, "id").insert(row(user))

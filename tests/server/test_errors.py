@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import pytest
-
 from server_support import PASSWORD, AuthActions, verdict
+
 from unmask.server import create_app
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from server_support import AuthActions
 
 from unmask.server.pages import NAV, PROTECTED_PAGES
-from server_support import AuthActions
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from quart import Quart
-
 from server_support import PASSWORD, AuthActions
+
 from unmask.server import create_app
 from unmask.server.db import Database
 from unmask.server.security import CONTENT_SECURITY_POLICY, RateLimit, Throttle

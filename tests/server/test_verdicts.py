@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 from quart import Quart
-
 from server_support import AuthActions, verdict
-from unmask.server.security import RateLimit
 
 from unmask.contract import POLICY
+from unmask.server.security import RateLimit
 
 VIDEO = {"frames": 120, "duration_s": 4.0, "mean_probability": 0.4, "max_probability": 0.9, "share_flagged": 0.25}
 

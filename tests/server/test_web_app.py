@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from quart import Quart
 
+from unmask import WEB_ROOT
 from unmask.server import create_app
 from unmask.server.pages import NAV, PROTECTED_PAGES
-from unmask import WEB_ROOT
 
 SERVICE_WORKER = (WEB_ROOT / "sw.js").read_text()
 

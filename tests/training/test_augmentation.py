@@ -41,6 +41,7 @@ def test_output_is_a_model_input() -> None:
 
 
 def test_same_seed_gives_the_same_variant() -> None:
+    # augment() takes no label: a real and a deepfake picture get their history from the same draw.
     source = source_image()
     np.testing.assert_array_equal(augment(source, np.random.default_rng(5)), augment(source, np.random.default_rng(5)))
 
@@ -158,9 +159,3 @@ def test_default_augmentation_varies_fine_detail_widely() -> None:
     assert energies.max() > 0.85 * plain
     assert energies.std() > 0.1 * plain
 
-
-def test_both_classes_are_treated_alike() -> None:
-    # augment() has no label: the same source and seed give the same variant whichever class it came from.
-    source = source_image()
-    np.testing.assert_array_equal(augment(source.copy(), np.random.default_rng(9)),
-                                  augment(source.copy(), np.random.default_rng(9)))

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unmask.training.data import (DEEPFAKE, REAL, Sample, decode_images, equalise_history, find_samples, reencoder,
-                           split_samples)
 from unmask import UserFacingError
+from unmask.training.data import (
+    DEEPFAKE,
+    REAL,
+    Sample,
+    decode_images,
+    equalise_history,
+    find_samples,
+    reencoder,
+    split_samples,
+)
 
 
 def labels_by_name(samples: list[Sample]) -> dict[str, int]:
@@ -115,7 +123,7 @@ def test_decode_images_keeps_labels_aligned_with_paths(make_dataset) -> None:
     root = make_dataset(classes={"Real": 3, "Deepfake": 2})
     (root / "Real" / "bad.png").write_text("x")
     decoded = decode_images(find_samples(root), for_training=False)
-    for path, label in zip(decoded.paths, decoded.labels):
+    for path, label in zip(decoded.paths, decoded.labels, strict=True):
         assert label == (REAL if Path(path).parent.name == "Real" else DEEPFAKE)
     assert decoded.labels.tolist().count(DEEPFAKE) == 2
 
@@ -130,7 +138,7 @@ def test_training_images_are_centre_squares_shrunk_to_at_most_256(tmp_path) -> N
         (tmp_path / folder).mkdir()
         Image.new("RGB", size, (10, 20, 30)).save(tmp_path / folder / "a.png")
     decoded = decode_images(find_samples(tmp_path), for_training=True)
-    shapes = {Path(p).parent.name: image.shape for p, image in zip(decoded.paths, decoded.images)}
+    shapes = {Path(p).parent.name: image.shape for p, image in zip(decoded.paths, decoded.images, strict=True)}
     assert shapes == {"Real": (256, 256, 3), "Deepfake": (90, 90, 3)}
     assert all(image.dtype == np.uint8 for image in decoded.images)
 
@@ -202,7 +210,7 @@ def test_decoding_with_equalised_history_recompresses_png_files_but_not_jpeg_fil
     png.save(tmp_path / "Real" / "a.png")
     jpeg.save(tmp_path / "Deepfake" / "b.png", format="JPEG", quality=75)  # a JPEG whatever its name says
     decoded = decode_images(find_samples(tmp_path), for_training=True, recode=equalise_history)
-    by_class = {Path(p).parent.name: image for p, image in zip(decoded.paths, decoded.images)}
+    by_class = {Path(p).parent.name: image for p, image in zip(decoded.paths, decoded.images, strict=True)}
     np.testing.assert_array_equal(by_class["Real"], _jpeg_round(png, 75))
     np.testing.assert_array_equal(by_class["Deepfake"],
                                   np.asarray(Image.open(tmp_path / "Deepfake" / "b.png").convert("RGB")))

@@ -65,6 +65,6 @@ def test_box_reduction_of_canvas_pixels_is_pillows_reduce(picture: np.ndarray, f
                                            ((900, 600, 1003, 701), (224, 224))])
 def test_region_resize_is_pillows_bilinear(picture: np.ndarray, box: tuple, size: tuple) -> None:
     expected = np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR, box=box)).astype(int)
-    operation = {"box": dict(zip(("left", "top", "right", "bottom"), box)), "width": size[0], "height": size[1]}
+    operation = {"box": dict(zip(("left", "top", "right", "bottom"), box, strict=True)), "width": size[0], "height": size[1]}
     actual = run_js(picture, operation).reshape(expected.shape).astype(int)
     assert np.abs(actual - expected).max() <= 1  # each pass rounds to 8 bits; the pass order may differ

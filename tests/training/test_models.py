@@ -124,7 +124,7 @@ def npr():
 
 
 def test_npr_fits_the_browser_budget(npr) -> None:
-    # float32 weights; the budget is 2 MB exported.
+    # float32 weights: the exported model must stay under 2 MB for the page to load it quickly.
     assert npr.count_params() * 4 <= 2_000_000
 
 

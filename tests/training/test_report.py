@@ -84,7 +84,7 @@ def test_most_confident_mistakes(written: tuple[Path, dict, dict[str, FolderResu
     mistakes = report["folders"]["ffhq-stylegan2/test"]["most_confident_mistakes"]
     assert len(mistakes) == 20
     result = results["ffhq-stylegan2/test"]
-    by_path = dict(zip(result["paths"], zip(result["labels"], result["probabilities"])))
+    by_path = dict(zip(result["paths"], zip(result["labels"], result["probabilities"], strict=True), strict=True))
     wrongness = []
     for mistake in mistakes:
         label, probability = by_path[mistake["path"]]

@@ -51,20 +51,17 @@ def shipped():
     if not (SHARED_DATA / "ffhq-stylegan2").is_dir():
         pytest.skip(f"shared data set not found at {SHARED_DATA}")
     pytest.importorskip("keras")
-    from unmask.training.data import CLASS_NAMES, Sample
     from unmask.training.evaluate import load_browser_twin
+    from unmask.training.run_folder import RunFolder
 
-    recorded = json.loads((RUN_DIR / "split.json").read_text())["test"]
-    samples = [Sample(RUN_DIR / entry["path"], CLASS_NAMES.index(entry["label"]), entry["source"])
-               for entry in recorded]
+    samples = RunFolder(RUN_DIR).read_split("test")
+    if not samples:
+        pytest.skip(f"the test split's files are missing below {SHARED_DATA}")
     rng = np.random.default_rng(SAMPLE_SEED)
     chosen = []
     for group in sorted({s.group for s in samples}):
         members = [s for s in samples if s.group == group]
         chosen += [members[i] for i in sorted(rng.choice(len(members), min(PER_GROUP, len(members)), replace=False))]
-    missing = [s.path for s in chosen if not s.path.is_file()]
-    if missing:
-        pytest.skip(f"{len(missing)} test-split files missing below {SHARED_DATA}, e.g. {missing[0]}")
     model, _ = load_browser_twin(RUN_DIR)
     return model, chosen
 

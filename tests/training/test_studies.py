@@ -14,7 +14,9 @@ import pytest
 pytest.importorskip("keras")
 
 from conftest import write_toy_dataset  # noqa: E402
+
 from unmask.cli import main  # noqa: E402
+from unmask.training.run_folder import RunFolder  # noqa: E402
 
 TINY_RECIPE = ["--epochs", "1", "--epoch-size", "16", "--batch-size", "8"]
 
@@ -41,7 +43,7 @@ def test_leave_one_source_out_scores_each_group_with_a_model_that_never_saw_it(s
     assert rows["camera/Real"]["kind"] == "real source" and rows["generator/Deepfake"]["kind"] == "generator"
     assert rows["camera/Real"]["count"] == 14
     for group, row in rows.items():
-        run = json.loads((out / group.lower().replace("/", "-") / "run.json").read_text())
+        run = RunFolder(out / group.lower().replace("/", "-")).read_run()
         assert run["data"]["excluded_groups"] == [group]
         assert group not in run["data"]["group_counts"]["train"]
         assert 0.0 <= row["flagged"] <= 1.0 and 0.0 <= row["auc_vs_test_split"] <= 1.0
@@ -64,7 +66,8 @@ def test_compare_trains_each_architecture_on_the_same_split(sources, tmp_path) -
                  *TINY_RECIPE]) == 0
     rows = json.loads((out / "compare.json").read_text())["rows"]
     assert [row["architecture"] for row in rows] == ["npr", "unmasknet"]
-    splits = [json.loads((out / arch / "split.json").read_text())["test"] for arch in ("npr", "unmasknet")]
+    splits = [[(s.path.resolve(), s.label) for s in RunFolder(out / arch).read_split("test")]
+              for arch in ("npr", "unmasknet")]
     assert splits[0] == splits[1]
     assert {"both/test", "camera/test", "generator/test", "test split, all sources (JPEG q75)"} <= set(rows[0]["folders"])
     assert "| generator/test |" in (out / "compare.md").read_text()

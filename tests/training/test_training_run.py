@@ -8,16 +8,19 @@ the point is the run folder and the report, not accuracy.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("keras")
 
 from conftest import write_toy_dataset as _write_dataset  # noqa: E402
+
 from unmask.cli import main  # noqa: E402
+from unmask.training.run_folder import RECORDED_PACKAGES, RunFolder  # noqa: E402
+from unmask.training.train import AUGMENTATION  # noqa: E402
 
 PER_CLASS = 24
 
@@ -33,15 +36,16 @@ def trained_run(tmp_path_factory) -> tuple[Path, Path, int]:
 
 
 def _run_record(run: Path) -> dict:
-    return json.loads((run / "run.json").read_text())
+    return RunFolder(run).read_run()
 
 
 @pytest.mark.slow
 def test_train_exits_zero_and_writes_the_run_folder(trained_run) -> None:
     run, _, code = trained_run
     assert code == 0
-    for name in ("model.keras", "run.json", "split.json"):
-        assert (run / name).is_file(), name
+    folder = RunFolder(run)
+    for path in (folder.model_file, folder.run_file, folder.split_file):
+        assert path.is_file(), path.name
 
 
 @pytest.mark.slow
@@ -51,6 +55,21 @@ def test_run_json_records_architecture_seed_and_calibration(trained_run) -> None
     assert isinstance(record["config"]["seed"], int)
     assert record["config"]["epochs"] == 2 and record["config"]["batch_size"] == 8
     assert all(np.isfinite(record["calibration"][key]) for key in ("scale", "offset"))
+
+
+@pytest.mark.slow
+def test_run_json_records_the_augmentation_settings(trained_run) -> None:
+    assert _run_record(trained_run[0])["augmentation"] == json.loads(json.dumps(asdict(AUGMENTATION)))
+
+
+@pytest.mark.slow
+def test_run_json_records_the_code_revision_and_package_versions(trained_run) -> None:
+    import keras
+
+    provenance = _run_record(trained_run[0])["provenance"]
+    assert provenance["code_revision"] != "unknown"  # the tests run in a checkout
+    assert set(provenance["packages"]) == set(RECORDED_PACKAGES)
+    assert provenance["packages"]["keras"] == keras.__version__
 
 
 @pytest.mark.slow
@@ -73,7 +92,7 @@ def test_run_json_counts_the_data_and_names_skipped_files(trained_run) -> None:
 @pytest.mark.slow
 def test_split_json_paths_are_relative_to_the_run_folder_and_resolve(trained_run) -> None:
     run, data, _ = trained_run
-    split = json.loads((run / "split.json").read_text())
+    split = json.loads(RunFolder(run).split_file.read_text())
     entries = [entry for part in ("train", "val", "test") for entry in split[part]]
     assert len(entries) == 2 * PER_CLASS + 1
     for entry in entries:
@@ -87,16 +106,17 @@ def test_split_json_paths_are_relative_to_the_run_folder_and_resolve(trained_run
 @pytest.mark.slow
 def test_train_writes_the_evaluation_report(trained_run) -> None:
     run = trained_run[0]
-    report = json.loads((run / "report" / "report.json").read_text())
-    assert (run / "report" / "report.md").read_text().strip()
-    assert list((run / "report").glob("*.png"))
+    report_dir = RunFolder(run).report_dir
+    report = RunFolder(run).read_report()
+    assert (report_dir / "report.md").read_text().strip()
+    assert list(report_dir.glob("*.png"))
     folders = report["folders"]
     assert "toyfaces/test" in folders
     for encoding in ("JPEG q75", "JPEG q95", "PNG", "4x larger, JPEG q90"):
         assert f"toyfaces/test ({encoding})" in folders
     for folder in folders.values():
         for plot in folder["plots"].values():
-            assert plot is None or (run / "report" / plot).is_file()
+            assert plot is None or (report_dir / plot).is_file()
 
 
 @pytest.mark.slow
