@@ -34,19 +34,24 @@ class BuildPyWithVendorFiles(build_py):
 
     def finalize_options(self) -> None:
         super().finalize_options()
-        self.package_data = {**self.package_data,
-                             WEB_PACKAGE: [*self.package_data.get(WEB_PACKAGE, []), *vendored_files()]}
+        self.package_data = {
+            **self.package_data,
+            WEB_PACKAGE: [*self.package_data.get(WEB_PACKAGE, []), *vendored_files()],
+        }
 
     def run(self) -> None:
         # An editable install serves web/ from the checkout itself, node_modules or not.
         missing = [path for path in vendored_files() if not (CHECKOUT / path).is_file()]
         if missing and not self.editable_mode:
-            raise FileError(f"the wheel ships the browser libraries from web/node_modules, but {len(missing)} of "
-                            f"their files are missing (first: {missing[0]}); run `npm ci --prefix web` first")
+            raise FileError(
+                f"the wheel ships the browser libraries from web/node_modules, but {len(missing)} of "
+                f"their files are missing (first: {missing[0]}); run `npm ci --prefix web` first"
+            )
         super().run()
 
 
 def vendored_files() -> list[str]:
     return [f"{WEB_PREFIX}/{path}" for path in vendor_paths()]
+
 
 setup(cmdclass={"build_py": BuildPyWithVendorFiles})

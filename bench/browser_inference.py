@@ -129,10 +129,15 @@ def measure_faces(page, backend: str, jpegs: dict[int, Path], label: str = "") -
         data = base64.b64encode(jpeg.read_bytes()).decode()
         found = page.evaluate(FACES, {"backend": backend, "data": data, "runs": E2E_RUNS})
         analysis_ms = statistics.median(r["totalMs"] for r in found)
-        print(f"{label or backend}, {count} face(s): analysis {analysis_ms:.0f} ms (ms: {stage_breakdown(found)})", flush=True)
-        faces[count] = {"found": found[0]["faces"],
-                        "detect_ms": statistics.median(r["detectMs"] for r in found),
-                        "analysis_ms": analysis_ms}
+        print(
+            f"{label or backend}, {count} face(s): analysis {analysis_ms:.0f} ms (ms: {stage_breakdown(found)})",
+            flush=True,
+        )
+        faces[count] = {
+            "found": found[0]["faces"],
+            "detect_ms": statistics.median(r["detectMs"] for r in found),
+            "analysis_ms": analysis_ms,
+        }
     return faces
 
 
@@ -178,8 +183,11 @@ def measure_one_thread(browser, url: str, jpegs: dict[int, Path], runs: int) -> 
 
     def without_isolation(route) -> None:
         response = route.fetch()
-        headers = {key: value for key, value in response.headers.items()
-                   if key.lower() not in ("cross-origin-opener-policy", "cross-origin-embedder-policy")}
+        headers = {
+            key: value
+            for key, value in response.headers.items()
+            if key.lower() not in ("cross-origin-opener-policy", "cross-origin-embedder-policy")
+        }
         route.fulfill(response=response, headers=headers)
 
     context.route("**/*", without_isolation)
@@ -192,8 +200,10 @@ def measure_one_thread(browser, url: str, jpegs: dict[int, Path], runs: int) -> 
         measure_faces(page, "wasm", jpegs, label="wasm, 1 thread")
     finally:
         context.close()
-    return (f"{loaded.get('backend', loaded)} (cross-origin isolated: {isolated}): inference median "
-            f"{statistics.median(times):.1f} ms, p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs")
+    return (
+        f"{loaded.get('backend', loaded)} (cross-origin isolated: {isolated}): inference median "
+        f"{statistics.median(times):.1f} ms, p95 {percentile(times, 0.95):.1f} ms over {len(times)} runs"
+    )
 
 
 def print_table(rows: list[dict]) -> None:
@@ -206,8 +216,14 @@ def print_table(rows: list[dict]) -> None:
         if "error" in row:
             print(f"| {row['backend']} | unavailable: {row['error']} |" + " |" * (len(header) - 2))
             continue
-        cells = [row["backend"], row["load_cold_ms"], row["load_cached_ms"], row["inference_median_ms"],
-                 row["inference_p95_ms"], row["runs"]]
+        cells = [
+            row["backend"],
+            row["load_cold_ms"],
+            row["load_cached_ms"],
+            row["inference_median_ms"],
+            row["inference_p95_ms"],
+            row["runs"],
+        ]
         for count in FACE_COUNTS:
             faces = row["faces"][count]
             cells += [faces["found"], faces["detect_ms"], faces["analysis_ms"], faces["end_to_end_ms"]]
@@ -229,8 +245,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unmask-bench-") as scratch:
-        jpegs = {count: twelve_megapixel_photo(Path(scratch) / f"twelve-megapixels-{count}.jpg", count)
-                 for count in FACE_COUNTS}
+        jpegs = {
+            count: twelve_megapixel_photo(Path(scratch) / f"twelve-megapixels-{count}.jpg", count)
+            for count in FACE_COUNTS
+        }
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure_backend(browser, server.url, backend, jpegs, args.runs) for backend in args.backends]
             one_thread = measure_one_thread(browser, server.url, jpegs, args.runs)

@@ -44,19 +44,39 @@ CODECS = {
     "vp9": ["-c:v", "libvpx-vp9", "-b:v", "4M", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"],
     "vp8": ["-c:v", "libvpx", "-b:v", "4M", "-deadline", "realtime", "-cpu-used", "8"],
 }
-FINISHED = (
-    "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
-)
+FINISHED = "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
 TIMEOUT_MS = 600_000
 
 
 def make_clip(folder: Path, codec: str, face: Path) -> Path:
     clip = folder / f"testsrc2-face-1080p-{codec}.webm"
-    overlay = (f"[1:v]scale={FACE_SIDE}:{FACE_SIDE}[face];"
-               f"[0:v][face]overlay=x='{FACE_LEFT}+t*{FACE_SPEED}':y={FACE_TOP}:shortest=1")
+    overlay = (
+        f"[1:v]scale={FACE_SIDE}:{FACE_SIDE}[face];"
+        f"[0:v][face]overlay=x='{FACE_LEFT}+t*{FACE_SPEED}':y={FACE_TOP}:shortest=1"
+    )
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30", "-loop", "1", "-i", str(face),
-         "-filter_complex", overlay, "-t", str(DURATION_S), *CODECS[codec], "-pix_fmt", "yuv420p", str(clip)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={SIZE}:rate=30",
+            "-loop",
+            "1",
+            "-i",
+            str(face),
+            "-filter_complex",
+            overlay,
+            "-t",
+            str(DURATION_S),
+            *CODECS[codec],
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
         check=True,
     )
     return clip
@@ -91,16 +111,18 @@ def measure(browser, url: str, clip: Path, backend: str, rate: float, runs: int)
                 return {"backend": backend, "error": page.locator("#status").inner_text()}
             timing = page.locator("#result").evaluate("(element) => ({ ...element.dataset })")
             frames = page.locator("#frame-table tbody tr").count()
-            results.append({
-                "frames": frames,
-                "judged": int(timing["judged"]),
-                "fps": frames / (float(timing["elapsedMs"]) / 1000),
-                "decode_ms": float(timing["decodeMs"]) / frames,
-                "classify_ms": float(timing["classifyMs"]) / frames,
-                "detect_ms": float(timing["detectMs"]) / frames,
-                "wall_s": wall_s,
-                "engine": page.locator("#engine").inner_text(),
-            })
+            results.append(
+                {
+                    "frames": frames,
+                    "judged": int(timing["judged"]),
+                    "fps": frames / (float(timing["elapsedMs"]) / 1000),
+                    "decode_ms": float(timing["decodeMs"]) / frames,
+                    "classify_ms": float(timing["classifyMs"]) / frames,
+                    "detect_ms": float(timing["detectMs"]) / frames,
+                    "wall_s": wall_s,
+                    "engine": page.locator("#engine").inner_text(),
+                }
+            )
         best = max(results, key=lambda result: result["fps"])
         return {
             "backend": backend,
@@ -133,18 +155,31 @@ def main() -> None:
         size_mb = clip.stat().st_size / 1e6
         with running_server(Path(scratch) / "instance", SHIPPED_MODEL) as server, launched_chromium() as browser:
             rows = [measure(browser, server.url, clip, backend, args.rate, args.runs) for backend in args.backends]
-    print(f"Clip: {SIZE} {args.codec.upper()} WebM, {DURATION_S} s, {size_mb:.1f} MB, one {FACE_SIDE} px face; "
-          f"{args.rate:g} frames sampled per second.")
-    header = ["backend", "frames", "with a face", "frames/s (median)", "frames/s (best)", "decode wait ms/frame",
-              "classify ms/frame", "of which detection", "file to verdict s"]
+    print(
+        f"Clip: {SIZE} {args.codec.upper()} WebM, {DURATION_S} s, {size_mb:.1f} MB, one {FACE_SIDE} px face; "
+        f"{args.rate:g} frames sampled per second."
+    )
+    header = [
+        "backend",
+        "frames",
+        "with a face",
+        "frames/s (median)",
+        "frames/s (best)",
+        "decode wait ms/frame",
+        "classify ms/frame",
+        "of which detection",
+        "file to verdict s",
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         if "error" in row:
             print(f"| {row['backend']} | failed: {row['error']} |" + " |" * (len(header) - 2))
             continue
-        print(f"| {row['backend']} | {row['frames']} | {row['judged']} | {row['fps_median']:.2f} | {row['fps_best']:.2f} | "
-              f"{row['decode_ms']:.1f} | {row['classify_ms']:.1f} | {row['detect_ms']:.1f} | {row['wall_s']:.1f} |")
+        print(
+            f"| {row['backend']} | {row['frames']} | {row['judged']} | {row['fps_median']:.2f} | {row['fps_best']:.2f} | "
+            f"{row['decode_ms']:.1f} | {row['classify_ms']:.1f} | {row['detect_ms']:.1f} | {row['wall_s']:.1f} |"
+        )
     for row in rows:
         if "engine" in row:
             print(f"{row['backend']}: {row['engine']}")

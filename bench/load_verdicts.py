@@ -259,8 +259,9 @@ async def exporter(port: int, browser: Browser, deadline: float, results: Result
     connection = Connection(port)
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        reply = await answered(connection, results, "GET", "/api/verdicts/export?format=csv", browser,
-                               timeout=EXPORT_TIMEOUT_S)
+        reply = await answered(
+            connection, results, "GET", "/api/verdicts/export?format=csv", browser, timeout=EXPORT_TIMEOUT_S
+        )
         if reply is None:
             continue
         results.statuses[f"GET export {reply.status}"] += 1
@@ -276,8 +277,9 @@ async def hang_up_poster(port: int, browser: Browser, deadline: float, results: 
     while time.perf_counter() < deadline:
         connection = Connection(port)
         try:
-            await asyncio.wait_for(connection.request("POST", "/api/verdicts", browser, new_verdict()),
-                                   random.uniform(0.0005, 0.02))
+            await asyncio.wait_for(
+                connection.request("POST", "/api/verdicts", browser, new_verdict()), random.uniform(0.0005, 0.02)
+            )
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
             results.hung_up += 1
         await connection.close()
@@ -296,12 +298,19 @@ async def seed_history(database_target: str, username: str, rows: int) -> None:
                 "INSERT INTO verdicts (id, user_id, image_sha256, width, height, probability, verdict, uncertain,"
                 " model_version, backend, inference_ms, analysed_at, kind, received_at) VALUES "
                 + ", ".join(["(?, ?, ?, 640, 480, 0.3, 'real', 0, 'bench-1', 'wasm', 12.5, ?, 'image', ?)"] * count),
-                [value for _ in range(count) for value in (
-                    str(uuid.uuid4()), user_id, os.urandom(32).hex(),
-                    datetime.fromtimestamp(now - random.uniform(0, 365 * 86400), UTC)
-                    .isoformat(timespec="microseconds").replace("+00:00", "Z"),
-                    datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-                )],
+                [
+                    value
+                    for _ in range(count)
+                    for value in (
+                        str(uuid.uuid4()),
+                        user_id,
+                        os.urandom(32).hex(),
+                        datetime.fromtimestamp(now - random.uniform(0, 365 * 86400), UTC)
+                        .isoformat(timespec="microseconds")
+                        .replace("+00:00", "Z"),
+                        datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                    )
+                ],
             )
     finally:
         await database.close()
@@ -373,8 +382,21 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
     environment["UNMASK_THROTTLE_REGISTRATION_FREE"] = str(args.users + args.heavy_users)
     environment["UNMASK_VERDICT_POSTS_PER_MINUTE"] = "1000000"
     environment["UNMASK_MAX_VERDICTS_PER_ACCOUNT"] = str(max(100_000, args.heavy_rows))
-    command = [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(instance), "--port", str(port),
-               "--open-registration", "--database", database, "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "unmask.cli",
+        "serve",
+        "--instance",
+        str(instance),
+        "--port",
+        str(port),
+        "--open-registration",
+        "--database",
+        database,
+        "--workers",
+        str(workers),
+    ]
     with open(instance / "server.log", "wb") as log:  # the server process keeps its own descriptor
         process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -399,10 +421,14 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
         ]
         if args.mixed:
             everyone = browsers + heavy
-            tasks += [asyncio.create_task(history_reader(port, everyone, deadline, results)) for _ in range(args.readers)]
+            tasks += [
+                asyncio.create_task(history_reader(port, everyone, deadline, results)) for _ in range(args.readers)
+            ]
             tasks += [asyncio.create_task(exporter(port, heavy[0], deadline, results))] if heavy else []
-            tasks += [asyncio.create_task(hang_up_poster(port, browsers[number % args.users], deadline, results))
-                      for number in range(args.aborters)]
+            tasks += [
+                asyncio.create_task(hang_up_poster(port, browsers[number % args.users], deadline, results))
+                for number in range(args.aborters)
+            ]
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
         if not args.kill:
@@ -447,18 +473,20 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
     }
     if args.mixed:
         by_user = {name: percentile(values, 0.95) for name, values in results.history_latencies.items()}
-        summary.update({
-            "heavy_users": args.heavy_users,
-            "heavy_rows_each": args.heavy_rows,
-            "history_reads": sum(len(values) for values in results.history_latencies.values()),
-            "history_p95_ms_worst_user": round(max(by_user.values(), default=float("nan")), 2),
-            "history_p95_ms_heavy_users": {
-                browser.username: round(by_user.get(browser.username, float("nan")), 2) for browser in heavy
-            },
-            "exports": len(results.export_latencies),
-            "export_p50_ms": round(percentile(results.export_latencies, 0.5), 1),
-            "posts_hung_up": results.hung_up,
-        })
+        summary.update(
+            {
+                "heavy_users": args.heavy_users,
+                "heavy_rows_each": args.heavy_rows,
+                "history_reads": sum(len(values) for values in results.history_latencies.values()),
+                "history_p95_ms_worst_user": round(max(by_user.values(), default=float("nan")), 2),
+                "history_p95_ms_heavy_users": {
+                    browser.username: round(by_user.get(browser.username, float("nan")), 2) for browser in heavy
+                },
+                "exports": len(results.export_latencies),
+                "export_p50_ms": round(percentile(results.export_latencies, 0.5), 1),
+                "posts_hung_up": results.hung_up,
+            }
+        )
     print(json.dumps(summary, indent=2))
     lost_or_duplicated = bool(missing or duplicated) or integrity not in {"ok", "n/a"}
     unexpected_errors = bool(results.errors) and not args.kill
@@ -468,7 +496,9 @@ async def measure(args: argparse.Namespace, database: str | None, workers: int) 
         return 1, summary
     if args.mixed:
         target = summary["history_p95_ms_worst_user"] < 300
-        print(f"mixed target (0 unanswered, 0 lost, history p95 < 300 ms for every user): {'met' if target else 'NOT met'}")
+        print(
+            f"mixed target (0 unanswered, 0 lost, history p95 < 300 ms for every user): {'met' if target else 'NOT met'}"
+        )
     elif not args.kill:
         target = summary["verdict_posts_per_s"] >= 500 and summary["post_p99_ms"] < 100
         print(f"target (>= 500 posts/s, p99 < 100 ms): {'met' if target else 'NOT met'}")
@@ -484,12 +514,21 @@ async def compare(args: argparse.Namespace) -> int:
             database = cluster.new_database() if engine == "postgresql" else None
             status, summary = await measure(args, database, workers)
             rows.append((status, summary))
-    columns = [("engine", "engine"), ("workers", "processes"), ("verdict_posts_per_s", "posts/s"),
-               ("post_p50_ms", "post p50 ms"), ("post_p99_ms", "post p99 ms"), ("reads_per_s", "reads/s"),
-               ("read_p99_ms", "read p99 ms"), ("server_cpu_ms_per_request", "server CPU ms/req"),
-               ("acknowledged_missing", "lost")]
-    print(f"\n{args.clients} clients, {args.users} users, {args.duration:g} s each, load average "
-          f"{os.getloadavg()[0]:.1f} at the end\n")
+    columns = [
+        ("engine", "engine"),
+        ("workers", "processes"),
+        ("verdict_posts_per_s", "posts/s"),
+        ("post_p50_ms", "post p50 ms"),
+        ("post_p99_ms", "post p99 ms"),
+        ("reads_per_s", "reads/s"),
+        ("read_p99_ms", "read p99 ms"),
+        ("server_cpu_ms_per_request", "server CPU ms/req"),
+        ("acknowledged_missing", "lost"),
+    ]
+    print(
+        f"\n{args.clients} clients, {args.users} users, {args.duration:g} s each, load average "
+        f"{os.getloadavg()[0]:.1f} at the end\n"
+    )
     print("| " + " | ".join(title for _, title in columns) + " |")
     print("|" + "|".join("---" for _ in columns) + "|")
     for _, summary in rows:

@@ -30,19 +30,30 @@ def main() -> None:
     full = config_for(args.arch)
     with tempfile.TemporaryDirectory() as scratch:
         started = time.monotonic()
-        train(args.data, Path(scratch), config_for(args.arch, epochs=args.epochs, patience=args.epochs,
-                                                    min_epochs=args.epochs))
+        train(
+            args.data,
+            Path(scratch),
+            config_for(args.arch, epochs=args.epochs, patience=args.epochs, min_epochs=args.epochs),
+        )
         total = time.monotonic() - started
         run = RunFolder(Path(scratch)).read_run()
     fit_seconds = run["training"]["seconds"]
     per_epoch = fit_seconds / run["training"]["epochs_run"]
     overhead = total - fit_seconds
-    print(json.dumps({
-        "cpu_cores": os.cpu_count(), "architecture": args.arch, "epochs_timed": run["training"]["epochs_run"],
-        "seconds_per_epoch": round(per_epoch, 1), "overhead_seconds": round(overhead, 1),
-        "configured_epochs": full.epochs,
-        "projected_full_run_minutes": round((overhead + per_epoch * full.epochs) / 60, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "cpu_cores": os.cpu_count(),
+                "architecture": args.arch,
+                "epochs_timed": run["training"]["epochs_run"],
+                "seconds_per_epoch": round(per_epoch, 1),
+                "overhead_seconds": round(overhead, 1),
+                "configured_epochs": full.epochs,
+                "projected_full_run_minutes": round((overhead + per_epoch * full.epochs) / 60, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,27 +23,35 @@ logger = logging.getLogger(__name__)
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     export = subcommands.add_parser(
-        "export", help="convert a training run to the browser model (TensorFlow.js graph model + metadata.json)",
+        "export",
+        help="convert a training run to the browser model (TensorFlow.js graph model + metadata.json)",
         description="Export the run's calibrated model with the tensorflowjs converter, write metadata.json "
-                    "(the model card) beside it, and check that the browser model gives the same numbers.")
+        "(the model card) beside it, and check that the browser model gives the same numbers.",
+    )
     export.add_argument("--run", type=Path, required=True, help="training run folder (holds model.keras)")
     export.add_argument("--out", type=Path, default=MODEL_DIR, help=f"model folder to write (default: {MODEL_DIR})")
     export.add_argument("--version", help="model version string (default: architecture and time)")
-    export.add_argument("--skip-parity", action="store_true",
-                        help="do not check the exported model against the Keras model. The check runs the "
-                             "browser model in Node.js with web/node_modules (`npm ci --prefix web`); skip it "
-                             "only on a machine without them, and check the export elsewhere before serving it")
+    export.add_argument(
+        "--skip-parity",
+        action="store_true",
+        help="do not check the exported model against the Keras model. The check runs the "
+        "browser model in Node.js with web/node_modules (`npm ci --prefix web`); skip it "
+        "only on a machine without them, and check the export elsewhere before serving it",
+    )
     export.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from unmask.converter.export import export_model
 
-    metadata = export_model(args.run, args.out, version=args.version,
-                            check=None if args.skip_parity else lambda converted: _check_parity(args.run, converted))
+    metadata = export_model(
+        args.run,
+        args.out,
+        version=args.version,
+        check=None if args.skip_parity else lambda converted: _check_parity(args.run, converted),
+    )
     if args.skip_parity:
-        logger.warning("parity check skipped (--skip-parity): the browser model was not compared with the Keras "
-                       "model")
+        logger.warning("parity check skipped (--skip-parity): the browser model was not compared with the Keras model")
     size = sum(f.stat().st_size for f in args.out.iterdir() if f.is_file())
     print(f"exported {metadata['version']} to {args.out} ({size / 1e6:.2f} MB)")
     return 0

@@ -43,8 +43,9 @@ from unmask.training.preprocessing import PREPROCESSING_SPEC
 from unmask.training.run_folder import RunFolder
 
 
-def export_model(run_dir: Path, out_dir: Path, version: str | None = None,
-                 check: Callable[[Path], None] | None = None) -> ModelCard:
+def export_model(
+    run_dir: Path, out_dir: Path, version: str | None = None, check: Callable[[Path], None] | None = None
+) -> ModelCard:
     """Convert the model of a training run (`run_dir/model.keras`, `run_dir/run.json`) into `out_dir`.
 
     Returns the metadata written beside it. `check(converted_dir)` (e.g. the parity check) runs on the
@@ -78,8 +79,9 @@ def refuse_unrunnable(browser_model: Any, run_dir: Path) -> None:
     """UserFacingError, before any conversion, when the page could not run this model."""
     outputs = browser_model.output if isinstance(browser_model.output, dict) else {}
     try:
-        check_runnable([1, *browser_model.input.shape[1:]],
-                       {name: [1, *tensor.shape[1:]] for name, tensor in outputs.items()})
+        check_runnable(
+            [1, *browser_model.input.shape[1:]], {name: [1, *tensor.shape[1:]] for name, tensor in outputs.items()}
+        )
     except ContractError as error:
         raise UserFacingError(f"{run_dir}: the web page cannot run this model: {error}") from None
 
@@ -116,8 +118,11 @@ def _flatten_fused_conv_biases(model_json: Path) -> None:
     card's SHA-256 of model.json must not (the golden test re-exports the shipped model and compares).
     """
     topology = json.loads(model_json.read_text())
-    biases = {node["input"][2].split(":")[0] for node in topology["modelTopology"].get("node", [])
-              if node.get("op") in _FUSED_CONV_OPS and len(node.get("input", [])) > 2}
+    biases = {
+        node["input"][2].split(":")[0]
+        for node in topology["modelTopology"].get("node", [])
+        if node.get("op") in _FUSED_CONV_OPS and len(node.get("input", [])) > 2
+    }
     for group in topology.get("weightsManifest", []):
         for weight in group["weights"]:
             shape = weight.get("shape", [])
@@ -130,8 +135,10 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
     model_json = _read_json(converted / "model.json")
     signature = model_json.get("signature", {})
     inputs = {name: spec["name"] for name, spec in signature.get("inputs", {}).items()}
-    outputs = {name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
-               for name, spec in signature.get("outputs", {}).items()}
+    outputs = {
+        name: {"node": spec["name"], "shape": [1] + [int(d["size"]) for d in spec["tensorShape"]["dim"][1:]]}
+        for name, spec in signature.get("outputs", {}).items()
+    }
     created = datetime.now(UTC)
     report = _report_metrics(run_dir)
     return {
@@ -140,15 +147,23 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
         "created": created.isoformat(timespec="seconds"),
         "architecture": run["architecture"],
         "format": "tfjs_graph_model",
-        "input": {"name": inputs.get("image", "image"), "shape": INPUT.shape, "dtype": INPUT.dtype,
-                  "range": list(INPUT.value_range)},
+        "input": {
+            "name": inputs.get("image", "image"),
+            "shape": INPUT.shape,
+            "dtype": INPUT.dtype,
+            "range": list(INPUT.value_range),
+        },
         "outputs": {
-            PROBABILITY_OUTPUT: {**outputs[PROBABILITY_OUTPUT],
-                                 "meaning": "calibrated probability that the image is a deepfake"},
-            EVIDENCE_OUTPUT: {**outputs[EVIDENCE_OUTPUT],
-                              "meaning": "per-region logit (class activation map): > 0 pushes towards "
-                                         "deepfake, < 0 towards real; the probability is "
-                                         "sigmoid(mean of this map)"},
+            PROBABILITY_OUTPUT: {
+                **outputs[PROBABILITY_OUTPUT],
+                "meaning": "calibrated probability that the image is a deepfake",
+            },
+            EVIDENCE_OUTPUT: {
+                **outputs[EVIDENCE_OUTPUT],
+                "meaning": "per-region logit (class activation map): > 0 pushes towards "
+                "deepfake, < 0 towards real; the probability is "
+                "sigmoid(mean of this map)",
+            },
         },
         "preprocessing": PREPROCESSING_SPEC,
         "face_detector": face_detector_card(),
@@ -169,8 +184,9 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
 def training_summary(data: dict[str, Any]) -> str:
     """The training data in a few words, for the page, from the run's counts (never parsed from prose)."""
     totals = {name: sum(split.get(name, 0) for split in data.get("counts", {}).values()) for name in CLASS_NAMES}
-    sources = list(dict.fromkeys(group.split("/")[0] for split in data.get("group_counts", {}).values()
-                                 for group in split))
+    sources = list(
+        dict.fromkeys(group.split("/")[0] for split in data.get("group_counts", {}).values() for group in split)
+    )
     if not any(totals.values()):
         return "described in the model card"
     real, fake = (totals[name] for name in CLASS_NAMES)
@@ -186,7 +202,7 @@ def face_detector_card() -> dict[str, str]:
         "package": "@vladmandic/human (MIT), models/blazeface.json, installed from web/package-lock.json",
         "definition": "web/js/faces.js (also run by training through Node)",
         "crop": "a square 1.8 times the detector's box, centred on it, moved inside the picture; faces whose "
-                f"crop is under min_face_crop_px ({POLICY.min_face_crop_px} px) are not judged",
+        f"crop is under min_face_crop_px ({POLICY.min_face_crop_px} px) are not judged",
     }
 
 
@@ -209,9 +225,14 @@ def operating_point_card(run: dict[str, Any], metrics: dict[str, dict[str, Any]]
     card: dict[str, Any] = {
         "rule": f"probability >= {POLICY.threshold:g} means deepfake",
         "target_false_positive_rate": target,
-        "how": (f"{POLICY.threshold:g} was set where at most {target:.0%} of the validation real faces of every real source "
-                "it was trained on are flagged" if target is not None else "Platt scaling on the validation split"),
-        "real_sources": [], "generators": [],
+        "how": (
+            f"{POLICY.threshold:g} was set where at most {target:.0%} of the validation real faces of every real source "
+            "it was trained on are flagged"
+            if target is not None
+            else "Platt scaling on the validation split"
+        ),
+        "real_sources": [],
+        "generators": [],
     }
     for folder, m in metrics.items():
         if "(" in folder or folder.startswith("test split"):
@@ -219,15 +240,25 @@ def operating_point_card(run: dict[str, Any], metrics: dict[str, dict[str, Any]]
         source = folder.removesuffix("/test")
         positives, negatives = m["positives"], m["count"] - m["positives"]
         if m.get("false_positive_rate") is not None:
-            card["real_sources"].append({
-                "source": source, "images": negatives, "false_positive_rate": m["false_positive_rate"],
-                "text": f"Flags {_percent(m['false_positive_rate'])} of the real photos of {source} "
-                        f"({negatives} faces it never trained on)"})
+            card["real_sources"].append(
+                {
+                    "source": source,
+                    "images": negatives,
+                    "false_positive_rate": m["false_positive_rate"],
+                    "text": f"Flags {_percent(m['false_positive_rate'])} of the real photos of {source} "
+                    f"({negatives} faces it never trained on)",
+                }
+            )
         if m.get("recall") is not None:
-            card["generators"].append({
-                "source": source, "images": positives, "detection_rate": m["recall"],
-                "text": f"Catches {_percent(m['recall'])} of the generated or swapped faces of {source} "
-                        f"({positives} faces it never trained on)"})
+            card["generators"].append(
+                {
+                    "source": source,
+                    "images": positives,
+                    "detection_rate": m["recall"],
+                    "text": f"Catches {_percent(m['recall'])} of the generated or swapped faces of {source} "
+                    f"({positives} faces it never trained on)",
+                }
+            )
     return card
 
 

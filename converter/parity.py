@@ -57,12 +57,14 @@ class ParityResult:
     problems: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        evidence = ("n/a" if self.max_abs_diff_evidence is None else f"{self.max_abs_diff_evidence:.3g}")
+        evidence = "n/a" if self.max_abs_diff_evidence is None else f"{self.max_abs_diff_evidence:.3g}"
         verdict = "passed" if self.passed else "FAILED"
         calibration = f"scale={self.calibration.scale:g}, offset={self.calibration.offset:g}"
-        text = (f"parity {verdict} on {self.n_images} images ({self.backend} backend, {calibration}): "
-                f"max |diff| probability {self.max_abs_diff_probability:.3g}, evidence {evidence} "
-                f"(tolerance {self.tolerance:g})")
+        text = (
+            f"parity {verdict} on {self.n_images} images ({self.backend} backend, {calibration}): "
+            f"max |diff| probability {self.max_abs_diff_probability:.3g}, evidence {evidence} "
+            f"(tolerance {self.tolerance:g})"
+        )
         return text + "".join(f"\n  - {problem}" for problem in self.problems)
 
 
@@ -84,8 +86,7 @@ def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "was
     with tempfile.TemporaryDirectory(prefix="unmask-parity-") as scratch:
         input_file = Path(scratch) / "input.f32"
         images.astype("<f4", copy=False).tofile(input_file)
-        command = [node, str(PREDICT_SCRIPT), str(model_dir), str(input_file), str(len(images)),
-                   "--backend", backend]
+        command = [node, str(PREDICT_SCRIPT), str(model_dir), str(input_file), str(len(images)), "--backend", backend]
         try:
             completed = subprocess.run(command, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -93,8 +94,9 @@ def browser_predictions(model_dir: Path, images: np.ndarray, backend: str = "was
     if completed.returncode == 3:  # the script's code for "libraries missing"
         raise UserFacingError(completed.stderr.strip())
     if completed.returncode != 0:
-        raise UserFacingError(f"running the browser model in Node failed (exit {completed.returncode}):\n"
-                              f"{completed.stderr[-2000:]}")
+        raise UserFacingError(
+            f"running the browser model in Node failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}"
+        )
     try:
         payload = json.loads(completed.stdout)
     except json.JSONDecodeError as error:
@@ -121,8 +123,14 @@ def _outputs(raw: dict, count: int) -> dict[str, np.ndarray]:
     return result
 
 
-def check_parity(run_dir: Path, model_dir: Path, images: np.ndarray, tolerance: float = DEFAULT_TOLERANCE,
-                 backend: str = "wasm", evidence_tolerance: float | None = None) -> ParityResult:
+def check_parity(
+    run_dir: Path,
+    model_dir: Path,
+    images: np.ndarray,
+    tolerance: float = DEFAULT_TOLERANCE,
+    backend: str = "wasm",
+    evidence_tolerance: float | None = None,
+) -> ParityResult:
     """Compare the Keras model of `run_dir` with the exported browser model in `model_dir` on `images`.
 
     Passes when the probability (and the evidence map, if any; `evidence_tolerance` defaults to
@@ -138,8 +146,10 @@ def check_parity(run_dir: Path, model_dir: Path, images: np.ndarray, tolerance: 
     diff_probability = _max_abs_diff(expected["probability"], actual["probability"])
     if not diff_probability <= tolerance:
         worst = int(np.nanargmax(np.abs(expected["probability"] - actual["probability"])))
-        problems.append(f"probability differs by {diff_probability:.3g} > {tolerance:g} (worst image #{worst}: "
-                        f"keras {expected['probability'][worst]:.6f}, browser {actual['probability'][worst]:.6f})")
+        problems.append(
+            f"probability differs by {diff_probability:.3g} > {tolerance:g} (worst image #{worst}: "
+            f"keras {expected['probability'][worst]:.6f}, browser {actual['probability'][worst]:.6f})"
+        )
 
     diff_evidence: float | None = None
     if "evidence" in expected or "evidence" in actual:
@@ -153,8 +163,10 @@ def check_parity(run_dir: Path, model_dir: Path, images: np.ndarray, tolerance: 
 
     exported = _exported_calibration(Path(model_dir))
     if not (np.isclose(exported.scale, calibration.scale) and np.isclose(exported.offset, calibration.offset)):
-        problems.append(f"metadata.json says calibration scale {exported.scale:g}, offset {exported.offset:g}; "
-                        f"the run says scale {calibration.scale:g}, offset {calibration.offset:g}")
+        problems.append(
+            f"metadata.json says calibration scale {exported.scale:g}, offset {exported.offset:g}; "
+            f"the run says scale {calibration.scale:g}, offset {calibration.offset:g}"
+        )
 
     return ParityResult(
         passed=not problems,
@@ -170,8 +182,13 @@ def check_parity(run_dir: Path, model_dir: Path, images: np.ndarray, tolerance: 
     )
 
 
-def verify_export(run_dir: Path, model_dir: Path, sample_images: np.ndarray | Sequence[str | Path],
-                  tolerance: float = DEFAULT_TOLERANCE, backend: str = "wasm") -> ParityResult:
+def verify_export(
+    run_dir: Path,
+    model_dir: Path,
+    sample_images: np.ndarray | Sequence[str | Path],
+    tolerance: float = DEFAULT_TOLERANCE,
+    backend: str = "wasm",
+) -> ParityResult:
     """Post-step of `unmask export`: raise `UserFacingError` unless the browser model matches the run.
 
     `sample_images` is either a preprocessed float32 batch [N, 128, 128, 3] or image files, which go
@@ -211,12 +228,16 @@ def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 def _require_node() -> str:
     node = shutil.which("node")
     if node is None:
-        raise UserFacingError("Node.js (`node`) is not on PATH: install Node 20 to run the browser model, "
-                              "then run `npm ci --prefix web`")
-    missing = [name for name in REQUIRED_NODE_PACKAGES if not (WEB_ROOT / "node_modules" / name / "package.json").is_file()]
+        raise UserFacingError(
+            "Node.js (`node`) is not on PATH: install Node 20 to run the browser model, then run `npm ci --prefix web`"
+        )
+    missing = [
+        name for name in REQUIRED_NODE_PACKAGES if not (WEB_ROOT / "node_modules" / name / "package.json").is_file()
+    ]
     if missing:
-        raise UserFacingError(f"{', '.join(missing)} missing from {WEB_ROOT / 'node_modules'}: "
-                              "run `npm ci --prefix web`")
+        raise UserFacingError(
+            f"{', '.join(missing)} missing from {WEB_ROOT / 'node_modules'}: run `npm ci --prefix web`"
+        )
     if not PREDICT_SCRIPT.is_file():
         raise UserFacingError(f"{PREDICT_SCRIPT} is missing")
     return node

@@ -22,6 +22,7 @@ npm ci --prefix web --no-audit --no-fund --loglevel=error
 
 # Lint first: a style error fails in a second, before the minutes of tests.
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 
 # The browser modules' unit tests (node --test web/test) and the JavaScript type check (tsc, web/tsconfig.json):
 # seconds, so they run first; either failing fails the run.

@@ -162,7 +162,9 @@ def serve_command(args: argparse.Namespace) -> int:
         else:
             logger.warning(
                 "%s is reachable from other machines and answers any Host name (a DNS-rebinding page could "
-                "reach it): name the site with --allowed-host NAME", args.host)
+                "reach it): name the site with --allowed-host NAME",
+                args.host,
+            )
     _check_database(app.config)
     config = Config()
     config.bind = [f"{host}:{args.port}"]
@@ -171,8 +173,12 @@ def serve_command(args: argparse.Namespace) -> int:
     # hypercorn's access log holds the request line and status: no cookies, no bodies.
     config.accesslog = "-" if args.access_log else None
     sockets = _listen(config, f"{host}:{args.port}")
-    logger.info("Unmask serving on http://%s:%s/%s", host, args.port,
-                f" with {args.workers} processes" if args.workers > 1 else "")
+    logger.info(
+        "Unmask serving on http://%s:%s/%s",
+        host,
+        args.port,
+        f" with {args.workers} processes" if args.workers > 1 else "",
+    )
     if args.workers > 1:
         return _serve_in_processes(app, config, args.workers, sockets)
     try:

@@ -47,7 +47,9 @@ class Dialects(dict[str, str]):
 MIGRATIONS: list[list[str | Dialects]] = [
     [
         # Usernames compare without case in both engines (SQLite's NOCASE; an ICU collation here).
-        Dialects(postgresql="CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"),
+        Dialects(
+            postgresql="CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+        ),
         """
         CREATE TABLE users (
             -- AUTOINCREMENT: an id is never reused, so nothing of a deleted account attaches to a new one
@@ -111,20 +113,25 @@ MIGRATIONS: list[list[str | Dialects]] = [
         # total read it instead of counting a long history on every request.
         "ALTER TABLE users ADD COLUMN verdict_count INTEGER NOT NULL DEFAULT 0",
         "UPDATE users SET verdict_count = (SELECT count(*) FROM verdicts WHERE verdicts.user_id = users.id)",
-        Dialects(sqlite="""
+        Dialects(
+            sqlite="""
         CREATE TRIGGER verdicts_count_insert AFTER INSERT ON verdicts BEGIN
             UPDATE users SET verdict_count = verdict_count + 1 WHERE id = new.user_id;
         END
-        """),
-        Dialects(sqlite="""
+        """
+        ),
+        Dialects(
+            sqlite="""
         CREATE TRIGGER verdicts_count_delete AFTER DELETE ON verdicts BEGIN
             UPDATE users SET verdict_count = verdict_count - 1 WHERE id = old.user_id;
         END
-        """),
+        """
+        ),
         # PostgreSQL: once per statement, so that a batch of inserts updates each account's row once. The
         # rows are locked in id order first: two processes' batches of the same accounts cannot deadlock.
         *(
-            Dialects(postgresql=f"""
+            Dialects(
+                postgresql=f"""
             CREATE FUNCTION verdicts_count_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 PERFORM 1 FROM users WHERE id IN (SELECT user_id FROM changed) ORDER BY id FOR NO KEY UPDATE;
@@ -134,14 +141,17 @@ MIGRATIONS: list[list[str | Dialects]] = [
                 RETURN NULL;
             END
             $$
-            """)
+            """
+            )
             for event, sign in (("insert", "+"), ("delete", "-"))
         ),
         *(
-            Dialects(postgresql=f"""
+            Dialects(
+                postgresql=f"""
             CREATE TRIGGER verdicts_count_{event} AFTER {event.upper()} ON verdicts
                 REFERENCING {table} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION verdicts_count_{event}()
-            """)
+            """
+            )
             for event, table in (("insert", "NEW"), ("delete", "OLD"))
         ),
     ],

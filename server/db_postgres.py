@@ -67,9 +67,11 @@ class PostgresDatabase(Database):
             pools.append(await asyncpg.create_pool(url, min_size=1, max_size=readers + WRITER_CONNECTIONS))
             async with engine_errors(), pools[0].acquire() as connection:
                 await _migrate(connection)
-            pools.append(await asyncpg.create_pool(
-                url, min_size=1, max_size=WRITER_CONNECTIONS, server_settings={"synchronous_commit": "off"}
-            ))
+            pools.append(
+                await asyncpg.create_pool(
+                    url, min_size=1, max_size=WRITER_CONNECTIONS, server_settings={"synchronous_commit": "off"}
+                )
+            )
         except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             for pool in pools:
                 await pool.close()

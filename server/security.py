@@ -48,9 +48,22 @@ PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
         # Only features Chromium recognises: an unknown one is logged as an error on every page.
-        "accelerometer", "camera", "display-capture", "geolocation",
-        "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
-        "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
     )
 )
 SECURITY_HEADERS = {
@@ -222,14 +235,18 @@ class RefuseWebSockets:
             await send({"type": "websocket.close", "code": 1003})  # the server answers 403
             return None
         headers = {
-            **SECURITY_HEADERS, "Content-Type": "application/json", "Content-Length": str(len(self.REFUSAL)),
+            **SECURITY_HEADERS,
+            "Content-Type": "application/json",
+            "Content-Length": str(len(self.REFUSAL)),
             "Cache-Control": "no-store",
         }
-        await send({
-            "type": "websocket.http.response.start",
-            "status": 400,
-            "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
-        })
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 400,
+                "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+            }
+        )
         await send({"type": "websocket.http.response.body", "body": self.REFUSAL})
         return None
 
@@ -306,12 +323,14 @@ class Throttle:
                 changed = await db.write(
                     "INSERT INTO throttle_state (scope, key, amount, at) VALUES (?, ?, 1, ?)"
                     " ON CONFLICT (scope, key) DO NOTHING",
-                    (self._scope, key, self._clock()), durable=False,
+                    (self._scope, key, self._clock()),
+                    durable=False,
                 )
             else:  # only if no other request changed it since it was read
                 changed = await db.write(
                     "UPDATE throttle_state SET amount = ?, at = ? WHERE scope = ? AND key = ? AND amount = ? AND at = ?",
-                    (count + 1, self._clock(), self._scope, key, *stored), durable=False,
+                    (count + 1, self._clock(), self._scope, key, *stored),
+                    durable=False,
                 )
             if changed:
                 return 0.0
@@ -320,7 +339,8 @@ class Throttle:
         """Takes back one charged attempt (it succeeded)."""
         if not await db.write(
             "UPDATE throttle_state SET amount = amount - 1 WHERE scope = ? AND key = ? AND amount > 1",
-            (self._scope, key), durable=False,
+            (self._scope, key),
+            durable=False,
         ):
             await self.reset(db, key)
 
@@ -351,7 +371,8 @@ class Throttle:
         if now - self._purged_at >= min(self._forget_after, PURGE_INTERVAL_S):
             self._purged_at = now
             await db.write(
-                "DELETE FROM throttle_state WHERE scope = ? AND at < ?", (self._scope, now - self._forget_after),
+                "DELETE FROM throttle_state WHERE scope = ? AND at < ?",
+                (self._scope, now - self._forget_after),
                 durable=False,
             )
 

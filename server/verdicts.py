@@ -95,9 +95,7 @@ def text(value: Any, name: str, max_length: int, pattern: re.Pattern[str] | None
 def _invisible(character: str) -> bool:
     """Spaces, format characters, marks with nothing to sit on, and the blank letters (fillers)."""
     return (
-        character.isspace()
-        or unicodedata.category(character) in INVISIBLE_CATEGORIES
-        or character in BLANK_CHARACTERS
+        character.isspace() or unicodedata.category(character) in INVISIBLE_CATEGORIES or character in BLANK_CHARACTERS
     )
 
 
@@ -196,8 +194,9 @@ def _video_columns(video: Any, kind: str) -> dict[str, Any]:
     missing = [field.name for field in VIDEO_FIELDS if field.name not in video]
     if missing:
         raise ApiError(422, "field is required", f"video.{missing[0]}")
-    columns = {f"video_{field.name}": bounded(video[field.name], field, f"video.{field.name}")
-               for field in VIDEO_FIELDS}
+    columns = {
+        f"video_{field.name}": bounded(video[field.name], field, f"video.{field.name}") for field in VIDEO_FIELDS
+    }
     # A mean computed in floating point may exceed the maximum of equal scores by a rounding step.
     if columns["video_max_probability"] < columns["video_mean_probability"] - MEAN_ROUNDING_TOLERANCE:
         raise ApiError(422, "must be at least mean_probability", "video.max_probability")
@@ -222,14 +221,20 @@ async def create() -> tuple[Response, int]:
     columns = verdict_columns(body)
     account = await current_account()
     if retry_after := await get_post_rate().take(get_db(), account["id"]):
-        raise ApiError(429, "too many verdict logs a minute from this account, try again later",
-                       headers={"Retry-After": str(retry_after)})
+        raise ApiError(
+            429,
+            "too many verdict logs a minute from this account, try again later",
+            headers={"Retry-After": str(retry_after)},
+        )
     if await _stored_count(account["id"]) >= int(current_app.config["MAX_VERDICTS_PER_ACCOUNT"]):
         # A retry of a log already stored is still acknowledged; a new one does not fit.
         if (existing := await _existing(columns, account["id"])) is not None:
             return jsonify(verdict_json(existing)), 200
-        raise ApiError(413, f"this account holds the most verdict logs allowed"
-                            f" ({current_app.config['MAX_VERDICTS_PER_ACCOUNT']}): delete old ones to add more")
+        raise ApiError(
+            413,
+            f"this account holds the most verdict logs allowed"
+            f" ({current_app.config['MAX_VERDICTS_PER_ACCOUNT']}): delete old ones to add more",
+        )
     stored = {**columns, "user_id": account["id"], "received_at": utc_now()}
     try:
         inserted = await get_db().group_insert("verdicts", tuple(stored), "id").insert(stored)
@@ -245,9 +250,7 @@ async def create() -> tuple[Response, int]:
 
 async def _existing(columns: dict[str, Any], user_id: int) -> Row | None:
     """This account's stored log with this id when it has the same content; 409 when the content differs."""
-    existing = await get_db().fetch_one(
-        "SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], user_id)
-    )
+    existing = await get_db().fetch_one("SELECT * FROM verdicts WHERE id = ? AND user_id = ?", (columns["id"], user_id))
     if existing is not None and any(existing[name] != value for name, value in columns.items()):
         raise ApiError(409, "a different verdict log already has this id", "id")
     return existing
@@ -269,7 +272,7 @@ def _filters(user_id: int) -> tuple[str, list[Any]]:
         clauses.append("uncertain = ?")
         params.append(int(one_of(arguments["uncertain"], "uncertain", ("true", "false")) == "true"))
     if "image_sha256" in arguments:  # earlier checks of one file ("checked before", "find this file")
-        if not SHA256_PATTERN.fullmatch(arguments["image_sha256"]):
+        if not SHA256.fullmatch(arguments["image_sha256"]):
             raise ApiError(422, "must be 64 lowercase hexadecimal digits", "image_sha256")
         clauses.append("image_sha256 = ?")
         params.append(arguments["image_sha256"])
@@ -329,9 +332,12 @@ async def history() -> Response:
 
 async def _capped_count(where: str, params: list[Any]) -> tuple[int, bool]:
     """How many logs match, counting at most MAX_COUNTED of them (and saying so): never a whole long history."""
-    counted = (await get_db().fetch_all(
-        f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?) AS matching", (*params, MAX_COUNTED + 1)
-    ))[0][0]
+    counted = (
+        await get_db().fetch_all(
+            f"SELECT count(*) FROM (SELECT 1 FROM verdicts WHERE {where} LIMIT ?) AS matching",
+            (*params, MAX_COUNTED + 1),
+        )
+    )[0][0]
     return min(counted, MAX_COUNTED), counted > MAX_COUNTED
 
 

@@ -41,8 +41,12 @@ def inside(box: dict, region: tuple[int, int, int, int], slack: float = 0.1) -> 
     """Whether a detector box (dict of left, top, width, height) lies in `region`, give or take `slack`."""
     left, top, right, bottom = region
     margin = slack * (right - left)
-    return (box["left"] >= left - margin and box["top"] >= top - margin
-            and box["left"] + box["width"] <= right + margin and box["top"] + box["height"] <= bottom + margin)
+    return (
+        box["left"] >= left - margin
+        and box["top"] >= top - margin
+        and box["left"] + box["width"] <= right + margin
+        and box["top"] + box["height"] <= bottom + margin
+    )
 
 
 def drawn_face(side: int, seed: int = 0) -> Image.Image:
@@ -58,9 +62,14 @@ def drawn_face(side: int, seed: int = 0) -> Image.Image:
     for x in (0.37, 0.63):
         draw.ellipse([side * (x - 0.07), side * 0.43, side * (x + 0.07), side * 0.5], fill=(250, 250, 250))
         draw.ellipse([side * (x - 0.03), side * 0.435, side * (x + 0.03), side * 0.495], fill=(50, 30, 20))
-        draw.line([side * (x - 0.08), side * 0.39, side * (x + 0.08), side * 0.38], fill=(70, 50, 40),
-                  width=max(1, side // 40))
-    draw.polygon([(side * 0.5, side * 0.5), (side * 0.46, side * 0.64), (side * 0.54, side * 0.64)], fill=(200, 140, 110))
+        draw.line(
+            [side * (x - 0.08), side * 0.39, side * (x + 0.08), side * 0.38],
+            fill=(70, 50, 40),
+            width=max(1, side // 40),
+        )
+    draw.polygon(
+        [(side * 0.5, side * 0.5), (side * 0.46, side * 0.64), (side * 0.54, side * 0.64)], fill=(200, 140, 110)
+    )
     draw.chord([side * 0.4, side * 0.68, side * 0.6, side * 0.78], 0, 180, fill=(170, 60, 60))
     return picture.filter(ImageFilter.GaussianBlur(side / 200))
 

@@ -49,9 +49,26 @@ class Cluster:
     def psql(self, command: str) -> str:
         """Runs one SQL command; its output as unaligned text."""
         return subprocess.run(
-            [str(self.bin_folder / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.folder),
-             "-U", SUPERUSER, "-d", DATABASE, "-c", command],
-            check=True, capture_output=True, text=True,
+            [
+                str(self.bin_folder / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.folder),
+                "-U",
+                SUPERUSER,
+                "-d",
+                DATABASE,
+                "-c",
+                command,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
 
 
@@ -65,7 +82,9 @@ def running_cluster(durable: bool = False) -> Iterator[Cluster]:
     crash of this machine loses a test's data, nothing more), which makes creating databases fast."""
     bin_folder = binaries()
     if bin_folder is None:
-        raise FileNotFoundError(f"no PostgreSQL server binaries in {BINARY_FOLDERS} (Debian: apt-get install postgresql)")
+        raise FileNotFoundError(
+            f"no PostgreSQL server binaries in {BINARY_FOLDERS} (Debian: apt-get install postgresql)"
+        )
     folder = Path(tempfile.mkdtemp(prefix="unmask-pg-"))
     if os.geteuid() == 0:
         account = pwd.getpwnam(UNPRIVILEGED_USER)
@@ -74,23 +93,52 @@ def running_cluster(durable: bool = False) -> Iterator[Cluster]:
     settings = f"-c listen_addresses='' -k {folder} -c max_connections=200" + ("" if durable else " -c fsync=off")
     try:
         subprocess.run(
-            _as_unprivileged([str(bin_folder / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-                              "--encoding=UTF8", "--locale=C.UTF-8"]),
-            check=True, capture_output=True, cwd=folder,
+            _as_unprivileged(
+                [
+                    str(bin_folder / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=folder,
         )
         subprocess.run(
-            _as_unprivileged([str(bin_folder / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-                              "-o", settings, "-w", "start"]),
-            check=True, capture_output=True, cwd=folder,
+            _as_unprivileged(
+                [
+                    str(bin_folder / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(folder / "server.log"),
+                    "-o",
+                    settings,
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=folder,
         )
     except subprocess.CalledProcessError as error:
         shutil.rmtree(folder, ignore_errors=True)
         log = folder / "server.log"
-        raise RuntimeError(f"cannot start PostgreSQL: {error.stderr.decode(errors='replace')}"
-                           f"{log.read_text() if log.exists() else ''}") from None
+        raise RuntimeError(
+            f"cannot start PostgreSQL: {error.stderr.decode(errors='replace')}{log.read_text() if log.exists() else ''}"
+        ) from None
     try:
         yield Cluster(folder, bin_folder)
     finally:
-        subprocess.run(_as_unprivileged([str(bin_folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True, cwd=folder)
+        subprocess.run(
+            _as_unprivileged([str(bin_folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            cwd=folder,
+        )
         shutil.rmtree(folder, ignore_errors=True)

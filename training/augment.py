@@ -28,8 +28,13 @@ from PIL import Image, ImageEnhance, ImageFilter
 from unmask.training.preprocessing import INPUT_SIZE, RESAMPLE, resize_to_input, to_array
 
 # Filters other software uses to shrink pictures: the model should not depend on ours.
-DOWNSCALE_FILTERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,
-                     Image.Resampling.BOX, Image.Resampling.HAMMING)
+DOWNSCALE_FILTERS = (
+    Image.Resampling.BILINEAR,
+    Image.Resampling.BICUBIC,
+    Image.Resampling.LANCZOS,
+    Image.Resampling.BOX,
+    Image.Resampling.HAMMING,
+)
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,9 @@ def operating_point(logits: np.ndarray, groups: list[str], target_fpr: float) ->
     return float(max(thresholds))
 
 
-def fit_at_operating_point(logits: np.ndarray, labels: np.ndarray, threshold_logit: float,
-                           iterations: int = 50) -> Calibration:
+def fit_at_operating_point(
+    logits: np.ndarray, labels: np.ndarray, threshold_logit: float, iterations: int = 50
+) -> Calibration:
     """Maximum-likelihood scale of sigmoid(scale * (logit - threshold_logit)): probability 0.5 stays at the
     operating point, and the scale makes the probabilities around it mean what they say."""
     x = np.asarray(logits, dtype=np.float64).reshape(-1) - threshold_logit

@@ -66,17 +66,23 @@ def find_samples(root: Path, require_both_classes: bool = True) -> list[Sample]:
     root = Path(root)
     if not root.is_dir():
         raise UserFacingError(f"data folder {root} does not exist or is not a folder")
-    class_dirs = [(d, CLASS_FOLDERS[d.name.lower()]) for d in sorted(root.iterdir())
-                  if d.is_dir() and d.name.lower() in CLASS_FOLDERS]
+    class_dirs = [
+        (d, CLASS_FOLDERS[d.name.lower()])
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name.lower() in CLASS_FOLDERS
+    ]
     if not class_dirs:
         raise UserFacingError(
-            f"{root} has no class folders: expected 'Real' and 'Deepfake' (or 'real' and 'fake') inside it")
+            f"{root} has no class folders: expected 'Real' and 'Deepfake' (or 'real' and 'fake') inside it"
+        )
     samples = [Sample(path, label, root.name) for directory, label in class_dirs for path in _files_below(directory)]
     counts = class_counts(samples)
     missing = [name for name, count in counts.items() if count == 0]
     if len(missing) == 2 or (require_both_classes and missing):
-        raise UserFacingError(f"{root}: no files for class {' and '.join(missing)} "
-                              f"(found {counts['Real']} real, {counts['Deepfake']} deepfake)")
+        raise UserFacingError(
+            f"{root}: no files for class {' and '.join(missing)} "
+            f"(found {counts['Real']} real, {counts['Deepfake']} deepfake)"
+        )
     return samples
 
 
@@ -89,8 +95,10 @@ def find_sources(roots: Sequence[Path]) -> list[Sample]:
     samples = [s for root in roots for s in find_samples(root, require_both_classes=len(roots) == 1)]
     counts = class_counts(samples)
     if min(counts.values()) == 0:
-        raise UserFacingError(f"the data folders hold {counts['Real']} real and {counts['Deepfake']} deepfake "
-                              "files: both classes are needed")
+        raise UserFacingError(
+            f"the data folders hold {counts['Real']} real and {counts['Deepfake']} deepfake "
+            "files: both classes are needed"
+        )
     return samples
 
 
@@ -109,12 +117,16 @@ def class_counts(samples: Iterable[Sample]) -> dict[str, int]:
 
 
 def _files_below(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
 
 
-def split_samples(samples: Sequence[Sample], seed: int, val_fraction: float,
-                  test_fraction: float) -> dict[str, list[Sample]]:
+def split_samples(
+    samples: Sequence[Sample], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, list[Sample]]:
     """A split stratified per source and class that depends only on the file list and the seed."""
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UserFacingError("validation and test fractions must be in [0, 1) and sum to less than 1")
@@ -126,8 +138,8 @@ def split_samples(samples: Sequence[Sample], seed: int, val_fraction: float,
         n_test = round(len(members) * test_fraction)
         n_val = round(len(members) * val_fraction)
         splits["test"] += [members[i] for i in order[:n_test]]
-        splits["val"] += [members[i] for i in order[n_test:n_test + n_val]]
-        splits["train"] += [members[i] for i in order[n_test + n_val:]]
+        splits["val"] += [members[i] for i in order[n_test : n_test + n_val]]
+        splits["train"] += [members[i] for i in order[n_test + n_val :]]
     return splits
 
 
@@ -145,12 +157,14 @@ Recode = Callable[[Image.Image, "str | None"], Image.Image]
 def reencoder(format_name: str, quality: int | None = None, scale: int = 1) -> Recode:
     """A Recode that saves every image once in `format_name` (JPEG at `quality`, or PNG) and decodes it;
     with `scale`, enlarged that many times first (bicubic), as a picture re-published at a higher resolution."""
+
     def recode(image: Image.Image, _source_format: str | None) -> Image.Image:
         if scale != 1:
             image = image.resize((image.width * scale, image.height * scale), Image.Resampling.BICUBIC)
         buffer = io.BytesIO()
         image.save(buffer, format=format_name, **({"quality": quality} if quality else {}))
         return Image.open(buffer).convert("RGB")
+
     return recode
 
 
@@ -173,8 +187,14 @@ def _source_square(image: Image.Image, box: Box | None) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
 
 
-def decode_images(samples: Iterable[Sample], *, for_training: bool, recode: Recode | None = None,
-                  crops: Mapping[str, Box | None] | None = None, workers: int = 2) -> DecodedImages:
+def decode_images(
+    samples: Iterable[Sample],
+    *,
+    for_training: bool,
+    recode: Recode | None = None,
+    crops: Mapping[str, Box | None] | None = None,
+    workers: int = 2,
+) -> DecodedImages:
     """Decode every sample. `crops` gives each file's face crop (training/faces.py; a file without one is
     judged whole). Training images become squares of at most SOURCE_SIZE (augmentation makes the model input
     later); evaluation images become model inputs (224x224 float32) right away."""

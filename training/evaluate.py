@@ -62,33 +62,49 @@ def evaluate(run_dir: Path, data_dirs: list[Path], out_dir: Path, test_split: bo
     for folder, samples in folders.items():
         sets[folder] = decode_images(samples, for_training=False, crops=crops)
 
-    results = {name: {"labels": decoded.labels, "probabilities": predict(model, decoded.images),
-                      "paths": decoded.paths, "skipped": decoded.skipped, "threshold": POLICY.threshold}
-               for name, decoded in sets.items()}
-    report = write_report(out_dir, results, run.get("history"), {
-        "run": str(run_dir), "architecture": run["architecture"], "parameters": run.get("parameters"),
-        "calibration": run["calibration"],
-        "config": run.get("config"), "faces_found": faces_found,
-    })
+    results = {
+        name: {
+            "labels": decoded.labels,
+            "probabilities": predict(model, decoded.images),
+            "paths": decoded.paths,
+            "skipped": decoded.skipped,
+            "threshold": POLICY.threshold,
+        }
+        for name, decoded in sets.items()
+    }
+    report = write_report(
+        out_dir,
+        results,
+        run.get("history"),
+        {
+            "run": str(run_dir),
+            "architecture": run["architecture"],
+            "parameters": run.get("parameters"),
+            "calibration": run["calibration"],
+            "config": run.get("config"),
+            "faces_found": faces_found,
+        },
+    )
     for name, folder_report in report["folders"].items():
         print(summary_line(name, folder_report["metrics"]), flush=True)
     return report
 
 
-def test_split_sets(test_samples: list[Sample], run: dict[str, Any],
-                    crops: dict[str, Any]) -> dict[str, DecodedImages]:
+def test_split_sets(test_samples: list[Sample], run: dict[str, Any], crops: dict[str, Any]) -> dict[str, DecodedImages]:
     """The run's test split per source ("utkface/test"), and, with several sources, as a whole; then the whole
     split re-encoded (the bias probes). Each picture is judged on its face crop."""
     if not test_samples:
         return {}
     sources = sorted({s.source for s in test_samples})
-    sets = {f"{source or Path(run['data']['train_folder']).name}/test":
-            decode_images([s for s in test_samples if s.source == source], for_training=False, crops=crops)
-            for source in sources}
+    sets = {
+        f"{source or Path(run['data']['train_folder']).name}/test": decode_images(
+            [s for s in test_samples if s.source == source], for_training=False, crops=crops
+        )
+        for source in sources
+    }
     whole = next(iter(sets)) if len(sources) == 1 else "test split, all sources"
     if len(sources) > 1:
         sets[whole] = decode_images(test_samples, for_training=False, crops=crops)
     for label, recode in REENCODINGS.items():
         sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
     return sets
-

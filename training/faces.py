@@ -56,8 +56,9 @@ class Face:
     @classmethod
     def from_json(cls, item: dict) -> Face:
         box, crop = item["box"], item["crop"]
-        return cls(box["left"], box["top"], box["width"], box["height"], item["score"],
-                   crop["left"], crop["top"], crop["side"])
+        return cls(
+            box["left"], box["top"], box["width"], box["height"], item["score"], crop["left"], crop["top"], crop["side"]
+        )
 
 
 def detector_version() -> str:
@@ -128,8 +129,13 @@ class FaceCache:
 
     def put(self, digest: str, faces: list[Face]) -> None:
         self._entries[digest] = [
-            {"box": {"left": f.left, "top": f.top, "width": f.width, "height": f.height}, "score": f.score,
-             "crop": {"left": f.crop_left, "top": f.crop_top, "side": f.crop_side}} for f in faces]
+            {
+                "box": {"left": f.left, "top": f.top, "width": f.width, "height": f.height},
+                "score": f.score,
+                "crop": {"left": f.crop_left, "top": f.crop_top, "side": f.crop_side},
+            }
+            for f in faces
+        ]
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,8 +186,9 @@ def face_crops(paths: Iterable[Path]) -> tuple[dict[str, tuple[int, int, int, in
     crops = {key: training_crop(found) for key, found in faces.items()}
     summary: dict[str, dict[str, int]] = {}
     for path in paths:
-        folder = summary.setdefault(f"{Path(path).parent.parent.name}/{Path(path).parent.name}",
-                                    {"pictures": 0, "with_face": 0})
+        folder = summary.setdefault(
+            f"{Path(path).parent.parent.name}/{Path(path).parent.name}", {"pictures": 0, "with_face": 0}
+        )
         folder["pictures"] += 1
         folder["with_face"] += crops.get(str(path)) is not None
     return crops, summary

@@ -80,9 +80,7 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
     }
 
 
-def expected_calibration_error(
-    labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS
-) -> float:
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """ECE over ``bins`` equal-width bins of P(deepfake).
 
     For each bin, the gap between the mean predicted probability and the observed fraction of deepfakes,
@@ -217,17 +215,19 @@ def _reliability_bins(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict[str,
     for b in range(bins):
         members = index == b
         count = int(np.sum(members))
-        result.append({
-            "lower": float(edges[b]),
-            "upper": float(edges[b + 1]),
-            "count": count,
-            "mean_confidence": float(np.mean(p[members])) if count else None,
-            "observed_frequency": float(np.mean(y[members])) if count else None,
-        })
+        result.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": count,
+                "mean_confidence": float(np.mean(p[members])) if count else None,
+                "observed_frequency": float(np.mean(y[members])) if count else None,
+            }
+        )
     return result
 
 
 def _calibration_error(bins: list[dict[str, Any]], total: int) -> float:
-    return float(sum(
-        b["count"] / total * abs(b["observed_frequency"] - b["mean_confidence"]) for b in bins if b["count"]
-    ))
+    return float(
+        sum(b["count"] / total * abs(b["observed_frequency"] - b["mean_confidence"]) for b in bins if b["count"])
+    )

@@ -74,7 +74,8 @@ def paper_cnn() -> keras.Model:
 def npr() -> keras.Model:
     image = keras.Input(INPUT_SHAPE, name="image")
     cell_mean = layers.UpSampling2D(2, interpolation="nearest", name="npr_up")(
-        layers.AveragePooling2D(2, name="npr_down")(image))
+        layers.AveragePooling2D(2, name="npr_down")(image)
+    )
     residual = layers.Subtract(name="npr_residual")([image, cell_mean])
     x = layers.Rescaling(NPR_RESIDUAL_GAIN, name="npr_gain")(residual)
     x = layers.Conv2D(NPR_STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem")(x)
@@ -104,8 +105,9 @@ def unmasknet() -> keras.Model:
     return keras.Model(image, probability, name="unmasknet")
 
 
-def _separable_block(x: keras.KerasTensor, filters: int, stride: int, name: str,
-                     momentum: float = 0.99) -> keras.KerasTensor:
+def _separable_block(
+    x: keras.KerasTensor, filters: int, stride: int, name: str, momentum: float = 0.99
+) -> keras.KerasTensor:
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
     x = layers.BatchNormalization(momentum=momentum, name=f"{name}_dw_bn")(x)
     x = layers.ReLU(name=f"{name}_dw_relu")(x)
@@ -118,11 +120,13 @@ def calibrated(model: keras.Model, calibration: Calibration) -> keras.Model:
     """The model that browsers run: probability = sigmoid(scale * logit + offset) (see calibration.py),
     plus the evidence map in the same calibrated units when the architecture has one. Because the logit is
     the mean of the evidence map, the calibrated probability is also sigmoid(mean of the calibrated map)."""
+
     def calibrate(tensor: keras.KerasTensor, name: str) -> keras.KerasTensor:
         return layers.Rescaling(calibration.scale, offset=calibration.offset, name=name)(tensor)
 
     probability = layers.Activation("sigmoid", name="calibrated_probability")(
-        calibrate(model.get_layer("logit").output, "calibration"))
+        calibrate(model.get_layer("logit").output, "calibration")
+    )
     outputs = {"probability": probability}
     if any(layer.name == "evidence" for layer in model.layers):
         outputs["evidence"] = calibrate(model.get_layer("evidence").output, "evidence_calibration")

@@ -165,8 +165,7 @@ def _confident_mistakes(
     wrong_confidence = np.where(flagged[wrong], probabilities[wrong], 1.0 - probabilities[wrong])
     worst = wrong[np.argsort(-wrong_confidence, kind="stable")][:MAX_MISTAKES]
     return [
-        {"path": str(paths[i]), "label": CLASS_NAMES[labels[i]], "probability": float(probabilities[i])}
-        for i in worst
+        {"path": str(paths[i]), "label": CLASS_NAMES[labels[i]], "probability": float(probabilities[i])} for i in worst
     ]
 
 
@@ -220,8 +219,10 @@ def _faces_markdown(faces_found: dict[str, dict[str, int]] | None) -> list[str]:
         return []
     lines = ["## Faces found", "", "| folder | pictures | with a face |", "| --- | --- | --- |"]
     for folder, counts in faces_found.items():
-        lines.append(f"| {folder} | {counts['pictures']} | {counts['with_face']} "
-                     f"({percent(counts['with_face'] / max(1, counts['pictures']))}) |")
+        lines.append(
+            f"| {folder} | {counts['pictures']} | {counts['with_face']} "
+            f"({percent(counts['with_face'] / max(1, counts['pictures']))}) |"
+        )
     return [*lines, "", "A picture without a face is judged whole (its centre square).", ""]
 
 
@@ -312,9 +313,7 @@ def _plot_reliability(metrics: dict[str, Any], name: str, path: Path) -> None:
     figure.savefig(path)
 
 
-def _plot_histogram(
-    labels: np.ndarray, probabilities: np.ndarray, threshold: float, name: str, path: Path
-) -> None:
+def _plot_histogram(labels: np.ndarray, probabilities: np.ndarray, threshold: float, name: str, path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     figure = _figure()

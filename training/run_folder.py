@@ -93,22 +93,33 @@ class RunFolder:
 
     def write_split(self, splits: dict[str, list[Sample]]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        self.split_file.write_text(json.dumps(
-            {name: [{"path": self.relative(s.path), "label": CLASS_NAMES[s.label], "source": s.source}
-                    for s in samples]
-             for name, samples in splits.items()}, indent=1))
+        self.split_file.write_text(
+            json.dumps(
+                {
+                    name: [
+                        {"path": self.relative(s.path), "label": CLASS_NAMES[s.label], "source": s.source}
+                        for s in samples
+                    ]
+                    for name, samples in splits.items()
+                },
+                indent=1,
+            )
+        )
 
     def read_split(self, name: str) -> list[Sample]:
         """The files of one split ("train", "val", "test") that the run recorded; [] when any is missing."""
         if not self.split_file.is_file():
             return []
         recorded = _read_json(self.split_file).get(name, [])
-        samples = [Sample(self.path / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
-                   for entry in recorded]
+        samples = [
+            Sample(self.path / entry["path"], CLASS_NAMES.index(entry["label"]), entry.get("source", ""))
+            for entry in recorded
+        ]
         missing = [sample.path for sample in samples if not sample.path.is_file()]
         if missing:
-            logger.warning("%s split: %d recorded files are missing, e.g. %s; skipping it",
-                           name, len(missing), missing[0])
+            logger.warning(
+                "%s split: %d recorded files are missing, e.g. %s; skipping it", name, len(missing), missing[0]
+            )
             return []
         return samples
 
@@ -120,15 +131,23 @@ class RunFolder:
 
 def provenance() -> dict[str, Any]:
     """What made a run, for its record: the code revision and the versions of the packages that compute it."""
-    return {"code_revision": code_revision(), "python": platform.python_version(),
-            "packages": {name: _version(name) for name in RECORDED_PACKAGES}}
+    return {
+        "code_revision": code_revision(),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in RECORDED_PACKAGES},
+    }
 
 
 def code_revision() -> str:
     """`git describe` of the source (a checkout), else "unknown" (an installed package, or no git)."""
     try:
-        described = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=SOURCE_DIR,
-                                   capture_output=True, text=True, timeout=10)
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=SOURCE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return UNKNOWN_REVISION
     return described.stdout.strip() if described.returncode == 0 and described.stdout.strip() else UNKNOWN_REVISION

@@ -28,8 +28,9 @@ from unmask.training.run_folder import RunFolder
 from unmask.training.train import TrainConfig, train
 
 
-def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path,
-                         config: TrainConfig) -> dict[str, Any]:
+def leave_one_source_out(
+    data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path, config: TrainConfig
+) -> dict[str, Any]:
     """Train one model per (source, class) group without it, score it on that group; write loso.json/.md."""
     samples = find_sources(data_dirs)
     groups = sorted({s.group for s in samples})
@@ -54,36 +55,58 @@ def leave_one_source_out(data_dirs: list[Path], eval_dirs: list[Path], out_dir: 
     return {"rows": rows}
 
 
-def _held_out_row(group: str, label: int, model, unseen: DecodedImages, test: DecodedImages,
-                  extra: dict[str, DecodedImages], run: dict[str, Any]) -> dict[str, Any]:
+def _held_out_row(
+    group: str,
+    label: int,
+    model,
+    unseen: DecodedImages,
+    test: DecodedImages,
+    extra: dict[str, DecodedImages],
+    run: dict[str, Any],
+) -> dict[str, Any]:
     scores = predict(model, unseen.images)
     test_scores = predict(model, test.images)
     other = test_scores[test.labels != label]
     flagged = float(np.mean(scores >= POLICY.threshold))
-    ranking = binary_metrics(np.concatenate([np.full(len(scores), label), test.labels[test.labels != label]]),
-                             np.concatenate([scores, other]))
-    row = {"held_out": group, "kind": "generator" if label == DEEPFAKE else "real source",
-           "count": len(scores), "flagged": flagged, "auc_vs_test_split": ranking["roc_auc"],
-           "seen_test_split_auc": binary_metrics(test.labels, test_scores)["roc_auc"],
-           "training_seconds": run["training"]["seconds"]}
+    ranking = binary_metrics(
+        np.concatenate([np.full(len(scores), label), test.labels[test.labels != label]]),
+        np.concatenate([scores, other]),
+    )
+    row = {
+        "held_out": group,
+        "kind": "generator" if label == DEEPFAKE else "real source",
+        "count": len(scores),
+        "flagged": flagged,
+        "auc_vs_test_split": ranking["roc_auc"],
+        "seen_test_split_auc": binary_metrics(test.labels, test_scores)["roc_auc"],
+        "training_seconds": run["training"]["seconds"],
+    }
     for name, decoded in extra.items():
         row[name] = _headline(binary_metrics(decoded.labels, predict(model, decoded.images)))
     return row
 
 
-def compare_architectures(data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path,
-                          configs: list[TrainConfig]) -> dict[str, Any]:
+def compare_architectures(
+    data_dirs: list[Path], eval_dirs: list[Path], out_dir: Path, configs: list[TrainConfig]
+) -> dict[str, Any]:
     """Train each architecture on the same split (same seed) and evaluate each in full; write compare.json/.md."""
     rows = []
     for config in configs:
         run_dir = out_dir / config.architecture
         run = train(data_dirs, run_dir, config)
         report = evaluate(run_dir, eval_dirs, RunFolder(run_dir).report_dir)
-        rows.append({"architecture": config.architecture, "parameters": run["parameters"],
-                     "training_seconds": run["training"]["seconds"], "epochs_run": run["training"]["epochs_run"],
-                     "folders": {name: _headline(folder["metrics"]) for name, folder in report["folders"].items()}})
-        _write_study(out_dir, "compare", _compare_markdown(rows), {"configs": [_config(c) for c in configs],
-                                                                  "rows": rows})
+        rows.append(
+            {
+                "architecture": config.architecture,
+                "parameters": run["parameters"],
+                "training_seconds": run["training"]["seconds"],
+                "epochs_run": run["training"]["epochs_run"],
+                "folders": {name: _headline(folder["metrics"]) for name, folder in report["folders"].items()},
+            }
+        )
+        _write_study(
+            out_dir, "compare", _compare_markdown(rows), {"configs": [_config(c) for c in configs], "rows": rows}
+        )
     return {"rows": rows}
 
 
@@ -92,8 +115,10 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _config(config: TrainConfig) -> dict[str, Any]:
-    return {key: getattr(config, key) for key in ("architecture", "epochs", "epoch_size", "batch_size", "seed",
-                                                  "target_fpr")}
+    return {
+        key: getattr(config, key)
+        for key in ("architecture", "epochs", "epoch_size", "batch_size", "seed", "target_fpr")
+    }
 
 
 def _write_study(out_dir: Path, name: str, markdown: str, record: dict[str, Any]) -> None:
@@ -104,38 +129,67 @@ def _write_study(out_dir: Path, name: str, markdown: str, record: dict[str, Any]
 
 def _loso_markdown(rows: list[dict[str, Any]], config: TrainConfig) -> str:
     extra = sorted({key for row in rows for key, value in row.items() if isinstance(value, dict)})
-    lines = ["# Leave one source out", "",
-             f"Each row: a model ({config.architecture}, {config.epochs} epochs of "
-             f"{config.epoch_size or 'all'} images) trained without that source and class, its operating point "
-             f"set at {config.target_fpr:.0%} false positives on the real sources it saw, scored on every file of "
-             "the source it never saw. Flagged at 0.5: the detection rate for a generator, the false-positive "
-             "rate for a real source. AUC: that source against the other class of the test split.", "",
-             "| held out | kind | images | flagged at 0.5 | AUC vs test split | AUC on seen test split | "
-             + " | ".join(f"{name} AUC / FPR / detection" for name in extra) + " |",
-             "|---|---|---:|---:|---:|---:|" + "---:|" * len(extra)]
+    lines = [
+        "# Leave one source out",
+        "",
+        f"Each row: a model ({config.architecture}, {config.epochs} epochs of "
+        f"{config.epoch_size or 'all'} images) trained without that source and class, its operating point "
+        f"set at {config.target_fpr:.0%} false positives on the real sources it saw, scored on every file of "
+        "the source it never saw. Flagged at 0.5: the detection rate for a generator, the false-positive "
+        "rate for a real source. AUC: that source against the other class of the test split.",
+        "",
+        "| held out | kind | images | flagged at 0.5 | AUC vs test split | AUC on seen test split | "
+        + " | ".join(f"{name} AUC / FPR / detection" for name in extra)
+        + " |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(extra),
+    ]
     for row in rows:
         if "skipped" in row:
             lines.append(f"| {row['held_out']} | skipped: {row['skipped']} |")
             continue
-        cells = [row["held_out"], row["kind"], str(row["count"]), percent(row["flagged"]),
-                 decimal(row["auc_vs_test_split"]), decimal(row["seen_test_split_auc"])]
-        cells += [" / ".join((decimal(row[name]["roc_auc"]), percent(row[name]["false_positive_rate"]),
-                              percent(row[name]["recall"]))) for name in extra]
+        cells = [
+            row["held_out"],
+            row["kind"],
+            str(row["count"]),
+            percent(row["flagged"]),
+            decimal(row["auc_vs_test_split"]),
+            decimal(row["seen_test_split_auc"]),
+        ]
+        cells += [
+            " / ".join(
+                (decimal(row[name]["roc_auc"]), percent(row[name]["false_positive_rate"]), percent(row[name]["recall"]))
+            )
+            for name in extra
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _compare_markdown(rows: list[dict[str, Any]]) -> str:
     folders = list(rows[0]["folders"])
-    lines = ["# Architectures compared on one split", "",
-             "Per folder: AUC (both classes), false-positive rate (real photos) and detection rate (deepfakes) at "
-             "probability 0.5, after each model's operating point was set on the validation real faces.", "",
-             "| folder | " + " | ".join(f"{r['architecture']} ({r['parameters']:,} parameters, "
-                                        f"{r['training_seconds'] / 60:.1f} min)" for r in rows) + " |",
-             "|---|" + "---|" * len(rows)]
+    lines = [
+        "# Architectures compared on one split",
+        "",
+        "Per folder: AUC (both classes), false-positive rate (real photos) and detection rate (deepfakes) at "
+        "probability 0.5, after each model's operating point was set on the validation real faces.",
+        "",
+        "| folder | "
+        + " | ".join(
+            f"{r['architecture']} ({r['parameters']:,} parameters, {r['training_seconds'] / 60:.1f} min)" for r in rows
+        )
+        + " |",
+        "|---|" + "---|" * len(rows),
+    ]
     for folder in folders:
-        cells = [" / ".join((f"AUC {decimal(r['folders'][folder]['roc_auc'])}",
-                             f"FPR {percent(r['folders'][folder]['false_positive_rate'])}",
-                             f"det. {percent(r['folders'][folder]['recall'])}")) for r in rows]
+        cells = [
+            " / ".join(
+                (
+                    f"AUC {decimal(r['folders'][folder]['roc_auc'])}",
+                    f"FPR {percent(r['folders'][folder]['false_positive_rate'])}",
+                    f"det. {percent(r['folders'][folder]['recall'])}",
+                )
+            )
+            for r in rows
+        ]
         lines.append(f"| {folder} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -73,8 +73,9 @@ AUGMENTATION = AugmentConfig()
 
 # The seed paper's recipe, kept exactly for the baseline: Adam at its default rate, batch 32, 10 epochs,
 # early stopping on validation loss.
-PAPER_CONFIG = TrainConfig(architecture="paper", epochs=10, batch_size=32, learning_rate=1e-3,
-                           weight_decay=0.0, patience=3, min_epochs=0)
+PAPER_CONFIG = TrainConfig(
+    architecture="paper", epochs=10, batch_size=32, learning_rate=1e-3, weight_decay=0.0, patience=3, min_epochs=0
+)
 
 
 def config_for(architecture: str, **overrides: Any) -> TrainConfig:
@@ -82,8 +83,14 @@ def config_for(architecture: str, **overrides: Any) -> TrainConfig:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Path | None = None,
-          test_dir: Path | None = None, exclude_groups: tuple[str, ...] = ()) -> dict[str, Any]:
+def train(
+    data_dirs: list[Path],
+    out_dir: Path,
+    config: TrainConfig,
+    val_dir: Path | None = None,
+    test_dir: Path | None = None,
+    exclude_groups: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Train one model on the dataset folders `data_dirs` and write its run folder. `exclude_groups` names
     (source, class) groups (`Sample.group`) left out of every split (leave-one-source-out). Returns the run
     record (also in run.json)."""
@@ -104,15 +111,23 @@ def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Pa
 
     model = build(config.architecture)
     batches = AugmentedBatches(train_images, config)
-    model.compile(optimizer=_optimizer(config, steps=len(batches) * config.epochs),
-                  loss=keras.losses.BinaryCrossentropy(),
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
+    model.compile(
+        optimizer=_optimizer(config, steps=len(batches) * config.epochs),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    )
     x_val, y_val = np.stack(val_images.images), val_images.labels.astype(np.float32)
     started = time.monotonic()
     history = model.fit(
-        batches, validation_data=(x_val, y_val), epochs=config.epochs, verbose=1 if sys.stdout.isatty() else 2,
-        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True,
-                                                 start_from_epoch=config.min_epochs)],
+        batches,
+        validation_data=(x_val, y_val),
+        epochs=config.epochs,
+        verbose=1 if sys.stdout.isatty() else 2,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                "val_loss", patience=config.patience, restore_best_weights=True, start_from_epoch=config.min_epochs
+            )
+        ],
     )
     seconds = time.monotonic() - started
 
@@ -134,16 +149,25 @@ def train(data_dirs: list[Path], out_dir: Path, config: TrainConfig, val_dir: Pa
             "history_equalised": config.equalise_history,
             "faces_found": faces_found,
         },
-        "training": {"seconds": round(seconds, 1), "epochs_run": len(history.history["loss"]),
-                     "backend": keras.backend.backend()},
+        "training": {
+            "seconds": round(seconds, 1),
+            "epochs_run": len(history.history["loss"]),
+            "backend": keras.backend.backend(),
+        },
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         "calibration": calibration_record,
         "metrics": {"validation": {k: after[k] for k in ("accuracy", "roc_auc", "ece", "count")}},
         "provenance": provenance(),
     }
     folder.write_run(run)
-    logger.info("trained %s in %.0f s; calibration %s; validation accuracy %.3f, AUC %.3f",
-                config.architecture, seconds, calibration, after["accuracy"], after["roc_auc"])
+    logger.info(
+        "trained %s in %.0f s; calibration %s; validation accuracy %.3f, AUC %.3f",
+        config.architecture,
+        seconds,
+        calibration,
+        after["accuracy"],
+        after["roc_auc"],
+    )
     return run
 
 
@@ -167,8 +191,9 @@ class AugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         size, seed = self.config.batch_size, self.config.seed
         order = np.random.default_rng([seed, self.epoch]).choice(
-            len(self.images), size=len(self) * size, p=self.weights)
-        chosen = order[index * size:(index + 1) * size]
+            len(self.images), size=len(self) * size, p=self.weights
+        )
+        chosen = order[index * size : (index + 1) * size]
         rng = np.random.default_rng([seed, self.epoch, index])
         x = np.stack([augment(self.images.images[i], rng, AUGMENTATION) for i in chosen])
         return x, self.images.labels[chosen].astype(np.float32)
@@ -195,8 +220,11 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     if config.architecture == "paper":
         return keras.optimizers.Adam(config.learning_rate)
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate * 0.1, decay_steps=steps, warmup_target=config.learning_rate,
-        warmup_steps=max(1, steps // 20))
+        config.learning_rate * 0.1,
+        decay_steps=steps,
+        warmup_target=config.learning_rate,
+        warmup_steps=max(1, steps // 20),
+    )
     return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
 
 
@@ -211,13 +239,13 @@ def calibration_views(val_samples: list[Sample]) -> dict[str, DecodedImages]:
     from unmask.training.evaluate import REENCODINGS
 
     views = {AS_STORED: decode_images(val_samples, for_training=False)}
-    views.update({name: decode_images(val_samples, for_training=False, recode=REENCODINGS[name])
-                  for name in CALIBRATION_VIEWS})
+    views.update(
+        {name: decode_images(val_samples, for_training=False, recode=REENCODINGS[name]) for name in CALIBRATION_VIEWS}
+    )
     return views
 
 
-def calibrate(model: keras.Model, views: dict[str, DecodedImages],
-              target_fpr: float) -> tuple[Calibration, dict, dict]:
+def calibrate(model: keras.Model, views: dict[str, DecodedImages], target_fpr: float) -> tuple[Calibration, dict, dict]:
     """Put probability 0.5 at the operating point for real photos (see calibration.py), on every view of every
     real source's validation faces, and fit the scale around it on the split as stored; returns the
     calibration, its run.json record and the calibrated validation metrics (as stored)."""
@@ -232,16 +260,28 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages],
     calibration = fit_at_operating_point(logits[AS_STORED], labels, threshold)
     before = binary_metrics(labels, Calibration().apply(logits[AS_STORED]))
     after = binary_metrics(labels, calibration.apply(logits[AS_STORED]))
-    per_group = {name: {group: float(np.mean(calibration.apply(logits[name][members]) >= 0.5))
-                        for group in sorted(set(view.groups)) for members in [np.asarray(view.groups) == group]}
-                 for name, view in views.items()}
-    record = {"method": f"operating point at {target_fpr:.0%} false positives on every real source's "
-                        f"validation faces, {AS_STORED} and re-saved ({', '.join(CALIBRATION_VIEWS)}); "
-                        "scale fitted by maximum likelihood around it",
-              "target_fpr": target_fpr, "threshold_logit": threshold, **asdict(calibration),
-              "val_flagged_by_group": per_group, "val_count_by_group": group_counts_of(stored),
-              "val_ece_before": before["ece"], "val_ece_after": after["ece"],
-              "val_log_loss_before": before["log_loss"], "val_log_loss_after": after["log_loss"]}
+    per_group = {
+        name: {
+            group: float(np.mean(calibration.apply(logits[name][members]) >= 0.5))
+            for group in sorted(set(view.groups))
+            for members in [np.asarray(view.groups) == group]
+        }
+        for name, view in views.items()
+    }
+    record = {
+        "method": f"operating point at {target_fpr:.0%} false positives on every real source's "
+        f"validation faces, {AS_STORED} and re-saved ({', '.join(CALIBRATION_VIEWS)}); "
+        "scale fitted by maximum likelihood around it",
+        "target_fpr": target_fpr,
+        "threshold_logit": threshold,
+        **asdict(calibration),
+        "val_flagged_by_group": per_group,
+        "val_count_by_group": group_counts_of(stored),
+        "val_ece_before": before["ece"],
+        "val_ece_after": after["ece"],
+        "val_log_loss_before": before["log_loss"],
+        "val_log_loss_after": after["log_loss"],
+    }
     return calibration, record, after
 
 
@@ -269,8 +309,13 @@ def _logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return logit_model.predict(images, batch_size=64, verbose=0).reshape(-1).astype(np.float64)
 
 
-def _splits(data_dirs: list[Path], config: TrainConfig, val_dir: Path | None, test_dir: Path | None,
-            exclude_groups: tuple[str, ...]) -> dict[str, list[Sample]]:
+def _splits(
+    data_dirs: list[Path],
+    config: TrainConfig,
+    val_dir: Path | None,
+    test_dir: Path | None,
+    exclude_groups: tuple[str, ...],
+) -> dict[str, list[Sample]]:
     samples = find_sources(data_dirs)
     unknown = set(exclude_groups) - {s.group for s in samples}
     if unknown:
@@ -291,5 +336,7 @@ def _splits(data_dirs: list[Path], config: TrainConfig, val_dir: Path | None, te
 def _require_both_classes(name: str, decoded: DecodedImages) -> None:
     counts = np.bincount(decoded.labels, minlength=2)
     if counts.min() == 0:
-        raise UserFacingError(f"the {name} split has {counts[0]} readable real and {counts[1]} readable "
-                              f"deepfake images: both classes are needed ({len(decoded.skipped)} files skipped)")
+        raise UserFacingError(
+            f"the {name} split has {counts[0]} readable real and {counts[1]} readable "
+            f"deepfake images: both classes are needed ({len(decoded.skipped)} files skipped)"
+        )

@@ -25,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="unmask",
         description="Private deepfake image detection: train, evaluate, export and serve the model.",
     )
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
-                        help="least severe messages shown on standard error (default: INFO)")
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="INFO",
+        help="least severe messages shown on standard error (default: INFO)",
+    )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     training_commands.register(subcommands)
     converter_commands.register(subcommands)
@@ -48,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as error:
         if error.name not in TRAINING_MODULES:
             raise
-        print(f"unmask {args.command}: error: needs {error.name}, which the plain (server) install leaves out; "
-              "install the training extra: pip install -e '.[train]'", file=sys.stderr)
+        print(
+            f"unmask {args.command}: error: needs {error.name}, which the plain (server) install leaves out; "
+            "install the training extra: pip install -e '.[train]'",
+            file=sys.stderr,
+        )
         return 2
 
 

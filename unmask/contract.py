@@ -50,19 +50,26 @@ EVIDENCE_OUTPUT = "evidence"
 def check_runnable(input_shape: list[int], outputs: Mapping[str, list[int]]) -> None:
     """Raise ContractError, saying why, when the page cannot run a model of this input and these outputs."""
     if list(input_shape) != INPUT.shape:
-        raise ContractError(f"the model takes input of shape {list(input_shape)}, but the page makes "
-                            f"{INPUT.shape} (one {INPUT.size}x{INPUT.size} RGB picture)")
+        raise ContractError(
+            f"the model takes input of shape {list(input_shape)}, but the page makes "
+            f"{INPUT.shape} (one {INPUT.size}x{INPUT.size} RGB picture)"
+        )
     for name in (PROBABILITY_OUTPUT, EVIDENCE_OUTPUT):
         if name not in outputs:
-            raise ContractError(f"the model has no '{name}' output (it has: {', '.join(sorted(outputs)) or 'none'}); "
-                                "the page needs the probability and the evidence map it draws")
+            raise ContractError(
+                f"the model has no '{name}' output (it has: {', '.join(sorted(outputs)) or 'none'}); "
+                "the page needs the probability and the evidence map it draws"
+            )
     if list(outputs[PROBABILITY_OUTPUT]) != [1, 1]:
-        raise ContractError(f"the '{PROBABILITY_OUTPUT}' output has shape {list(outputs[PROBABILITY_OUTPUT])}, "
-                            "the page reads one number: [1, 1]")
+        raise ContractError(
+            f"the '{PROBABILITY_OUTPUT}' output has shape {list(outputs[PROBABILITY_OUTPUT])}, "
+            "the page reads one number: [1, 1]"
+        )
     evidence = list(outputs[EVIDENCE_OUTPUT])
     if len(evidence) != 4 or evidence[0] != 1 or evidence[3] != 1 or min(evidence) < 1:
-        raise ContractError(f"the '{EVIDENCE_OUTPUT}' output has shape {evidence}, the page draws a map of "
-                            "shape [1, rows, columns, 1]")
+        raise ContractError(
+            f"the '{EVIDENCE_OUTPUT}' output has shape {evidence}, the page draws a map of shape [1, rows, columns, 1]"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,8 +114,12 @@ class VerdictPolicy:
             raise ContractError("the model card is not a JSON object")
         threshold = _probability(card, "threshold", open_interval=True)
         band = card.get("uncertain_band")
-        if not (isinstance(band, list) and len(band) == 2 and all(_is_number(edge) for edge in band)
-                and 0 <= band[0] <= band[1] <= 1):
+        if not (
+            isinstance(band, list)
+            and len(band) == 2
+            and all(_is_number(edge) for edge in band)
+            and 0 <= band[0] <= band[1] <= 1
+        ):
             raise ContractError(f"uncertain_band {band!r} must be [low, high] with 0 <= low <= high <= 1")
         return cls(
             threshold=threshold,
@@ -185,8 +196,10 @@ class LogField:
     choices: tuple[str, ...] | None = None
 
     def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": self.type if self.required else [self.type, "null"],
-                                  "description": self.description}
+        schema: dict[str, Any] = {
+            "type": self.type if self.required else [self.type, "null"],
+            "description": self.description,
+        }
         if self.choices is not None:
             schema["enum"] = [*self.choices, *([] if self.required else [None])]
         if self.minimum is not None:
@@ -207,10 +220,10 @@ LOG_FIELDS: tuple[LogField, ...] = (
     LogField("image_sha256", "string", "SHA-256 of the file, 64 lowercase hex digits", pattern=SHA256_PATTERN),
     LogField("width", "integer", "picture width in px", minimum=1, maximum=MAX_DIMENSION),
     LogField("height", "integer", "picture height in px", minimum=1, maximum=MAX_DIMENSION),
-    LogField("probability", "number", "calibrated fake probability (a video: the clip's score)",
-             minimum=0.0, maximum=1.0),
-    LogField("verdict", "string", "'deepfake' exactly when probability >= the card's threshold",
-             choices=VERDICTS),
+    LogField(
+        "probability", "number", "calibrated fake probability (a video: the clip's score)", minimum=0.0, maximum=1.0
+    ),
+    LogField("verdict", "string", "'deepfake' exactly when probability >= the card's threshold", choices=VERDICTS),
     LogField("uncertain", "boolean", "true exactly when probability lies in the card's uncertain_band [low, high)"),
     LogField("model_version", "string", "the card's version", max_length=64, pattern=MODEL_VERSION_PATTERN),
     LogField("backend", "string", "the TensorFlow.js backend that ran the model", max_length=32),
@@ -219,20 +232,25 @@ LOG_FIELDS: tuple[LogField, ...] = (
     LogField("kind", "string", "what was analysed", choices=KINDS),
     LogField("label", "string", "the user's note", required=False, max_length=200),
     LogField("file_name", "string", "only when the user chose to keep file names", required=False, max_length=255),
-    LogField("faces", "integer", "faces judged (0: the whole picture); a video: the most in one frame",
-             required=False, minimum=0, maximum=MAX_FACES),
-    LogField("provenance", "string", "what the file said about itself, in one word", required=False,
-             choices=PROVENANCES),
+    LogField(
+        "faces",
+        "integer",
+        "faces judged (0: the whole picture); a video: the most in one frame",
+        required=False,
+        minimum=0,
+        maximum=MAX_FACES,
+    ),
+    LogField(
+        "provenance", "string", "what the file said about itself, in one word", required=False, choices=PROVENANCES
+    ),
 )
 # The `video` object, required exactly when kind is "video".
 VIDEO_FIELDS: tuple[LogField, ...] = (
     LogField("frames", "integer", "frames judged", minimum=1, maximum=MAX_DIMENSION),
     LogField("duration_s", "number", "clip length", minimum=0.0, maximum=MAX_VIDEO_DURATION_S),
     LogField("mean_probability", "number", "mean of the frame probabilities", minimum=0.0, maximum=1.0),
-    LogField("max_probability", "number", "highest frame probability (>= mean_probability)",
-             minimum=0.0, maximum=1.0),
-    LogField("share_flagged", "number", "share of judged frames at or above the threshold",
-             minimum=0.0, maximum=1.0),
+    LogField("max_probability", "number", "highest frame probability (>= mean_probability)", minimum=0.0, maximum=1.0),
+    LogField("share_flagged", "number", "share of judged frames at or above the threshold", minimum=0.0, maximum=1.0),
 )
 VIDEO_FIELD = "video"
 LOG_FIELD = {field.name: field for field in LOG_FIELDS}
@@ -283,25 +301,38 @@ def verdict_log_schema(policy: VerdictPolicy) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Unmask verdict log",
         "description": "The body of POST /api/verdicts, generated by `unmask export` from unmask/contract.py "
-                       "for the model card beside it.",
+        "for the model card beside it.",
         "type": "object",
-        "properties": {**{field.name: field.schema() for field in LOG_FIELDS},
-                       VIDEO_FIELD: {"anyOf": [video, {"type": "null"}]}},
+        "properties": {
+            **{field.name: field.schema() for field in LOG_FIELDS},
+            VIDEO_FIELD: {"anyOf": [video, {"type": "null"}]},
+        },
         "required": [field.name for field in LOG_FIELDS if field.required],
         "additionalProperties": False,
         "allOf": [
-            _implies({"probability": {"minimum": policy.threshold}},
-                     {"verdict": {"const": "deepfake"}}, {"verdict": {"const": "real"}}),
-            _implies({"probability": {"minimum": low, "exclusiveMaximum": high}},
-                     {"uncertain": {"const": True}}, {"uncertain": {"const": False}}),
-            _implies({"kind": {"const": "video"}},
-                     {VIDEO_FIELD: video}, {VIDEO_FIELD: {"type": "null"}}, then_requires=[VIDEO_FIELD]),
+            _implies(
+                {"probability": {"minimum": policy.threshold}},
+                {"verdict": {"const": "deepfake"}},
+                {"verdict": {"const": "real"}},
+            ),
+            _implies(
+                {"probability": {"minimum": low, "exclusiveMaximum": high}},
+                {"uncertain": {"const": True}},
+                {"uncertain": {"const": False}},
+            ),
+            _implies(
+                {"kind": {"const": "video"}},
+                {VIDEO_FIELD: video},
+                {VIDEO_FIELD: {"type": "null"}},
+                then_requires=[VIDEO_FIELD],
+            ),
         ],
     }
 
 
-def _implies(condition: dict[str, Any], then: dict[str, Any], otherwise: dict[str, Any],
-             then_requires: list[str] | None = None) -> dict[str, Any]:
+def _implies(
+    condition: dict[str, Any], then: dict[str, Any], otherwise: dict[str, Any], then_requires: list[str] | None = None
+) -> dict[str, Any]:
     then_schema: dict[str, Any] = {"properties": then}
     if then_requires:
         then_schema["required"] = then_requires

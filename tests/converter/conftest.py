@@ -116,15 +116,27 @@ def exported_model(tmp_path_factory) -> ExportedModel:
     run_dir = tmp_path_factory.mktemp("run")
     folder = RunFolder(run_dir)
     folder.save_model(model)
-    folder.write_run({
-        "architecture": "npr",
-        "input_shape": list(INPUT_SHAPE),
-        "seed": SEED,
-        "calibration": {"method": "Platt scaling on the validation split", "scale": CALIBRATION_SCALE,
-                        "offset": CALIBRATION_OFFSET, "val_ece_before": 0.12, "val_ece_after": 0.03,
-                        "val_log_loss_before": 0.61, "val_log_loss_after": 0.48},
-    })
+    folder.write_run(
+        {
+            "architecture": "npr",
+            "input_shape": list(INPUT_SHAPE),
+            "seed": SEED,
+            "calibration": {
+                "method": "Platt scaling on the validation split",
+                "scale": CALIBRATION_SCALE,
+                "offset": CALIBRATION_OFFSET,
+                "val_ece_before": 0.12,
+                "val_ece_after": 0.03,
+                "val_log_loss_before": 0.61,
+                "val_log_loss_after": 0.48,
+            },
+        }
+    )
     model_dir = tmp_path_factory.mktemp("export") / "model"
     metadata = export_model(run_dir, model_dir, version="parity-test")
-    return ExportedModel(run_dir=run_dir, model_dir=model_dir, metadata=metadata,
-                         calibration=Calibration(CALIBRATION_SCALE, CALIBRATION_OFFSET))
+    return ExportedModel(
+        run_dir=run_dir,
+        model_dir=model_dir,
+        metadata=metadata,
+        calibration=Calibration(CALIBRATION_SCALE, CALIBRATION_OFFSET),
+    )

@@ -39,7 +39,8 @@ def test_the_shipped_card_is_what_export_makes_from_the_shipped_run(re_exported:
     exported = json.loads((re_exported / CARD_FILE).read_text())
     assert _without_volatile(shipped) == _without_volatile(exported), (
         "web/model/metadata.json differs from a fresh export of models/npr: re-export it with "
-        "`unmask export --run models/npr --version <its version>` instead of editing it by hand")
+        "`unmask export --run models/npr --version <its version>` instead of editing it by hand"
+    )
 
 
 def test_the_shipped_model_files_are_what_export_makes(re_exported: Path) -> None:
@@ -60,8 +61,15 @@ def _run_of(model, tmp_path: Path) -> Path:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     model.save(run_dir / "model.keras")
-    (run_dir / "run.json").write_text(json.dumps({"architecture": "tiny", "input_shape": list(model.input.shape[1:]),
-                                                  "calibration": {"scale": 1.0, "offset": 0.0}}))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "architecture": "tiny",
+                "input_shape": list(model.input.shape[1:]),
+                "calibration": {"scale": 1.0, "offset": 0.0},
+            }
+        )
+    )
     return run_dir
 
 
@@ -106,7 +114,9 @@ def test_export_refuses_a_model_of_another_input_size(tmp_path: Path, train_extr
 def test_the_training_summary_is_made_from_the_run_counts(train_extra: None) -> None:
     from unmask.converter.export import training_summary
 
-    data = {"counts": {"train": {"Real": 3, "Deepfake": 2}, "val": {"Real": 1, "Deepfake": 1}},
-            "group_counts": {"train": {"a/Real": 3, "b/Deepfake": 2}, "val": {"a/Real": 1, "b/Deepfake": 1}},
-            "description": "prose the page must not parse: it is not read"}
+    data = {
+        "counts": {"train": {"Real": 3, "Deepfake": 2}, "val": {"Real": 1, "Deepfake": 1}},
+        "group_counts": {"train": {"a/Real": 3, "b/Deepfake": 2}, "val": {"a/Real": 1, "b/Deepfake": 1}},
+        "description": "prose the page must not parse: it is not read",
+    }
     assert training_summary(data) == "4 real and 3 generated or swapped faces from a, b"

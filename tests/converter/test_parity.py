@@ -106,9 +106,11 @@ def test_browser_matches_keras_on_synthetic_images(exported_model, synthetic_ima
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REAL_FACES / "Real").is_dir() or not (REAL_FACES / "Deepfake").is_dir(),
-                    reason=f"real face data not found at {REAL_FACES} (../shared/data/ffhq-stylegan2 beside the "
-                           "repository, with Real/ and Deepfake/)")
+@pytest.mark.skipif(
+    not (REAL_FACES / "Real").is_dir() or not (REAL_FACES / "Deepfake").is_dir(),
+    reason=f"real face data not found at {REAL_FACES} (../shared/data/ffhq-stylegan2 beside the "
+    "repository, with Real/ and Deepfake/)",
+)
 def test_browser_matches_keras_on_real_faces(exported_model):
     from unmask.converter.parity import check_parity
     from unmask.training.preprocessing import preprocess
@@ -138,8 +140,9 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
     from unmask.converter.parity import browser_predictions
 
     model = keras.saving.load_model(exported_model.run_dir / "model.keras")
-    raw = keras.Model(model.input, {"logit": model.get_layer("logit").output,
-                                    "evidence": model.get_layer("evidence").output})
+    raw = keras.Model(
+        model.input, {"logit": model.get_layer("logit").output, "evidence": model.get_layer("evidence").output}
+    )
     outputs = raw.predict(synthetic_images, batch_size=8, verbose=0)
     logit = np.asarray(outputs["logit"], dtype=np.float64).reshape(-1)
     evidence = np.asarray(outputs["evidence"], dtype=np.float64).reshape(len(logit), -1)
@@ -160,8 +163,11 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("calibration", [{"scale": 1.0, "offset": -0.3}, {"scale": 0.5, "offset": 0.0}, {}],
-                         ids=["other-scale", "other-offset", "uncalibrated"])
+@pytest.mark.parametrize(
+    "calibration",
+    [{"scale": 1.0, "offset": -0.3}, {"scale": 0.5, "offset": 0.0}, {}],
+    ids=["other-scale", "other-offset", "uncalibrated"],
+)
 def test_verify_export_rejects_a_mismatched_model(exported_model, synthetic_images, tmp_path, calibration):
     """The check can fail: the same export judged against a run with another calibration."""
     from unmask import UserFacingError
@@ -314,11 +320,14 @@ def export_command(exported_model, monkeypatch, tmp_path):
 def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path, capsys):
     from unmask.training.data import DEEPFAKE, REAL, Sample
     from unmask.training.run_folder import RunFolder
+
     run_dir, run_export = export_command
     (tmp_path / "split").mkdir()
     files = _synthetic_files(tmp_path / "split")[:5]
     labels = [REAL, DEEPFAKE, REAL, DEEPFAKE, REAL]
-    RunFolder(run_dir).write_split({"train": [], "val": [], "test": [Sample(f, label) for f, label in zip(files, labels, strict=True)]})
+    RunFolder(run_dir).write_split(
+        {"train": [], "val": [], "test": [Sample(f, label) for f, label in zip(files, labels, strict=True)]}
+    )
 
     assert run_export() == 0
     out = capsys.readouterr().out
@@ -331,6 +340,7 @@ def test_export_command_checks_parity_on_the_test_split(export_command, tmp_path
 def test_export_command_falls_back_to_synthetic_images(export_command, tmp_path, capsys, split):
     from unmask.training.data import DEEPFAKE, REAL, Sample
     from unmask.training.run_folder import RunFolder
+
     run_dir, run_export = export_command
     assert not RunFolder(run_dir).split_file.exists()
     if split == "unreadable":  # files that exist but are no images

@@ -22,13 +22,27 @@ VALIDITY = datetime.timedelta(days=30)
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Unmask tests")])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Unmask tests"),
+        ]
+    )
 
 
 def _key_usage(**allowed: bool) -> x509.KeyUsage:
     """A KeyUsage extension with only the named uses allowed, e.g. `_key_usage(digital_signature=True)`."""
-    uses = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-            "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+    uses = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
     return x509.KeyUsage(**{use: allowed.get(use, False) for use in uses})
 
 
@@ -82,7 +96,10 @@ def sign_file(source: Path, target: Path, media_type: str = "image/jpeg") -> Non
         "claim_generator_info": [{"name": CLAIM_GENERATOR, "version": CLAIM_GENERATOR_VERSION}],
         "title": target.name,
         "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": CAPTURE_SOURCE_TYPE}]}}
+            {
+                "label": "c2pa.actions",
+                "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": CAPTURE_SOURCE_TYPE}]},
+            }
         ],
     }
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, private_key, None))
@@ -129,4 +146,3 @@ def read_manifest(path: Path) -> dict:
 
     with path.open("rb") as stream, c2pa.Reader("image/jpeg", stream) as reader:
         return json.loads(reader.json())
-

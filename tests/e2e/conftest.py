@@ -79,7 +79,9 @@ def images(tmp_path_factory) -> dict[str, Path]:
     save("large.png", Image.fromarray(with_face(smooth_image(3000, 2000, 3))))
     save("tall.png", Image.fromarray(with_face(smooth_image(301, 1000, 4))))
     save("wide.png", Image.fromarray(with_face(smooth_image(1500, 333, 5))))
-    rgba = np.dstack([with_face(smooth_image(400, 300, 6)), np.linspace(0, 255, 400 * 300).reshape(300, 400).astype(np.uint8)])
+    rgba = np.dstack(
+        [with_face(smooth_image(400, 300, 6)), np.linspace(0, 255, 400 * 300).reshape(300, 400).astype(np.uint8)]
+    )
     save("alpha.png", Image.fromarray(rgba, "RGBA"))
     save("grey.png", Image.fromarray(with_face(smooth_image(350, 350, 7))[:, :, 0], "L"))
     save("odd.webp", Image.fromarray(with_face(smooth_image(257, 223, 8))), lossless=True)

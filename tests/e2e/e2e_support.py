@@ -44,7 +44,6 @@ EVIDENCE_WEIGHT_SUFFIX = "evidence_1/convolution/ReadVariableOp"
 SPREAD_LOGIT = 2.5
 
 
-
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -95,8 +94,19 @@ def running_server(
     environment = {**os.environ, "UNMASK_MODEL_DIR": str(model_dir), "UNMASK_THROTTLE_ACCOUNT_FREE_LOGINS": "1000"}
     log = (instance / "server.log").open("a")
     process = subprocess.Popen(
-        [sys.executable, "-m", "unmask.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--instance", str(instance),
-         *serve_options],
+        [
+            sys.executable,
+            "-m",
+            "unmask.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--instance",
+            str(instance),
+            *serve_options,
+        ],
         cwd=REPO_ROOT,
         env=environment,
         stdout=log,

@@ -43,8 +43,15 @@ def bad_files(tmp_path):
 
 
 def test_a_batch_with_bad_files_reports_each_and_goes_on(page, images, bad_files):
-    chosen = [images["photo"], bad_files["empty.jpg"], bad_files["broken.png"], bad_files["report.jpg"],
-              bad_files["notes.png"], bad_files["phone.jpg"], images["alpha"]]
+    chosen = [
+        images["photo"],
+        bad_files["empty.jpg"],
+        bad_files["broken.png"],
+        bad_files["report.jpg"],
+        bad_files["notes.png"],
+        bad_files["phone.jpg"],
+        images["alpha"],
+    ]
     page.set_input_files("#files", [str(path) for path in chosen])
     wait_for_results(page, len(chosen))
 

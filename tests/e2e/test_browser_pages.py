@@ -91,7 +91,9 @@ def test_history_table_sorts_filters_and_deletes(page, server, images):
 
     page.click("th[data-key=probability] button")
     assert page.locator("th[data-key=probability]").get_attribute("aria-sort") == "ascending"
-    shown = [float(text.strip("%<>")) for text in page.locator("#history-table tbody td:nth-child(3)").all_inner_texts()]
+    shown = [
+        float(text.strip("%<>")) for text in page.locator("#history-table tbody td:nth-child(3)").all_inner_texts()
+    ]
     assert shown == sorted(shown)
 
     # A low score is "Not detected", never "Real": the model cannot prove a picture authentic.

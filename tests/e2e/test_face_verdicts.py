@@ -51,8 +51,11 @@ def stored_logs(server) -> list[sqlite3.Row]:
 def test_a_face_keeps_its_score_in_a_scene_at_the_edge_and_in_a_big_photo(page, server, tmp_path):
     face = face_picture(FAKE_FACES, tmp_path / "alone.png")
     pictures = [tmp_path / "alone.png"]
-    for name, size, place in (("scene", (1600, 1000), (580, 260)), ("edge", (1600, 1000), (1120, 300)),
-                              ("photo", (4000, 3000), (1900, 1400))):
+    for name, size, place in (
+        ("scene", (1600, 1000), (580, 260)),
+        ("edge", (1600, 1000), (1120, 300)),
+        ("photo", (4000, 3000), (1900, 1400)),
+    ):
         backdrop = scene(*size, seed=len(pictures))
         backdrop.paste(face, place)
         backdrop.save(tmp_path / f"{name}.png")
@@ -73,8 +76,11 @@ def test_a_face_keeps_its_score_in_a_scene_at_the_edge_and_in_a_big_photo(page, 
 
 
 def test_each_face_of_a_group_is_judged_and_the_picture_takes_the_most_suspicious(page, server, tmp_path):
-    faces = [face_picture(REAL_FACES, tmp_path / "real0.png", 0), face_picture(FAKE_FACES, tmp_path / "fake.png", 1),
-             face_picture(REAL_FACES, tmp_path / "real1.png", 1)]
+    faces = [
+        face_picture(REAL_FACES, tmp_path / "real0.png", 0),
+        face_picture(FAKE_FACES, tmp_path / "fake.png", 1),
+        face_picture(REAL_FACES, tmp_path / "real1.png", 1),
+    ]
     group = scene(1600, 700, seed=9)
     for i, face in enumerate(faces):
         group.paste(face, (40 + 520 * i, 110))

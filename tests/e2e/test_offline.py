@@ -17,7 +17,9 @@ SYNC_TIMEOUT_S = 60
 
 def stored_rows(database, sha256_prefix: str = "") -> list[tuple]:
     with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT id FROM verdicts WHERE image_sha256 LIKE ?", (sha256_prefix + "%",)).fetchall()
+        return connection.execute(
+            "SELECT id FROM verdicts WHERE image_sha256 LIKE ?", (sha256_prefix + "%",)
+        ).fetchall()
 
 
 def test_offline_reload_classify_then_sync_exactly_once(browser, tmp_path, provenance_files, c2pa_files):
@@ -93,5 +95,6 @@ def test_a_log_the_server_refuses_is_kept_shown_and_can_be_discarded(page, serve
     row.get_by_role("button", name="Discard").first.click()
     expect(page.locator(".badge.refused")).to_have_count(0)
     # Discarded from this device once the undo time is over.
-    page.wait_for_function("async () => (await (await import('/js/offline-queue.js')).pendingLogs('alice')).length === 0",
-                           timeout=20_000)
+    page.wait_for_function(
+        "async () => (await (await import('/js/offline-queue.js')).pendingLogs('alice')).length === 0", timeout=20_000
+    )

@@ -60,7 +60,11 @@ def reference(spread_server) -> ReferenceModel:
 def browser_pipeline(page, path):
     data = base64.b64encode(path.read_bytes()).decode()
     answer = page.evaluate(RUN, {"data": data, "type": MIME[path.suffix]})
-    return np.asarray(answer["input"], np.float32).reshape(INPUT_SIZE, INPUT_SIZE, 3), answer["probability"], answer["faces"]
+    return (
+        np.asarray(answer["input"], np.float32).reshape(INPUT_SIZE, INPUT_SIZE, 3),
+        answer["probability"],
+        answer["faces"],
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -96,12 +100,16 @@ BOX_RUN = """async ({ data, type, box }) => {
 }"""
 
 
-@pytest.mark.parametrize("case, fractions", [
-    ("photo", (0.31, 0.12, 0.5)),  # a face inside a photo: reduced
-    ("large", (0.6, 0.25, 0.3)),  # a face in a large picture: reduced a lot
-    ("tall", (0.0, 0.55, 1.0)),  # a full-width face low in a tall picture
-    ("small", (0.2, 0.1, 0.6)),  # a face smaller than the input: enlarged
-], ids=["photo", "large", "tall", "small"])
+@pytest.mark.parametrize(
+    "case, fractions",
+    [
+        ("photo", (0.31, 0.12, 0.5)),  # a face inside a photo: reduced
+        ("large", (0.6, 0.25, 0.3)),  # a face in a large picture: reduced a lot
+        ("tall", (0.0, 0.55, 1.0)),  # a full-width face low in a tall picture
+        ("small", (0.2, 0.1, 0.6)),  # a face smaller than the input: enlarged
+    ],
+    ids=["photo", "large", "tall", "small"],
+)
 def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, parity_page) -> None:
     """The face detector's square box, in source pixels with fractional edges, crops alike."""
     from unmask.training.preprocessing import open_rgb, resize_to_input
@@ -113,7 +121,13 @@ def test_a_face_box_gives_the_same_input_as_python(case, fractions, images, pari
     box = (left, top, left + side, top + side)
     expected = np.asarray(resize_to_input(image, box=box), dtype=np.int16)
     data = base64.b64encode(images[case].read_bytes()).decode()
-    answer = parity_page.evaluate(BOX_RUN, {"data": data, "type": MIME[images[case].suffix],
-                                            "box": dict(zip(("left", "top", "right", "bottom"), box, strict=True))})
+    answer = parity_page.evaluate(
+        BOX_RUN,
+        {
+            "data": data,
+            "type": MIME[images[case].suffix],
+            "box": dict(zip(("left", "top", "right", "bottom"), box, strict=True)),
+        },
+    )
     browser = np.asarray(answer, dtype=np.int16).reshape(INPUT_SIZE, INPUT_SIZE, 3)
     assert np.abs(browser - expected).max() <= 1

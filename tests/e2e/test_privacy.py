@@ -12,8 +12,20 @@ pytestmark = pytest.mark.slow
 
 BATCH = ["photo", "alpha", "grey", "odd"]
 LOG_FIELDS = {
-    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind", "faces", "provenance",
+    "id",
+    "image_sha256",
+    "width",
+    "height",
+    "probability",
+    "verdict",
+    "uncertain",
+    "model_version",
+    "backend",
+    "inference_ms",
+    "analysed_at",
+    "kind",
+    "faces",
+    "provenance",
 }
 
 

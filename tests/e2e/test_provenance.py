@@ -17,7 +17,11 @@ pytestmark = pytest.mark.slow
 
 NO_METADATA = "No metadata: common after upload to social media; it says nothing either way."
 CASES = {
-    "sd": ("declared_ai", "Declared AI-generated (Stable Diffusion web UI, model sd_xl_base_1.0)", 'PNG tEXt chunk "parameters"'),
+    "sd": (
+        "declared_ai",
+        "Declared AI-generated (Stable Diffusion web UI, model sd_xl_base_1.0)",
+        'PNG tEXt chunk "parameters"',
+    ),
     "comfy": ("declared_ai", "Declared AI-generated (ComfyUI)", 'PNG tEXt chunk "prompt"'),
     "xmp_ai": ("declared_ai", f"Declared AI-generated ({AI_TOOL})", "DigitalSourceType = trainedAlgorithmicMedia"),
     "camera": ("camera", None, CAMERA["lens"]),
@@ -25,7 +29,12 @@ CASES = {
     "edited": ("edited", None, EDITOR),
     "stripped": ("none", None, NO_METADATA),
 }
-MODEL_HEADLINES = ("Likely deepfake", "Not detected by this model", "Uncertain (leaning not detected)", "Uncertain (leaning deepfake)")
+MODEL_HEADLINES = (
+    "Likely deepfake",
+    "Not detected by this model",
+    "Uncertain (leaning not detected)",
+    "Uncertain (leaning deepfake)",
+)
 
 
 def test_each_file_gets_its_panel_headline_and_logged_provenance(context, page, provenance_files):
@@ -159,9 +168,26 @@ def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, 
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
     plain = tmp_path / "clip.mp4"  # VP9 in MP4: decoded by every Chromium build, signed by c2pa-python
     drawn_face(160).save(tmp_path / "face.png")  # a face, so that the clip gets a verdict beside its credentials
-    command = ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
-               "-i", str(tmp_path / "face.png"), "-filter_complex", "[0][1]overlay=80:40", "-t", "2",
-               "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", str(plain)]
+    command = [
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=10",
+        "-i",
+        str(tmp_path / "face.png"),
+        "-filter_complex",
+        "[0][1]overlay=80:40",
+        "-t",
+        "2",
+        "-c:v",
+        "libvpx-vp9",
+        "-pix_fmt",
+        "yuv420p",
+        str(plain),
+    ]
     subprocess.run(command, check=True)
     sign_file(plain, tmp_path / "signed.mp4", "video/mp4")
     # One byte of the movie header's creation time: the clip still plays, the signed hash no longer matches.
@@ -170,8 +196,11 @@ def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, 
 
     with video_page(browser, server) as (context, page):
         recorder = RequestRecorder(context)
-        expected = {"clip": ("none", "No Content Credentials"), "signed": ("credential_valid", "valid Content Credentials"),
-                    "tampered": ("credential_invalid", "do not hold")}
+        expected = {
+            "clip": ("none", "No Content Credentials"),
+            "signed": ("credential_valid", "valid Content Credentials"),
+            "tampered": ("credential_invalid", "do not hold"),
+        }
         for name, (kind, summary) in expected.items():
             assert analyse(page, tmp_path / f"{name}.mp4") == "saved", page.locator("#status").inner_text()
             panel = page.locator("#result .provenance")
@@ -180,6 +209,8 @@ def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, 
         assert page.locator(".credential-status").inner_text().startswith("Tampered")
         logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
         assert [(log["kind"], log["provenance"]) for log in logs] == [
-            ("video", "none"), ("video", "credential_valid"), ("video", "credential_invalid")
+            ("video", "none"),
+            ("video", "credential_valid"),
+            ("video", "credential_invalid"),
         ]
         recorder.assert_nothing_carries([tmp_path / "signed.mp4"])

@@ -81,9 +81,11 @@ def test_a_low_score_reads_not_detected_in_a_neutral_colour_with_what_it_means(s
     assert verdict.inner_text() == "Not detected by this model"
     assert verdict.evaluate("(element) => getComputedStyle(element).color") == NOT_DETECTED_INK
     meaning = card.locator(".reliability").inner_text()
-    assert re.fullmatch(r"In its tests this model caught \d+ of \d+ generated or swapped faces it had never seen; "
-                        r"the others also read \"not detected\", so this does not show that the picture is authentic\.",
-                        meaning)
+    assert re.fullmatch(
+        r"In its tests this model caught \d+ of \d+ generated or swapped faces it had never seen; "
+        r"the others also read \"not detected\", so this does not show that the picture is authentic\.",
+        meaning,
+    )
 
 
 def test_a_card_shows_no_model_card_field_names_and_no_verdict_word_real(sized_page, images):
@@ -110,8 +112,23 @@ def test_technical_details_fold_into_a_details_section(sized_page, images):
 def clip(tmp_path_factory) -> Path:
     """A one-second WebM clip (ffmpeg's test pattern)."""
     target = tmp_path_factory.mktemp("clip") / "clip.webm"
-    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5", "-t", "1",
-                    "-c:v", "libvpx", str(target)], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=5",
+            "-t",
+            "1",
+            "-c:v",
+            "libvpx",
+            str(target),
+        ],
+        check=True,
+    )
     return target
 
 
@@ -300,7 +317,8 @@ def test_a_deleted_log_is_deleted_on_the_server_once_the_undo_time_is_over(page,
     assert stored_total(page, server) == total  # not yet: it can still be brought back
     page.wait_for_function(
         f"async () => (await (await fetch('/api/verdicts?per_page=1')).json()).total === {total - 1}",
-        timeout=(UNDO_TIME_S + 10) * 1000, polling=500,
+        timeout=(UNDO_TIME_S + 10) * 1000,
+        polling=500,
     )
 
 
@@ -389,9 +407,29 @@ def test_the_history_shows_thumbnails_and_names_kept_on_this_device_only_until_l
 def test_a_clip_keeps_its_thumbnail_and_name_on_this_device(page, server, tmp_path):
     drawn_face(160).save(tmp_path / "face.png")
     clip = tmp_path / "face-clip.webm"
-    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=5",
-                    "-i", str(tmp_path / "face.png"), "-filter_complex", "[0][1]overlay=80:40", "-t", "2",
-                    "-c:v", "libvpx", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=5",
+            "-i",
+            str(tmp_path / "face.png"),
+            "-filter_complex",
+            "[0][1]overlay=80:40",
+            "-t",
+            "2",
+            "-c:v",
+            "libvpx",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
     page.goto(f"{server.url}/video?backend=wasm")
     wait_until_ready(page)
     page.set_input_files("#file", str(clip))

@@ -41,21 +41,38 @@ def logged_in_headers(url: str) -> dict[str, str]:
         headers={"Content-Type": "application/json", "X-CSRF-Token": token, "Cookie": csrf_cookie},
     )
     with urllib.request.urlopen(login, timeout=30) as answer:
-        session_cookie = next(cookie.split(";")[0] for cookie in answer.headers.get_all("Set-Cookie")
-                              if cookie.startswith("unmask_session="))
+        session_cookie = next(
+            cookie.split(";")[0]
+            for cookie in answer.headers.get_all("Set-Cookie")
+            if cookie.startswith("unmask_session=")
+        )
     return {"Cookie": f"{csrf_cookie}; {session_cookie}", "X-CSRF-Token": token}
 
 
 def verdict_post(url: str, headers: dict[str, str], verdict_id: str) -> bytes:
-    body = json.dumps({
-        "id": verdict_id, "image_sha256": "ab" * 32, "width": 10, "height": 10, "probability": 0.2,
-        "verdict": "real", "uncertain": False, "model_version": "fault-test", "backend": "wasm",
-        "inference_ms": 1.0, "analysed_at": "2024-06-01T12:00:00Z", "kind": "image",
-    }).encode()
+    body = json.dumps(
+        {
+            "id": verdict_id,
+            "image_sha256": "ab" * 32,
+            "width": 10,
+            "height": 10,
+            "probability": 0.2,
+            "verdict": "real",
+            "uncertain": False,
+            "model_version": "fault-test",
+            "backend": "wasm",
+            "inference_ms": 1.0,
+            "analysed_at": "2024-06-01T12:00:00Z",
+            "kind": "image",
+        }
+    ).encode()
     host = urllib.parse.urlsplit(url).netloc
     lines = [
-        "POST /api/verdicts HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
-        f"Content-Length: {len(body)}", *(f"{name}: {value}" for name, value in headers.items()),
+        "POST /api/verdicts HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -109,7 +126,10 @@ def test_a_trickled_body_is_cut_off(server) -> None:
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=BODY_TIMEOUT_S + 10)
     connection.putrequest("POST", "/api/login")
     for name, value in {
-        "Content-Type": "application/json", "Content-Length": "8000", "Cookie": cookie, "X-CSRF-Token": token,
+        "Content-Type": "application/json",
+        "Content-Length": "8000",
+        "Cookie": cookie,
+        "X-CSRF-Token": token,
     }.items():
         connection.putheader(name, value)
     connection.endheaders(b"{")  # ...and then nothing more
@@ -126,10 +146,13 @@ def test_clients_that_hang_up_mid_post_cost_the_others_nothing(server) -> None:
     honest_ids = [str(uuid.uuid4()) for _ in range(HONEST_POSTS)]
 
     async def load() -> list[int]:
-        aborted = [post_and_hang_up(server.url, verdict_post(server.url, headers, str(uuid.uuid4())), number / 200)
-                   for number in range(ABORTED_POSTS)]
-        honest = [post_and_read_status(server.url, verdict_post(server.url, headers, verdict_id))
-                  for verdict_id in honest_ids]
+        aborted = [
+            post_and_hang_up(server.url, verdict_post(server.url, headers, str(uuid.uuid4())), number / 200)
+            for number in range(ABORTED_POSTS)
+        ]
+        honest = [
+            post_and_read_status(server.url, verdict_post(server.url, headers, verdict_id)) for verdict_id in honest_ids
+        ]
         # Interleaved, so that hang-ups land in the middle of the honest posts' batches.
         mixed = [task for pair in zip(aborted, honest, strict=True) for task in pair]
         results = await asyncio.wait_for(asyncio.gather(*mixed), timeout=ANSWER_TIMEOUT_S)
@@ -164,10 +187,13 @@ def test_a_websocket_handshake_is_refused_cleanly(server, path: str) -> None:
     log = server.instance / "server.log"
     log_size = log.stat().st_size
     host = urllib.parse.urlsplit(server.url).netloc
-    answer = raw_exchange(server.url, (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode())
+    answer = raw_exchange(
+        server.url,
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400")
     assert b"content-security-policy: default-src 'self'" in head.lower()
@@ -186,7 +212,9 @@ def test_an_early_refusal_keeps_the_connection_usable(server, content_type: str)
     """The 403 (no CSRF token) is decided before the body arrives; the next request on the connection
     is still answered."""
     body = json.dumps({"username": "alice", "password": "not the password"}).encode()
-    first = request_bytes(server.url, "POST", "/api/login", {"Content-Type": content_type, "Content-Length": str(len(body))})
+    first = request_bytes(
+        server.url, "POST", "/api/login", {"Content-Type": content_type, "Content-Length": str(len(body))}
+    )
     second = request_bytes(server.url, "GET", "/api/session", {"Connection": "close"})
     address = urllib.parse.urlsplit(server.url)
     with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
@@ -209,8 +237,9 @@ def test_a_body_too_large_to_read_closes_the_connection_explicitly(server) -> No
 
 
 def unmask(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unmask.cli", *args], cwd=REPO_ROOT, input=stdin,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "unmask.cli", *args], cwd=REPO_ROOT, input=stdin, capture_output=True, timeout=timeout
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, words: str) -> None:
@@ -241,8 +270,9 @@ def test_log_level_error_leaves_out_the_warning(tmp_path) -> None:
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", 0))
         port = busy.getsockname()[1]
-        result = unmask("--log-level", "ERROR", "serve", "--instance", str(tmp_path), "--host", "0.0.0.0",
-                        "--port", str(port))
+        result = unmask(
+            "--log-level", "ERROR", "serve", "--instance", str(tmp_path), "--host", "0.0.0.0", "--port", str(port)
+        )
     assert "reachable from other machines" not in result.stderr.decode()
     assert_one_line_error(result, "cannot listen on")
 
@@ -273,8 +303,12 @@ def test_a_password_that_is_not_utf8_is_refused_with_one_line(tmp_path) -> None:
 def test_loopback_however_written_answers_only_loopback_names(tmp_path, host: str) -> None:
     port = free_port()
     log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "unmask.cli", "serve", "--instance", str(tmp_path),
-                                "--host", host, "--port", str(port)], cwd=REPO_ROOT, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unmask.cli", "serve", "--instance", str(tmp_path), "--host", host, "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=log,
+    )
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     try:
         deadline = time.monotonic() + 60

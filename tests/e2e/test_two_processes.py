@@ -39,8 +39,11 @@ class Browser:
     def request(self, url: str, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
         address = urllib.parse.urlsplit(url)
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
-                   "X-CSRF-Token": self.token, "Content-Type": "application/json"}
+        headers = {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
+            "X-CSRF-Token": self.token,
+            "Content-Type": "application/json",
+        }
         try:
             connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
             response = connection.getresponse()
@@ -103,9 +106,18 @@ def test_a_logout_on_one_process_is_seen_by_the_other_at_once(instance: Path) ->
 
 def verdict_body(verdict_id: str) -> dict:
     return {
-        "id": verdict_id, "image_sha256": "cd" * 32, "width": 10, "height": 10, "probability": 0.2,
-        "verdict": "real", "uncertain": False, "model_version": "kill-test", "backend": "wasm",
-        "inference_ms": 1.0, "analysed_at": "2024-06-01T12:00:00Z", "kind": "image",
+        "id": verdict_id,
+        "image_sha256": "cd" * 32,
+        "width": 10,
+        "height": 10,
+        "probability": 0.2,
+        "verdict": "real",
+        "uncertain": False,
+        "model_version": "kill-test",
+        "backend": "wasm",
+        "inference_ms": 1.0,
+        "analysed_at": "2024-06-01T12:00:00Z",
+        "kind": "image",
     }
 
 
@@ -121,8 +133,9 @@ def stored_ids(instance: Path) -> set[str]:
         "    await database.close()\n"
         "asyncio.run(main())\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(instance)], cwd=REPO_ROOT, check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(instance)], cwd=REPO_ROOT, check=True, capture_output=True, text=True
+    )
     return set(result.stdout.split())
 
 

@@ -57,12 +57,23 @@ SEPARATION_LOGIT = 2.0
 CALIBRATION = ("/calibration_1/Cast/x", "/calibration_1/Cast_1/x")
 ANALYSIS_TIMEOUT_MS = 180_000
 SYNC_TIMEOUT_S = 60
-FINISHED = (
-    "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
-)
+FINISHED = "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
 LOG_FIELDS = {
-    "id", "image_sha256", "width", "height", "probability", "verdict", "uncertain", "model_version",
-    "backend", "inference_ms", "analysed_at", "kind", "faces", "video", "provenance",
+    "id",
+    "image_sha256",
+    "width",
+    "height",
+    "probability",
+    "verdict",
+    "uncertain",
+    "model_version",
+    "backend",
+    "inference_ms",
+    "analysed_at",
+    "kind",
+    "faces",
+    "video",
+    "provenance",
 }
 NO_FACE = "No face found in the sampled frames: nothing to judge."
 WHOLE_LABEL = "Judged without a face: the model was trained on faces"
@@ -138,7 +149,11 @@ def expected_aggregate(probabilities: list[float], card: dict) -> dict:
     needed = math.ceil(n * percent / 100)
     score = max(mean, sorted(probabilities, reverse=True)[needed - 1])
     return {
-        "mean": mean, "max": max(probabilities), "share": share, "score": score, "deepfake": deepfake,
+        "mean": mean,
+        "max": max(probabilities),
+        "share": share,
+        "score": score,
+        "deepfake": deepfake,
         "uncertain": band[0] <= score < band[1],
     }
 
@@ -162,8 +177,22 @@ def _weight_bytes(model_dir: Path, suffix: str) -> bytes:
 def encode(images: str, target: Path, *codec: str, framerate: str = "1") -> Path:
     """An image sequence (one picture per second) as a CLIP_FPS clip."""
     subprocess.run(
-        [FFMPEG, "-v", "error", "-y", "-framerate", framerate, "-i", images, "-vf", f"fps={CLIP_FPS}",
-         *codec, "-pix_fmt", "yuv420p", str(target)],
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-framerate",
+            framerate,
+            "-i",
+            images,
+            "-vf",
+            f"fps={CLIP_FPS}",
+            *codec,
+            "-pix_fmt",
+            "yuv420p",
+            str(target),
+        ],
         check=True,
     )
     return target
@@ -212,7 +241,10 @@ def video_model(tmp_path_factory) -> tuple[Path, list[tuple[Path, float]]]:
     chosen.append(int(high[1]))
     final = ReferenceModel(model_dir).predict(inputs[chosen])[0].ravel()
     threshold = metadata["threshold"]
-    assert sum(p >= threshold + 0.2 for p in final) == FLAGGED and sum(p <= threshold - 0.2 for p in final) == SEGMENTS - FLAGGED, final
+    assert (
+        sum(p >= threshold + 0.2 for p in final) == FLAGGED
+        and sum(p <= threshold - 0.2 for p in final) == SEGMENTS - FLAGGED
+    ), final
     assert final.mean() < threshold, final
     sequence = tmp_path_factory.mktemp("segments")
     for i, index in enumerate(chosen):
@@ -243,8 +275,25 @@ def clips(segments, tmp_path_factory) -> dict[str, Path]:
     pattern = str(segments[0][0].parent / "seg%02d.png")
     long_clip = folder / "long.webm"
     subprocess.run(
-        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=5", "-t", "200",
-         "-c:v", "libvpx", "-b:v", "200k", "-pix_fmt", "yuv420p", str(long_clip)],
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=5",
+            "-t",
+            "200",
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "200k",
+            "-pix_fmt",
+            "yuv420p",
+            str(long_clip),
+        ],
         check=True,
     )
     junk = folder / "holiday.mp4"
@@ -319,7 +368,9 @@ def judged_as_stills(page, clip: Path, times: list[float]) -> list[tuple[float |
     return [tuple(answer) for answer in page.evaluate(JUDGE_STILLS, {"data": data, "type": type_, "times": times})]
 
 
-def assert_frames_match_stills(rows: list[tuple[float, float | None, int]], stills: list[tuple[float | None, int]]) -> None:
+def assert_frames_match_stills(
+    rows: list[tuple[float, float | None, int]], stills: list[tuple[float | None, int]]
+) -> None:
     """Each sampled frame is judged as a still of it is: the faces pasted there, a close probability, or no face."""
     assert [faces for _, _, faces in rows] == [len(plan) for plan in FACE_PLAN], rows
     assert [faces for _, faces in stills] == [len(plan) for plan in FACE_PLAN], stills
@@ -356,7 +407,11 @@ def test_a_face_clip_is_judged_on_its_faces_and_frames_without_one_are_left_out(
         assert [i for i, text in enumerate(cells) if text == "no face"] == no_face
         assert page.locator("#frames-without-face").inner_text() == f"{len(no_face)} (not counted)"
         judged = [p for _, p, _ in rows if p is not None]
-        assert page.locator("#frames-analysed").inner_text().startswith(f"{len(judged)} with a face, of {len(rows)} sampled")
+        assert (
+            page.locator("#frames-analysed")
+            .inner_text()
+            .startswith(f"{len(judged)} with a face, of {len(rows)} sampled")
+        )
         assert page.locator("#whole-note").is_hidden() and page.locator("#no-face").is_hidden()
 
         # The verdict follows the stated rule over the frames with a face only.
@@ -369,7 +424,9 @@ def test_a_face_clip_is_judged_on_its_faces_and_frames_without_one_are_left_out(
         assert (result["judged"], result["noFace"], result["faces"]) == (str(len(judged)), str(len(no_face)), "2")
 
         # Only frames with a face are among the top frames; the top one's heatmap lies over one of its faces.
-        top_times = [float(t) for t in page.locator(".top-frame").evaluate_all("(buttons) => buttons.map((b) => b.dataset.time)")]
+        top_times = [
+            float(t) for t in page.locator(".top-frame").evaluate_all("(buttons) => buttons.map((b) => b.dataset.time)")
+        ]
         assert len(top_times) == len(judged) and not {round(t - 0.5) for t in top_times} & set(no_face)
         second = round(top_times[0] - 0.5)
         assert rows[second][1] == max(judged)
@@ -378,8 +435,10 @@ def test_a_face_clip_is_judged_on_its_faces_and_frames_without_one_are_left_out(
         )
         width, height = FACE_CLIP_SIZE
         centre = ((box[0] + box[2] / 2) * width, box[1] * height + box[2] * width / 2)
-        assert any(left <= centre[0] <= right and top <= centre[1] <= bottom
-                   for left, top, right, bottom in face_segments[second][1]), (box, second)
+        assert any(
+            left <= centre[0] <= right and top <= centre[1] <= bottom
+            for left, top, right, bottom in face_segments[second][1]
+        ), (box, second)
         assert page.locator("#player-heatmap").is_visible()
 
         # A frame without a face shows as such when chosen, with no heatmap.
@@ -419,7 +478,10 @@ def test_a_clip_without_faces_gets_no_verdict_until_the_whole_frames_are_asked_f
     clip = clips["vp8"]
     sha256 = hashlib.sha256(clip.read_bytes()).hexdigest()
     with video_page(browser, video_server) as (context, page):
-        assert f"at least {metadata['video_flagged_percent']}% of the frames with a face" in page.locator("#rule").inner_text()
+        assert (
+            f"at least {metadata['video_flagged_percent']}% of the frames with a face"
+            in page.locator("#rule").inner_text()
+        )
         page.fill("#label", "clip 9")
         recorder = RequestRecorder(context)
 

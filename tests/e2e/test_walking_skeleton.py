@@ -17,8 +17,12 @@ from unmask.training.preprocessing import preprocess
 pytestmark = pytest.mark.slow
 
 
-HEADLINES = {"Likely deepfake", "Not detected by this model", "Uncertain (leaning deepfake)",
-             "Uncertain (leaning not detected)"}
+HEADLINES = {
+    "Likely deepfake",
+    "Not detected by this model",
+    "Uncertain (leaning deepfake)",
+    "Uncertain (leaning not detected)",
+}
 
 
 def as_percent(probability: float) -> str:
@@ -63,8 +67,9 @@ def test_log_in_classify_and_store_the_verdict_only(context, page, server, image
     low, high = metadata["uncertain_band"]
     point = metadata["operating_point"]
     flagged = shown >= metadata["threshold"]
-    sources, rate = ((point["real_sources"], "false_positive_rate") if flagged
-                     else (point["generators"], "detection_rate"))
+    sources, rate = (
+        (point["real_sources"], "false_positive_rate") if flagged else (point["generators"], "detection_rate")
+    )
     counted = f"{sum(round(s[rate] * s['images']) for s in sources)} of {sum(s['images'] for s in sources)}"
     meaning = card.locator(".reliability").inner_text()
     assert ("cannot tell" in meaning) if low <= shown < high else (counted in meaning)

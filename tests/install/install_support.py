@@ -20,15 +20,23 @@ def fresh_venv(folder: Path, *pip_install_args: str) -> Path:
     """A new virtual environment in `folder` with `pip install <pip_install_args>` done: base dependencies only."""
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *pip_install_args],
-                   check=True, timeout=INSTALL_TIMEOUT_S)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *pip_install_args],
+        check=True,
+        timeout=INSTALL_TIMEOUT_S,
+    )
     return venv
 
 
-def run_in(venv: Path, *args: str, stdin: str | None = None, cwd: Path | None = None,
-           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], input=stdin, capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+def run_in(
+    venv: Path,
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv / "bin" / args[0]), *args[1:]], input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def add_user(venv: Path, instance: Path, username: str, password: str) -> None:
@@ -44,8 +52,12 @@ def serving(venv: Path, instance: Path, cwd: Path) -> Iterator[str]:
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     # Leaving the Popen context waits for the process and closes its stderr pipe.
-    with subprocess.Popen([str(venv / "bin" / "unmask"), "serve", "--port", str(port), "--instance", str(instance)],
-                          cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+    with subprocess.Popen(
+        [str(venv / "bin" / "unmask"), "serve", "--port", str(port), "--instance", str(instance)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as server:
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:

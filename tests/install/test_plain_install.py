@@ -35,8 +35,16 @@ def test_training_commands_explain_the_missing_extra(plain_venv: Path, tmp_path:
 
 
 def test_a_postgresql_database_explains_the_missing_extra(plain_venv: Path, tmp_path: Path) -> None:
-    result = run_in(plain_venv, "unmask", "users", "list", "--instance", str(tmp_path),
-                    "--database", "postgresql://unmask@localhost/unmask")
+    result = run_in(
+        plain_venv,
+        "unmask",
+        "users",
+        "list",
+        "--instance",
+        str(tmp_path),
+        "--database",
+        "postgresql://unmask@localhost/unmask",
+    )
     assert result.returncode == 2
     assert "pip install 'unmask[postgres]'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -24,8 +24,12 @@ PASSWORD = "correct horse battery"
 
 
 def build_wheel(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w", str(out)],
-                          capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +61,11 @@ class Browser:
     def log_in(self, username: str, password: str) -> None:
         token = json.loads(self.get("/api/session"))["csrf_token"]
         request = urllib.request.Request(
-            f"{self.base}/api/login", data=json.dumps({"username": username, "password": password}).encode(),
-            headers={"Content-Type": "application/json", "X-CSRF-Token": token}, method="POST")
+            f"{self.base}/api/login",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+            method="POST",
+        )
         with self.opener.open(request, timeout=30) as response:
             assert response.status == 200
 
@@ -105,8 +112,16 @@ def test_the_wheel_carries_only_the_served_files_of_node_modules(wheel: Path) ->
 
 
 def test_a_wheel_build_without_npm_ci_stops_with_the_remedy(tmp_path: Path) -> None:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     checkout = tmp_path / "checkout"
     for name in filter(None, listed):
         source, copy = PROJECT_ROOT / name, checkout / name

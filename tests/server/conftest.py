@@ -20,7 +20,7 @@ from unmask.server.db import POSTGRESQL, SQLITE, Database
 # A minimal layout with the real one's contract: the signed-in pages get `nav` and `current_path`.
 FAKE_LAYOUT = (
     "<!doctype html><title>{% block title %}{% endblock %}</title>"
-    "{% for item in nav or [] %}<a href=\"{{ item.path }}\"{% if item.path == current_path %} aria-current=\"page\""
+    '{% for item in nav or [] %}<a href="{{ item.path }}"{% if item.path == current_path %} aria-current="page"'
     "{% endif %}>{{ item.label }}</a>{% endfor %}"
 )
 WEB_FILES = {
@@ -28,8 +28,12 @@ WEB_FILES = {
     **{
         f"templates/{name}.html": f'{{% extends "layout.html" %}}{{% block title %}}{title}{{% endblock %}}'
         for name, title in [
-            ("index", "analyser"), ("video", "video"), ("history", "history"), ("account", "account"),
-            ("login", "login"), ("register", "register"),
+            ("index", "analyser"),
+            ("video", "video"),
+            ("history", "history"),
+            ("account", "account"),
+            ("login", "login"),
+            ("register", "register"),
         ]
     },
     "sw.js": "self.addEventListener('fetch', () => {});",

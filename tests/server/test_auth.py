@@ -168,10 +168,14 @@ async def test_login_wrong_password_and_unknown_user_look_the_same(auth: AuthAct
     wrong = await auth.login(password="wrong password!")
     unknown = await auth.login(username="nobody", password="wrong password!")
     assert wrong.status_code == unknown.status_code == 401
-    assert await wrong.get_json() == await unknown.get_json() == {
-        "error": "invalid username or password",
-        "field": None,
-    }
+    assert (
+        await wrong.get_json()
+        == await unknown.get_json()
+        == {
+            "error": "invalid username or password",
+            "field": None,
+        }
+    )
 
 
 async def test_logout_ends_session(auth: AuthActions) -> None:
@@ -314,14 +318,14 @@ async def test_a_password_reset_by_another_process_counts_at_once(app: Quart, au
     await auth.register()
     await auth.csrf()
     passwords = app.extensions["unmask.passwords"]
-    await app.extensions["unmask.db"].write("UPDATE users SET password_hash = ?", (await passwords.hash("reset by the admin"),))
+    await app.extensions["unmask.db"].write(
+        "UPDATE users SET password_hash = ?", (await passwords.hash("reset by the admin"),)
+    )
     response = await auth.send("POST", "/api/password", {"current_password": PASSWORD, "new_password": "mine again!"})
     assert response.status_code in (401, 403)
 
 
-async def test_a_log_posted_by_a_removed_account_is_refused_cleanly(
-    app: Quart, auth: AuthActions
-) -> None:
+async def test_a_log_posted_by_a_removed_account_is_refused_cleanly(app: Quart, auth: AuthActions) -> None:
     await auth.register()
     await auth.csrf()
     await app.extensions["unmask.db"].write("DELETE FROM users")  # `unmask users remove`, another process

@@ -36,11 +36,24 @@ def run(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_serve_options() -> None:
     args = parser().parse_args(
-        ["serve", "--host", "0.0.0.0", "--port", "9000", "--database", "d.sqlite3", "--https-cookies",
-         "--open-registration"]
+        [
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9000",
+            "--database",
+            "d.sqlite3",
+            "--https-cookies",
+            "--open-registration",
+        ]
     )
     assert (args.host, args.port, args.database, args.https_cookies, args.registration_open) == (
-        "0.0.0.0", 9000, "d.sqlite3", True, True
+        "0.0.0.0",
+        9000,
+        "d.sqlite3",
+        True,
+        True,
     )
     assert args.handler is commands.serve_command
 
@@ -55,8 +68,15 @@ def test_serve_help_describes_every_option(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         parser().parse_args(["serve", "--help"])
     help_text = capsys.readouterr().out
-    for option in ("--host", "--port", "--database", "--instance", "--https-cookies", "--open-registration",
-                   "--closed-registration"):
+    for option in (
+        "--host",
+        "--port",
+        "--database",
+        "--instance",
+        "--https-cookies",
+        "--open-registration",
+        "--closed-registration",
+    ):
         assert option in help_text
 
 

@@ -74,9 +74,7 @@ async def test_newer_schema_is_refused(database_target: str) -> None:
 
 
 async def test_foreign_keys_cascade_on_account_delete(database: Database) -> None:
-    await database.write(
-        "INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 't')"
-    )
+    await database.write("INSERT INTO users (username, password_hash, created_at) VALUES ('a', 'h', 't')")
     columns = verdict()
     columns.pop("label")
     await database.write(
@@ -112,7 +110,9 @@ async def test_group_insert_reports_existing_keys(database: Database) -> None:
     # a constraint; text no engine can encode (refused by Python's codec or by asyncpg)
     [(-1, IntegrityError), ("\ud800", (UnicodeEncodeError, DatabaseError))],
 )
-async def test_group_insert_isolates_a_failing_row(database: Database, bad_value: Any, error: type | tuple[type, ...]) -> None:
+async def test_group_insert_isolates_a_failing_row(
+    database: Database, bad_value: Any, error: type | tuple[type, ...]
+) -> None:
     await database.write("CREATE TABLE items (key TEXT PRIMARY KEY, value TEXT CHECK (value <> '-1'))")
     inserter = database.group_insert("items", ("key", "value"), "key")
     first, bad, last = await asyncio.gather(
@@ -192,13 +192,24 @@ async def test_a_version_2_database_gains_provenance_and_keeps_its_logs(tmp_path
 async def table_columns(database: Database) -> dict[str, list[tuple[str, str, bool]]]:
     """Each table's columns as (name, type, nullable), in the engine-neutral words."""
     if database.dialect == SQLITE:
-        tables = [row[0] for row in await database.fetch_all(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+        tables = [
+            row[0]
+            for row in await database.fetch_all(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+            )
+        ]
         # A SQLite primary key that is not an INTEGER one accepts NULL (a legacy quirk); the server never sends one.
-        return {table: [(row["name"], row["type"].replace("REAL", "double precision").lower(),
-                         not row["notnull"] and not row["pk"])
-                        for row in await database.fetch_all(f"SELECT * FROM pragma_table_info('{table}')")]
-                for table in tables}
+        return {
+            table: [
+                (
+                    row["name"],
+                    row["type"].replace("REAL", "double precision").lower(),
+                    not row["notnull"] and not row["pk"],
+                )
+                for row in await database.fetch_all(f"SELECT * FROM pragma_table_info('{table}')")
+            ]
+            for table in tables
+        }
     rows = await database.fetch_all(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
         " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
@@ -234,11 +245,40 @@ async def test_two_processes_batching_the_same_accounts_keep_exact_counts(databa
         for name in ("a", "b"):
             await first.write("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'h', 't')", (name,))
         ids = {row["username"]: row["id"] for row in await first.fetch_all("SELECT id, username FROM users")}
-        columns = ("id", "user_id", "image_sha256", "width", "height", "probability", "verdict", "uncertain",
-                   "model_version", "backend", "inference_ms", "analysed_at", "kind", "received_at")
+        columns = (
+            "id",
+            "user_id",
+            "image_sha256",
+            "width",
+            "height",
+            "probability",
+            "verdict",
+            "uncertain",
+            "model_version",
+            "backend",
+            "inference_ms",
+            "analysed_at",
+            "kind",
+            "received_at",
+        )
 
         def row(user: str) -> dict[str, Any]:
-            values = (str(uuid.uuid4()), ids[user], "ab" * 32, 1, 1, 0.1, "real", 0, "m", "wasm", 1.0, "t", "image", "t")
+            values = (
+                str(uuid.uuid4()),
+                ids[user],
+                "ab" * 32,
+                1,
+                1,
+                0.1,
+                "real",
+                0,
+                "m",
+                "wasm",
+                1.0,
+                "t",
+                "image",
+                "t",
+            )
             return dict(zip(columns, values, strict=True))
 
         inserts = [

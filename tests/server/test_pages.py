@@ -135,15 +135,26 @@ async def test_vendor_serves_the_face_detector(client: Any) -> None:
     assert (await client.get("/vendor/faces/blazeface.bin")).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/vendor/faces/tf.min.js", "/vendor/tfjs/blazeface.json", "/vendor/human/blazeface.json"])
+@pytest.mark.parametrize(
+    "path", ["/vendor/faces/tf.min.js", "/vendor/tfjs/blazeface.json", "/vendor/human/blazeface.json"]
+)
 async def test_vendor_files_are_served_only_from_their_own_package(client: Any, path: str) -> None:
     assert (await client.get(path)).status_code == 404
 
 
 @pytest.mark.parametrize(
     "path",
-    ["tfjs/tf.js", "tfjs/package.json", "tfjs/..%2f..%2fpackage.json", "tfjs/tf-backend-wasm.min.js",
-     "exifr/package.json", "exifr/full.umd.js", "tfjs/full.esm.mjs", "seedrandom/index.js", "c2pa/c2pa.d.ts"],
+    [
+        "tfjs/tf.js",
+        "tfjs/package.json",
+        "tfjs/..%2f..%2fpackage.json",
+        "tfjs/tf-backend-wasm.min.js",
+        "exifr/package.json",
+        "exifr/full.umd.js",
+        "tfjs/full.esm.mjs",
+        "seedrandom/index.js",
+        "c2pa/c2pa.d.ts",
+    ],
 )
 async def test_vendor_refuses_other_or_missing_files(client: Any, path: str) -> None:
     assert (await client.get(f"/vendor/{path}")).status_code == 404

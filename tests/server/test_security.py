@@ -254,8 +254,9 @@ async def test_guesses_from_many_addresses_never_lock_the_owner_out(
     await auth.logout()
     attacker = AuthActions(app.test_client())
     guesses = {"username": "alice", "password": "wrong password!"}
-    statuses = [(await attacker.send("POST", "/api/login", guesses, **from_address(n % 5))).status_code
-                for n in range(12)]
+    statuses = [
+        (await attacker.send("POST", "/api/login", guesses, **from_address(n % 5))).status_code for n in range(12)
+    ]
     assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}
     assert (await auth.login(password="my own typo!")).status_code == 401  # the owner's own allowance
     assert (await auth.login()).status_code == 200
@@ -271,8 +272,9 @@ async def test_a_forged_known_browser_cookie_is_worth_nothing(
     attacker = AuthActions(app.test_client())
     guesses = {"username": "alice", "password": "wrong password!"}
     headers = {"headers": {"Cookie": f"unmask_known_browser={forged}"}}
-    statuses = [(await attacker.send("POST", "/api/login", guesses, **headers, **from_address(n))).status_code
-                for n in range(5)]
+    statuses = [
+        (await attacker.send("POST", "/api/login", guesses, **headers, **from_address(n))).status_code for n in range(5)
+    ]
     assert statuses == [401] * 3 + [429] * 2
 
 

@@ -213,12 +213,22 @@ async def test_uncertain_must_match_the_served_band(alice: AuthActions) -> None:
     low, high = POLICY.uncertain_band
     response = await post(alice, verdict(probability=(low + high) / 2, uncertain=False))
     assert response.status_code == 422
-    assert await error(response) == {"error": f"must be true exactly when {low:g} <= probability < {high:g}",
-                                     "field": "uncertain"}
+    assert await error(response) == {
+        "error": f"must be true exactly when {low:g} <= probability < {high:g}",
+        "field": "uncertain",
+    }
 
 
-@pytest.mark.parametrize("card", [None, "not json", '{"threshold": "0.5"}', '{"threshold": 1.5}',
-                                  json.dumps({**POLICY.card_fields(), "video_flagged_percent": None})])
+@pytest.mark.parametrize(
+    "card",
+    [
+        None,
+        "not json",
+        '{"threshold": "0.5"}',
+        '{"threshold": 1.5}',
+        json.dumps({**POLICY.card_fields(), "video_flagged_percent": None}),
+    ],
+)
 async def test_without_a_readable_card_no_verdict_is_accepted(alice: AuthActions, web_root: Path, card) -> None:
     path = web_root / "model" / "metadata.json"
     if card is None:
@@ -355,7 +365,9 @@ async def test_provenance_is_stored_and_optional(alice: AuthActions) -> None:
     assert older.status_code == 201 and (await older.get_json())["provenance"] is None
     await post(alice, verdict(provenance="camera", analysed_at="2024-03-01T00:00:00Z"))
     assert [item["provenance"] for item in (await history(alice))["items"]] == ["camera", None, "declared_ai"]
-    assert [item["analysed_at"][:7] for item in (await history(alice, "?provenance=declared_ai"))["items"]] == ["2024-01"]
+    assert [item["analysed_at"][:7] for item in (await history(alice, "?provenance=declared_ai"))["items"]] == [
+        "2024-01"
+    ]
     assert [item["analysed_at"][:7] for item in (await history(alice, "?provenance=unknown"))["items"]] == ["2024-02"]
 
 
@@ -487,7 +499,9 @@ async def test_concurrent_posts_are_all_stored(alice: AuthActions, bob: AuthActi
     assert (await history(alice))["total"] == (await history(bob))["total"] == 15
 
 
-async def store_directly(app: Quart, username: str, count: int, analysed_at: str = "2024-06-01T12:00:00.000000Z") -> None:
+async def store_directly(
+    app: Quart, username: str, count: int, analysed_at: str = "2024-06-01T12:00:00.000000Z"
+) -> None:
     """`count` logs of `username` written straight into the database (all at one time: keyset ties)."""
     database = app.extensions["unmask.db"]
     user_id = (await database.fetch_one("SELECT id FROM users WHERE username = ?", (username,)))[0]
@@ -510,7 +524,9 @@ async def test_stored_logs_per_account_are_limited(config: dict[str, Any], app: 
     assert (await post(alice, verdict())).status_code == 201
 
 
-async def test_posts_per_minute_are_limited(config: dict[str, Any], app: Quart, alice: AuthActions, bob: AuthActions) -> None:
+async def test_posts_per_minute_are_limited(
+    config: dict[str, Any], app: Quart, alice: AuthActions, bob: AuthActions
+) -> None:
     app.extensions["unmask.post_rate"] = RateLimit("verdict posts", 3)
     statuses = [(await post(alice, verdict())).status_code for _ in range(4)]
     refused = await post(alice, verdict())

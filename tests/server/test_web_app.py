@@ -23,7 +23,11 @@ def js_string_list(name: str) -> list[str]:
     return re.findall(r"'([^']+)'", match.group(1))
 
 
-PAGE_TEMPLATES = sorted(path.name for path in (WEB_ROOT / "templates").glob("*.html") if path.name != "layout.html" and not path.name.startswith("_"))
+PAGE_TEMPLATES = sorted(
+    path.name
+    for path in (WEB_ROOT / "templates").glob("*.html")
+    if path.name != "layout.html" and not path.name.startswith("_")
+)
 
 
 @pytest.fixture

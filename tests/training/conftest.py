@@ -65,8 +65,9 @@ def _toy_picture(rng: np.random.Generator, textured: bool) -> Image.Image:
     picture[blob] = rng.uniform(120, 230, 3)
     if textured:
         period = rng.integers(3, 6)
-        picture += 45 * np.sin(2 * np.pi * (np.arange(TOY_SIZE)[None, :, None] + np.arange(TOY_SIZE)[:, None, None])
-                               / period)
+        picture += 45 * np.sin(
+            2 * np.pi * (np.arange(TOY_SIZE)[None, :, None] + np.arange(TOY_SIZE)[:, None, None]) / period
+        )
     return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8))
 
 

@@ -12,9 +12,18 @@ from unmask.training.augment import AugmentConfig, augment
 from unmask.training.preprocessing import INPUT_SIZE, resize_to_input, to_array
 
 # Everything off: the output is then just the model input of the source.
-NOTHING = AugmentConfig(flip=0.0, zoom=(1.0, 1.0), colour_probability=0.0, greyscale_probability=0.0,
-                        blur_probability=0.0, first_jpeg_probability=0.0, downscale_probability=0.0,
-                        jpeg_probability=0.0, native_crop_probability=0.0, noise_probability=0.0)
+NOTHING = AugmentConfig(
+    flip=0.0,
+    zoom=(1.0, 1.0),
+    colour_probability=0.0,
+    greyscale_probability=0.0,
+    blur_probability=0.0,
+    first_jpeg_probability=0.0,
+    downscale_probability=0.0,
+    jpeg_probability=0.0,
+    native_crop_probability=0.0,
+    noise_probability=0.0,
+)
 DEFAULT = AugmentConfig()
 
 
@@ -76,8 +85,9 @@ def test_zoom_crops_keep_the_face_and_never_enlarge_a_small_source() -> None:
     small = source_image(size=INPUT_SIZE)
     plain = augment(small, np.random.default_rng(0), NOTHING)
     for seed in range(8):
-        np.testing.assert_array_equal(augment(small, np.random.default_rng(seed), replace(NOTHING, zoom=(0.5, 0.9))),
-                                      plain)
+        np.testing.assert_array_equal(
+            augment(small, np.random.default_rng(seed), replace(NOTHING, zoom=(0.5, 0.9))), plain
+        )
 
 
 def test_downscaling_never_goes_below_the_input_size(monkeypatch) -> None:
@@ -100,8 +110,11 @@ def test_native_crops_keep_the_pixels_of_a_larger_source() -> None:
     out = augment(source, np.random.default_rng(3), replace(NOTHING, native_crop_probability=1.0))
     pixels = np.round(out * 255).astype(np.uint8)
     offsets = range(200 - INPUT_SIZE + 1)
-    assert any(np.array_equal(source[top:top + INPUT_SIZE, left:left + INPUT_SIZE], pixels)
-               for top in offsets for left in offsets)
+    assert any(
+        np.array_equal(source[top : top + INPUT_SIZE, left : left + INPUT_SIZE], pixels)
+        for top in offsets
+        for left in offsets
+    )
 
 
 def test_default_augmentation_keeps_the_mean_colour_roughly() -> None:
@@ -115,16 +128,23 @@ def test_default_augmentation_keeps_the_mean_colour_roughly() -> None:
 def _changed_fraction(config: AugmentConfig, draws: int = 30) -> float:
     source = source_image(size=192)
     plain = augment(source, np.random.default_rng(0), NOTHING)
-    return float(np.mean([not np.array_equal(augment(source, np.random.default_rng(seed), config), plain)
-                          for seed in range(draws)]))
+    return float(
+        np.mean(
+            [not np.array_equal(augment(source, np.random.default_rng(seed), config), plain) for seed in range(draws)]
+        )
+    )
 
 
-@pytest.mark.parametrize("only", [
-    {"jpeg_probability": DEFAULT.jpeg_probability},
-    {"first_jpeg_probability": DEFAULT.first_jpeg_probability},
-    {"downscale_probability": DEFAULT.downscale_probability},
-    {"blur_probability": DEFAULT.blur_probability},
-], ids=["jpeg", "first-jpeg", "downscale", "blur"])
+@pytest.mark.parametrize(
+    "only",
+    [
+        {"jpeg_probability": DEFAULT.jpeg_probability},
+        {"first_jpeg_probability": DEFAULT.first_jpeg_probability},
+        {"downscale_probability": DEFAULT.downscale_probability},
+        {"blur_probability": DEFAULT.blur_probability},
+    ],
+    ids=["jpeg", "first-jpeg", "downscale", "blur"],
+)
 def test_each_robustness_step_happens_sometimes_not_always(only) -> None:
     # With every other step off, the step under test changes some draws (it happens) but not all of them
     # (it is random, at its default probability).
@@ -158,4 +178,3 @@ def test_default_augmentation_varies_fine_detail_widely() -> None:
     assert energies.min() < 0.6 * plain
     assert energies.max() > 0.85 * plain
     assert energies.std() > 0.1 * plain
-

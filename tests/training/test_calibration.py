@@ -68,9 +68,16 @@ def test_apply_is_sigmoid_of_scaled_and_shifted_logits() -> None:
 
 
 def test_of_run_reads_the_calibration_recorded_in_run_json() -> None:
-    run = {"architecture": "unmasknet",
-           "calibration": {"method": "Platt scaling on the validation split", "scale": 0.75, "offset": -0.25,
-                           "val_ece_before": 0.1, "val_ece_after": 0.02}}
+    run = {
+        "architecture": "unmasknet",
+        "calibration": {
+            "method": "Platt scaling on the validation split",
+            "scale": 0.75,
+            "offset": -0.25,
+            "val_ece_before": 0.1,
+            "val_ece_after": 0.02,
+        },
+    }
     assert Calibration.of_run(run) == Calibration(scale=0.75, offset=-0.25)
 
 

@@ -27,8 +27,7 @@ def labels_by_name(samples: list[Sample]) -> dict[str, int]:
     return {s.path.name: s.label for s in samples}
 
 
-@pytest.mark.parametrize("real, fake", [("Real", "Deepfake"), ("real", "fake"), ("REAL", "FAKE"),
-                                        ("rEaL", "DeepFake")])
+@pytest.mark.parametrize("real, fake", [("Real", "Deepfake"), ("real", "fake"), ("REAL", "FAKE"), ("rEaL", "DeepFake")])
 def test_find_samples_accepts_class_folder_names_in_any_case(make_dataset, real, fake) -> None:
     root = make_dataset(classes={real: 2, fake: 3})
     samples = find_samples(root)
@@ -112,7 +111,14 @@ def test_decode_images_skips_and_names_unreadable_files_without_stopping(make_da
     decoded = decode_images(find_samples(root), for_training=False)
 
     assert len(decoded) == 6
-    assert sorted(Path(p).name for p in decoded.paths) == ["img000.png", "img000.png", "img001.png", "img001.png", "img002.png", "img002.png"]
+    assert sorted(Path(p).name for p in decoded.paths) == [
+        "img000.png",
+        "img000.png",
+        "img001.png",
+        "img001.png",
+        "img002.png",
+        "img002.png",
+    ]
     skipped = {Path(entry["path"]).name: entry["reason"] for entry in decoded.skipped}
     assert set(skipped) == {"notes.jpg", "empty.png", "truncated.png", "tiny.png"}
     assert all(reason.strip() for reason in skipped.values())
@@ -144,8 +150,9 @@ def test_training_images_are_centre_squares_shrunk_to_at_most_256(tmp_path) -> N
 
 
 def _samples(n_real: int, n_fake: int) -> list[Sample]:
-    return ([Sample(Path(f"r/{i:03d}.png"), REAL) for i in range(n_real)]
-            + [Sample(Path(f"f/{i:03d}.jpg"), DEEPFAKE) for i in range(n_fake)])
+    return [Sample(Path(f"r/{i:03d}.png"), REAL) for i in range(n_real)] + [
+        Sample(Path(f"f/{i:03d}.jpg"), DEEPFAKE) for i in range(n_fake)
+    ]
 
 
 def test_split_is_deterministic_for_a_seed_and_ignores_input_order() -> None:
@@ -157,8 +164,10 @@ def test_split_is_deterministic_for_a_seed_and_ignores_input_order() -> None:
 
 def test_split_is_stratified() -> None:
     splits = split_samples(_samples(50, 30), 7, 0.2, 0.1)
-    counts = {name: (sum(s.label == REAL for s in part), sum(s.label == DEEPFAKE for s in part))
-              for name, part in splits.items()}
+    counts = {
+        name: (sum(s.label == REAL for s in part), sum(s.label == DEEPFAKE for s in part))
+        for name, part in splits.items()
+    }
     assert counts == {"train": (35, 21), "val": (10, 6), "test": (5, 3)}
 
 
@@ -212,8 +221,9 @@ def test_decoding_with_equalised_history_recompresses_png_files_but_not_jpeg_fil
     decoded = decode_images(find_samples(tmp_path), for_training=True, recode=equalise_history)
     by_class = {Path(p).parent.name: image for p, image in zip(decoded.paths, decoded.images, strict=True)}
     np.testing.assert_array_equal(by_class["Real"], _jpeg_round(png, 75))
-    np.testing.assert_array_equal(by_class["Deepfake"],
-                                  np.asarray(Image.open(tmp_path / "Deepfake" / "b.png").convert("RGB")))
+    np.testing.assert_array_equal(
+        by_class["Deepfake"], np.asarray(Image.open(tmp_path / "Deepfake" / "b.png").convert("RGB"))
+    )
 
 
 def test_reencoder_can_enlarge_before_saving() -> None:

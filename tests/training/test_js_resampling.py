@@ -38,7 +38,10 @@ def run_js(pixels: np.ndarray, operation: dict) -> np.ndarray:
     height, width = pixels.shape[:2]
     completed = subprocess.run(
         [node, "--input-type=module", "-e", SCRIPT, str(PREPROCESS_JS), json.dumps([width, height, operation])],
-        input=pixels.tobytes(), capture_output=True, check=True)
+        input=pixels.tobytes(),
+        capture_output=True,
+        check=True,
+    )
     return np.frombuffer(completed.stdout, dtype=np.uint8)
 
 
@@ -61,10 +64,16 @@ def test_box_reduction_of_canvas_pixels_is_pillows_reduce(picture: np.ndarray, f
     assert np.array_equal(run_js(picture, {"factor": factor, "rgba": True}).reshape(expected.shape), expected)
 
 
-@pytest.mark.parametrize(("box", "size"), [((0, 0, 1003, 701), (256, 179)), ((120, 40, 520, 440), (224, 224)),
-                                           ((900, 600, 1003, 701), (224, 224))])
+@pytest.mark.parametrize(
+    ("box", "size"),
+    [((0, 0, 1003, 701), (256, 179)), ((120, 40, 520, 440), (224, 224)), ((900, 600, 1003, 701), (224, 224))],
+)
 def test_region_resize_is_pillows_bilinear(picture: np.ndarray, box: tuple, size: tuple) -> None:
     expected = np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR, box=box)).astype(int)
-    operation = {"box": dict(zip(("left", "top", "right", "bottom"), box, strict=True)), "width": size[0], "height": size[1]}
+    operation = {
+        "box": dict(zip(("left", "top", "right", "bottom"), box, strict=True)),
+        "width": size[0],
+        "height": size[1],
+    }
     actual = run_js(picture, operation).reshape(expected.shape).astype(int)
     assert np.abs(actual - expected).max() <= 1  # each pass rounds to 8 bits; the pass order may differ

@@ -180,8 +180,13 @@ def test_reliability_bins() -> None:
     )
     assert bins[-1]["count"] == 2  # 1.0 belongs to the last bin
     assert bins[-1]["mean_confidence"] == pytest.approx(0.99)
-    assert bins[1] == {"lower": bins[1]["lower"], "upper": bins[1]["upper"], "count": 0,
-                       "mean_confidence": None, "observed_frequency": None}
+    assert bins[1] == {
+        "lower": bins[1]["lower"],
+        "upper": bins[1]["upper"],
+        "count": 0,
+        "mean_confidence": None,
+        "observed_frequency": None,
+    }
 
 
 def test_log_loss_is_clipped() -> None:

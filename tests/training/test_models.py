@@ -39,12 +39,16 @@ def test_paper_cnn_is_exactly_the_published_architecture(paper) -> None:
         else:
             described.append(("unexpected", type(layer).__name__))
     assert described == [
-        ("conv", 32, (3, 3), "relu"), ("maxpool", (2, 2)),
-        ("conv", 64, (3, 3), "relu"), ("maxpool", (2, 2)),
-        ("conv", 128, (3, 3), "relu"), ("maxpool", (2, 2)),
+        ("conv", 32, (3, 3), "relu"),
+        ("maxpool", (2, 2)),
+        ("conv", 64, (3, 3), "relu"),
+        ("maxpool", (2, 2)),
+        ("conv", 128, (3, 3), "relu"),
+        ("maxpool", (2, 2)),
         ("flatten",),
         ("dense", 512, "relu"),
-        ("dense", 1, "linear"), ("activation", "sigmoid"),
+        ("dense", 1, "linear"),
+        ("activation", "sigmoid"),
     ]
 
 

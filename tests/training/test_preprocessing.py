@@ -29,8 +29,13 @@ def test_equals_pillow_bilinear_resize_of_centre_square_over_255(encode_image) -
     image = Image.fromarray(pixels)
     side = 301
     left = (517 - side) / 2
-    expected = np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=(left, 0, left + side, side)),
-                          dtype=np.float32) / 255
+    expected = (
+        np.asarray(
+            image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=(left, 0, left + side, side)),
+            dtype=np.float32,
+        )
+        / 255
+    )
     np.testing.assert_array_equal(preprocess(encode_image(image, "PNG")), expected)
 
 
@@ -38,8 +43,9 @@ def test_a_face_box_is_what_gets_resized(encode_image) -> None:
     pixels = np.random.default_rng(3).integers(0, 256, (400, 600, 3), dtype=np.uint8)
     image = Image.fromarray(pixels)
     box = (350.5, 120.25, 550.5, 320.25)
-    expected = np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=box),
-                          dtype=np.float32) / 255
+    expected = (
+        np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, box=box), dtype=np.float32) / 255
+    )
     np.testing.assert_array_equal(preprocess(encode_image(image, "PNG"), box=box), expected)
     assert not np.array_equal(preprocess(encode_image(image, "PNG")), expected)
 
@@ -155,14 +161,17 @@ def _corrupt(data: bytes) -> bytes:
     return bytes(broken)
 
 
-@pytest.mark.parametrize("make_bytes", [
-    pytest.param(lambda enc: b"", id="empty"),
-    pytest.param(lambda enc: b"just some notes, saved as photo.jpg\n" * 20, id="text"),
-    pytest.param(lambda enc: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", id="pdf"),
-    pytest.param(lambda enc: _png(enc)[: len(_png(enc)) // 2], id="truncated-png"),
-    pytest.param(lambda enc: _jpeg(enc)[: len(_jpeg(enc)) // 2], id="truncated-jpeg"),
-    pytest.param(lambda enc: _corrupt(_png(enc)), id="corrupt-png"),
-])
+@pytest.mark.parametrize(
+    "make_bytes",
+    [
+        pytest.param(lambda enc: b"", id="empty"),
+        pytest.param(lambda enc: b"just some notes, saved as photo.jpg\n" * 20, id="text"),
+        pytest.param(lambda enc: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", id="pdf"),
+        pytest.param(lambda enc: _png(enc)[: len(_png(enc)) // 2], id="truncated-png"),
+        pytest.param(lambda enc: _jpeg(enc)[: len(_jpeg(enc)) // 2], id="truncated-jpeg"),
+        pytest.param(lambda enc: _corrupt(_png(enc)), id="corrupt-png"),
+    ],
+)
 def test_unreadable_input_raises_image_decode_error_with_a_message(encode_image, make_bytes) -> None:
     with pytest.raises(ImageDecodeError, match=r"cannot decode image: \S"):
         preprocess(make_bytes(encode_image))

@@ -157,13 +157,9 @@ def test_summary_line_formats() -> None:
         f"crossval-stylegan: n=8 acc=62.5% AUC={m['roc_auc']:.3f} FPR=25.0% ECE={m['ece']:.3f}"
     )
     fakes = binary_metrics(np.ones(4, dtype=int), np.array([0.9, 0.8, 0.7, 0.1]))
-    assert summary_line("fakes", fakes) == (
-        f"fakes: n=4 (deepfakes only) detection rate=75.0% ECE={fakes['ece']:.3f}"
-    )
+    assert summary_line("fakes", fakes) == (f"fakes: n=4 (deepfakes only) detection rate=75.0% ECE={fakes['ece']:.3f}")
     reals = binary_metrics(np.zeros(4, dtype=int), np.array([0.9, 0.1, 0.2, 0.1]))
-    assert summary_line("reals", reals) == (
-        f"reals: n=4 (real only) false-positive rate=25.0% ECE={reals['ece']:.3f}"
-    )
+    assert summary_line("reals", reals) == (f"reals: n=4 (real only) false-positive rate=25.0% ECE={reals['ece']:.3f}")
     assert "None" not in summary_line("reals", reals) + summary_line("fakes", fakes)
 
 

@@ -93,9 +93,11 @@ def test_shipped_model_ranks_its_test_faces_well(original) -> None:
     assert binary_metrics(labels, scores)["roc_auc"] >= 0.85
 
 
-@pytest.mark.parametrize("format_name, quality, scale", [("JPEG", 75, 1), ("JPEG", 95, 1), ("PNG", None, 1),
-                                                         ("JPEG", 90, 4)],
-                         ids=["jpeg-q75", "jpeg-q95", "png", "4x-larger-jpeg-q90"])
+@pytest.mark.parametrize(
+    "format_name, quality, scale",
+    [("JPEG", 75, 1), ("JPEG", 95, 1), ("PNG", None, 1), ("JPEG", 90, 4)],
+    ids=["jpeg-q75", "jpeg-q95", "png", "4x-larger-jpeg-q90"],
+)
 def test_resaving_or_resizing_does_not_move_the_scores(shipped, original, format_name, quality, scale) -> None:
     # If the model had learned a source's or a class's file history, giving every face the same new one
     # would move its scores and its verdicts.

@@ -24,9 +24,11 @@ TINY_RECIPE = ["--epochs", "1", "--epoch-size", "16", "--batch-size", "8"]
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("sources")
-    return [write_toy_dataset(base / "both", seed=0, count=14),
-            write_toy_dataset(base / "camera", seed=1, classes=("Real",), count=14),
-            write_toy_dataset(base / "generator", seed=2, classes=("Deepfake",), count=14)]
+    return [
+        write_toy_dataset(base / "both", seed=0, count=14),
+        write_toy_dataset(base / "camera", seed=1, classes=("Real",), count=14),
+        write_toy_dataset(base / "generator", seed=2, classes=("Deepfake",), count=14),
+    ]
 
 
 def _arguments(sources: list[Path]) -> list[str]:
@@ -36,8 +38,21 @@ def _arguments(sources: list[Path]) -> list[str]:
 @pytest.mark.slow
 def test_leave_one_source_out_scores_each_group_with_a_model_that_never_saw_it(sources, tmp_path) -> None:
     out = tmp_path / "loso"
-    assert main(["evaluate", "--leave-one-source-out", *_arguments(sources), "--eval-data", str(sources[0]),
-                 "--out", str(out), *TINY_RECIPE]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--leave-one-source-out",
+                *_arguments(sources),
+                "--eval-data",
+                str(sources[0]),
+                "--out",
+                str(out),
+                *TINY_RECIPE,
+            ]
+        )
+        == 0
+    )
     rows = {row["held_out"]: row for row in json.loads((out / "loso.json").read_text())["rows"]}
     assert set(rows) == {"both/Real", "both/Deepfake", "camera/Real", "generator/Deepfake"}
     assert rows["camera/Real"]["kind"] == "real source" and rows["generator/Deepfake"]["kind"] == "generator"
@@ -62,12 +77,29 @@ def test_leaving_out_the_only_real_source_is_reported_not_trained(tmp_path) -> N
 @pytest.mark.slow
 def test_compare_trains_each_architecture_on_the_same_split(sources, tmp_path) -> None:
     out = tmp_path / "compare"
-    assert main(["evaluate", "--compare", "npr", "--compare", "unmasknet", *_arguments(sources), "--out", str(out),
-                 *TINY_RECIPE]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--compare",
+                "npr",
+                "--compare",
+                "unmasknet",
+                *_arguments(sources),
+                "--out",
+                str(out),
+                *TINY_RECIPE,
+            ]
+        )
+        == 0
+    )
     rows = json.loads((out / "compare.json").read_text())["rows"]
     assert [row["architecture"] for row in rows] == ["npr", "unmasknet"]
-    splits = [[(s.path.resolve(), s.label) for s in RunFolder(out / arch).read_split("test")]
-              for arch in ("npr", "unmasknet")]
+    splits = [
+        [(s.path.resolve(), s.label) for s in RunFolder(out / arch).read_split("test")] for arch in ("npr", "unmasknet")
+    ]
     assert splits[0] == splits[1]
-    assert {"both/test", "camera/test", "generator/test", "test split, all sources (JPEG q75)"} <= set(rows[0]["folders"])
+    assert {"both/test", "camera/test", "generator/test", "test split, all sources (JPEG q75)"} <= set(
+        rows[0]["folders"]
+    )
     assert "| generator/test |" in (out / "compare.md").read_text()
