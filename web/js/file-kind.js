@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Still image or video, from a file's first bytes (its type as a fallback), so that a video dropped on the
  * image page, or a picture on the video page, is sent to the page that can check it instead of failing

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * What the history shows of a picture on this device only: a small thumbnail and the file name, by verdict
  * log id, in IndexedDB. Never sent to the server; forgotten on logout, with the account, and with the logs

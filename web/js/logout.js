@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Logging out that holds offline: the page forgets the session on this device at once, and the server's
  * session is ended as soon as the network allows (kept pending in localStorage until then, and sent again
