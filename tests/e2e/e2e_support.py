@@ -40,6 +40,26 @@ SERVER_START_TIMEOUT_S = 60
 MODEL_READY_TIMEOUT_MS = 120_000
 RESULT_TIMEOUT_MS = 120_000
 # The evidence layer (1x1 convolution) that `spread_model` replaces, and the logit it aims at.
+# Every field a picture's verdict log carries when the user keeps no file name and writes no label: written out
+# here, not taken from the contract, so that a field added there must also be added here on purpose.
+IMAGE_LOG_FIELDS = frozenset(
+    {
+        "id",
+        "image_sha256",
+        "width",
+        "height",
+        "probability",
+        "verdict",
+        "uncertain",
+        "model_version",
+        "backend",
+        "inference_ms",
+        "analysed_at",
+        "kind",
+        "faces",
+        "provenance",
+    }
+)
 EVIDENCE_WEIGHT_SUFFIX = "evidence_1/convolution/ReadVariableOp"
 SPREAD_LOGIT = 2.5
 

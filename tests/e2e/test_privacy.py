@@ -6,27 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_support import RequestRecorder, wait_for_results
+from e2e_support import IMAGE_LOG_FIELDS, RequestRecorder, wait_for_results
 
 pytestmark = pytest.mark.slow
 
 BATCH = ["photo", "alpha", "grey", "odd"]
-LOG_FIELDS = {
-    "id",
-    "image_sha256",
-    "width",
-    "height",
-    "probability",
-    "verdict",
-    "uncertain",
-    "model_version",
-    "backend",
-    "inference_ms",
-    "analysed_at",
-    "kind",
-    "faces",
-    "provenance",
-}
 
 
 def test_a_batch_sends_verdict_logs_only(context, page, images):
@@ -40,7 +24,7 @@ def test_a_batch_sends_verdict_logs_only(context, page, images):
     recorder.assert_nothing_carries(files)
     logs = [json.loads(body) for body in recorder.posts_to("/api/verdicts")]
     assert len(logs) == len(files)
-    assert all(set(log) == LOG_FIELDS for log in logs)
+    assert all(set(log) == IMAGE_LOG_FIELDS for log in logs)
     assert {log["provenance"] for log in logs} == {"none"}  # the test pictures carry no metadata
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from e2e_support import (
+    IMAGE_LOG_FIELDS,
     SHIPPED_MODEL,
     RequestRecorder,
     Server,
@@ -58,23 +59,7 @@ CALIBRATION = ("/calibration_1/Cast/x", "/calibration_1/Cast_1/x")
 ANALYSIS_TIMEOUT_MS = 180_000
 SYNC_TIMEOUT_S = 60
 FINISHED = "() => ['no-face', 'saved', 'queued', 'failed', 'cancelled'].includes(document.getElementById('analysis').dataset.state)"
-LOG_FIELDS = {
-    "id",
-    "image_sha256",
-    "width",
-    "height",
-    "probability",
-    "verdict",
-    "uncertain",
-    "model_version",
-    "backend",
-    "inference_ms",
-    "analysed_at",
-    "kind",
-    "faces",
-    "video",
-    "provenance",
-}
+LOG_FIELDS = IMAGE_LOG_FIELDS | {"video"}
 NO_FACE = "No face found in the sampled frames: nothing to judge."
 WHOLE_LABEL = "Judged without a face: the model was trained on faces"
 # Face clips: real faces pasted into face-free scenes, one picture per second; None is a second with no face.
