@@ -250,6 +250,19 @@ def test_the_history_stacks_its_rows_on_a_phone(narrow_page, server):
     assert box["x"] + box["width"] <= NARROWEST["width"]  # the last column is on screen, not cut off
 
 
+def test_the_history_charts_have_a_count_axis_and_count_each_bar(page, server, images):
+    analyse(page, [images["photo"], images["alpha"]])
+    page.goto(f"{server.url}/history")
+    status = page.locator("#table-status", has_text="verdict logs shown")
+    status.wait_for()
+    total = int(re.search(r"of (\d+) verdict logs shown", status.inner_text()).group(1))
+    distribution = page.locator("#chart-distribution svg")
+    bars = [int(text) for text in distribution.locator("text.bar-count").all_text_contents()]
+    assert sum(bars) == total >= 2
+    assert distribution.locator("text.axis-count").all_text_contents() == ["0", str(max(bars))]
+    assert page.locator("#chart-time svg text.axis-count").all_text_contents()[0] == "0"
+
+
 def test_the_delete_account_button_is_styled_as_a_button(page, server):
     page.goto(f"{server.url}/account")
     button = page.get_by_role("button", name="Delete my account")
@@ -274,6 +287,29 @@ def test_a_large_batch_shows_one_line_per_card_that_opens_in_full(sized_page, im
     card.get_by_role("button", name="Show full result").click()
     assert card.locator(".result-body").is_visible() and card.locator(".verdict").is_visible()
     assert sized_page.locator(".result-card").nth(1).locator(".result-body").is_hidden()
+
+
+def test_a_batch_sorts_most_suspicious_first_and_back_to_as_added(page, images, tmp_path):
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(tmp_path / "flat.png")  # no face: no score, sorts last
+    analyse(page, [tmp_path / "flat.png", images["photo"], images["alpha"], images["wide"]])
+    cards = page.locator(".result-card")
+
+    def shown() -> list[tuple[str, float | None]]:
+        rows = []
+        for i in range(cards.count()):
+            probability = cards.nth(i).locator(".probability").get_attribute("data-probability")
+            rows.append((cards.nth(i).locator(".result-name").inner_text(), probability and float(probability)))
+        return rows
+
+    added = shown()
+    assert [name for name, _ in added] == ["flat.png", images["photo"].name, images["alpha"].name, images["wide"].name]
+    page.select_option("#sort-results", "suspicion")
+    by_suspicion = shown()
+    scores = [probability for _, probability in by_suspicion[:-1]]
+    assert None not in scores and scores == sorted(scores, reverse=True)
+    assert by_suspicion[-1] == ("flat.png", None)
+    page.select_option("#sort-results", "added")
+    assert shown() == added
 
 
 def test_clear_removes_the_results_and_counts_again(page, images):

@@ -26,10 +26,13 @@ const elements = {
   summary: document.getElementById('batch-summary'),
   compact: document.getElementById('compact-toggle'),
   clear: document.getElementById('clear-results'),
+  sort: document.getElementById('sort-results'),
   template: document.getElementById('result-template'),
 };
 
 const batch = { total: 0, done: 0 };
+/** Cards made so far: each card's place in the order they were added. */
+let cardsAdded = 0;
 let queue = Promise.resolve();
 /** The batch summary's groups (a card's data-verdict), the most suspicious first. */
 const SUMMARY_GROUPS = [
@@ -39,6 +42,18 @@ const SUMMARY_GROUPS = [
   ['no-face', 'No face to judge'],
   ['failed', 'Could not be read'],
 ];
+/**
+ * Sort keys of a card, smallest first: as added, or by fake probability, highest first (a card without one, no
+ * face or unreadable or still waiting, goes after every scored card).
+ * @type {Record<string, (card: HTMLElement) => number>}
+ */
+const SORT_KEYS = {
+  added: (card) => Number(card.dataset.order),
+  suspicion: (card) => {
+    const probability = card.querySelector('.probability')?.getAttribute('data-probability');
+    return probability == null ? 1 : -Number(probability);
+  },
+};
 /** A batch of at least this many files opens in the compact view. */
 const COMPACT_FROM = 6;
 
@@ -65,6 +80,14 @@ function showBatchProgress() {
 function setCompact(compact) {
   elements.results.classList.toggle('compact', compact);
   elements.compact.setAttribute('aria-pressed', String(compact));
+}
+
+/** Puts the cards in the chosen order (ties: as added). */
+function sortResults() {
+  const key = SORT_KEYS[elements.sort.value];
+  const cards = [...elements.results.children].map((card) => /** @type {HTMLElement} */ (card));
+  cards.sort((a, b) => key(a) - key(b) || SORT_KEYS.added(a) - SORT_KEYS.added(b));
+  elements.results.append(...cards);
 }
 
 /** Removes every card (and the pictures drawn on them) and starts the count again. */
@@ -176,6 +199,7 @@ function addFiles(files, ready) {
   let first = null;
   for (const file of files) {
     const card = createCard(elements.results, elements.template, file.name);
+    card.dataset.order = String(cardsAdded++);
     first ??= card;
     batch.total++;
     showBatchProgress();
@@ -185,6 +209,7 @@ function addFiles(files, ready) {
       if (card === first && document.activeElement === card) card.scrollIntoView({ block: 'start' });
       batch.done++;
       showBatchProgress();
+      if (elements.sort.value !== 'added') sortResults(); // a new score takes its place
       if (batch.done === batch.total) announce(`Finished: ${batch.total} analysed.`);
     });
   }
@@ -209,6 +234,7 @@ function wireInputs(ready) {
   rememberKeepFileNames(elements.keepNames);
   elements.compact.addEventListener('click', () => setCompact(elements.compact.getAttribute('aria-pressed') !== 'true'));
   elements.clear.addEventListener('click', clearResults);
+  elements.sort.addEventListener('change', sortResults);
   elements.files.addEventListener('change', () => {
     addFiles(elements.files.files, ready);
     elements.files.value = '';

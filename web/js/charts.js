@@ -7,7 +7,7 @@
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 320;
 const HEIGHT = 140;
-const MARGIN = { top: 8, right: 4, bottom: 20, left: 4 };
+const MARGIN = { top: 12, right: 4, bottom: 20, left: 26 };
 const DAYS = 30;
 const BINS = 10;
 const DAY_MS = 86_400_000;
@@ -81,6 +81,21 @@ function addBar(svg, { x, width, bottom, height, className, title }) {
 }
 
 /**
+ * Adds the count axis on the left: a line from 0 to the highest count, both labelled.
+ * @param {SVGSVGElement} svg
+ * @param {number} highest
+ */
+function addCountAxis(svg, highest) {
+  const bottom = HEIGHT - MARGIN.bottom;
+  svg.append(svgElement('line', { class: 'axis', x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: bottom }));
+  for (const [count, y] of [[0, bottom], [highest, MARGIN.top]]) {
+    const label = svgElement('text', { x: MARGIN.left - 4, y: y + 3, 'text-anchor': 'end', class: 'axis-count' });
+    label.textContent = String(count);
+    svg.append(label);
+  }
+}
+
+/**
  * Adds an axis label under a chart.
  * @param {SVGSVGElement} svg
  * @param {number} x
@@ -115,6 +130,7 @@ export function drawVerdictsOverTime(container, logs) {
       title: `${day.day}: ${day.deepfake} deepfake`,
     });
   });
+  addCountAxis(svg, highest);
   addLabel(svg, MARGIN.left, days[0].day, 'start');
   addLabel(svg, WIDTH - MARGIN.right, days[DAYS - 1].day, 'end');
   container.replaceChildren(svg);
@@ -137,9 +153,18 @@ export function drawProbabilityDistribution(container, logs) {
       x: MARGIN.left + i * slot + 1, width: slot - 2, bottom: HEIGHT - MARGIN.bottom, height: count * scale,
       className: i * 10 >= 50 ? 'bar-fake' : 'bar-real', title: `${i * 10}-${(i + 1) * 10}%: ${count}`,
     });
+    if (count > 0) {
+      const label = svgElement('text', {
+        x: MARGIN.left + (i + 0.5) * slot, y: HEIGHT - MARGIN.bottom - count * scale - 3, 'text-anchor': 'middle',
+        class: 'bar-count',
+      });
+      label.textContent = String(count);
+      svg.append(label);
+    }
   });
+  addCountAxis(svg, highest);
   addLabel(svg, MARGIN.left, '0%', 'start');
-  addLabel(svg, WIDTH / 2, '50%', 'middle');
+  addLabel(svg, (MARGIN.left + WIDTH - MARGIN.right) / 2, '50%', 'middle');
   addLabel(svg, WIDTH - MARGIN.right, '100%', 'end');
   container.replaceChildren(svg);
 }
