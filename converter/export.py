@@ -201,7 +201,8 @@ def face_detector_card() -> dict[str, str]:
         "weights_licence": "Apache-2.0 (Google MediaPipe)",
         "package": "@vladmandic/human (MIT), models/blazeface.json, installed from web/package-lock.json",
         "definition": "web/js/faces.js (also run by training through Node)",
-        "crop": "a square 1.8 times the detector's box, centred on it, moved inside the picture; faces whose "
+        "crop": "each face's box found again in a window of its own (2.5 times the box, from the picture's own "
+        "pixels), then a square 1.8 times that box, centred on it, moved inside the picture; faces whose "
         f"crop is under min_face_crop_px ({POLICY.min_face_crop_px} px) are not judged",
     }
 

@@ -22,6 +22,7 @@ NOTHING = AugmentConfig(
     downscale_probability=0.0,
     jpeg_probability=0.0,
     native_crop_probability=0.0,
+    framing=(1.0, 1.0),
     noise_probability=0.0,
 )
 DEFAULT = AugmentConfig()
@@ -115,6 +116,29 @@ def test_native_crops_keep_the_pixels_of_a_larger_source() -> None:
         for top in offsets
         for left in offsets
     )
+
+
+def test_framing_moves_and_scales_the_square_a_little() -> None:
+    source = source_image(size=256)
+    plain = augment(source, np.random.default_rng(0), NOTHING)
+    framed = [
+        augment(source, np.random.default_rng(seed), replace(NOTHING, framing=DEFAULT.framing)) for seed in range(6)
+    ]
+    assert sum(not np.array_equal(out, plain) for out in framed) >= 4
+    # The same face, a little moved: the centre keeps its colour.
+    for out in framed:
+        np.testing.assert_allclose(
+            out[54:74, 54:74].reshape(-1, 3).mean(axis=0), plain[54:74, 54:74].reshape(-1, 3).mean(axis=0), atol=0.05
+        )
+
+
+def test_framing_never_enlarges_a_source_of_the_input_size() -> None:
+    small = source_image(size=INPUT_SIZE)
+    plain = augment(small, np.random.default_rng(0), NOTHING)
+    for seed in range(8):
+        np.testing.assert_array_equal(
+            augment(small, np.random.default_rng(seed), replace(NOTHING, framing=(0.5, 0.9))), plain
+        )
 
 
 def test_default_augmentation_keeps_the_mean_colour_roughly() -> None:

@@ -84,3 +84,19 @@ def test_face_crops_count_pictures_with_a_face_per_folder(tmp_path: Path) -> Non
     crops, summary = face_crops(sorted(folder.iterdir()))
     assert summary == {"set/Real": {"pictures": 2, "with_face": 1}}
     assert crops[str(folder / "empty.png")] is None
+
+
+def test_a_face_gets_nearly_the_same_crop_in_a_portrait_and_in_a_big_photo(tmp_path: Path) -> None:
+    # The photo's face is found on a coarser pyramid level than the portrait's; refining each face in a window
+    # of its own keeps its crop within a few pixels (the model reads the finest pixels).
+    for index, face_file in enumerate(real_face_files(FAKE_FACES, 3)):
+        portrait = scene(480, 480, seed=index)
+        paste(portrait, face_file, 120, 120, 240)
+        photo = scene(4000, 3000, seed=index)
+        photo.paste(portrait, (1900, 1400))
+        [alone] = detect(tmp_path, portrait, f"portrait{index}.png")
+        [in_photo] = detect(tmp_path, photo, f"photo{index}.png")
+        side = alone.crop_side
+        assert abs(in_photo.crop_side - side) <= 0.04 * side
+        assert abs(in_photo.crop_left - 1900 - alone.crop_left) <= 0.03 * side
+        assert abs(in_photo.crop_top - 1400 - alone.crop_top) <= 0.03 * side

@@ -17,14 +17,18 @@
  *     and dropped (an overlapping window or a coarser level sees them whole); the rest, mapped back to the
  *     picture, go through non-maximum suppression, which also drops a box that lies mostly inside a more
  *     confident one (a finer level's detection of part of a large face).
- *  3. Each face's crop (what the classifier judges) is a square FACE_CROP_SCALE times the detector's box,
+ *  3. Each face is looked at once more, in a window of its own: REFINE_SCALE times its box, centred on it,
+ *     from the picture's own pixels. Its box then comes from the face seen at one scale, whatever pyramid
+ *     level and window found it, so the same face gets nearly the same crop in any picture it stands in
+ *     (the model reads the finest pixels: a crop a few pixels off can change its score).
+ *  4. Each face's crop (what the classifier judges) is a square FACE_CROP_SCALE times the detector's box,
  *     centred on it, moved inside the picture, and shrunk only when the picture is smaller than the square.
  */
 import { reduceByFactor, rgbSource, resizeRegion } from './preprocess.js';
 
 export const DETECTOR_SIZE = 256;
 /** Which detector, for the model card and caches: change it whenever detection or cropping changes. */
-export const DETECTOR_VERSION = 'blazeface-back-256/score-0.8/pyramid-1024/crop-1.8';
+export const DETECTOR_VERSION = 'blazeface-back-256/score-0.8/pyramid-1024/refine-2.5/crop-1.8';
 const FINEST_LEVEL_SIDE = 1024;
 /** The whole picture, shrunk to this long side inside one window, for faces that fill the frame. */
 const WHOLE_PICTURE_SIDE = 160;
@@ -40,6 +44,8 @@ const MIN_SCORE = 0.8;
 const MAX_OVERLAP = 0.5;
 /** Crop side over the detector box's longer side: the box covers brows to chin, the crop the whole head. */
 const FACE_CROP_SCALE = 1.8;
+/** Side of a face's refining window over its box's longer side: the face fills about 100 of its 256 px. */
+const REFINE_SCALE = 2.5;
 /** Detector anchors: a 16x16 grid with 2 per cell and an 8x8 grid with 6 per cell. */
 const ANCHOR_GRIDS = [
   { stride: 16, perCell: 2 },
@@ -127,15 +133,31 @@ function windowOffsets(length) {
 function windowInput(level, x, y) {
   const input = new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3).fill(PADDING);
   const firstRow = Math.max(0, -y);
-  const endRow = Math.min(DETECTOR_SIZE, level.height - y);
   const firstColumn = Math.max(0, -x);
-  const values = (Math.min(DETECTOR_SIZE, level.width - x) - firstColumn) * 3;
-  for (let row = firstRow; row < endRow; row++) {
-    let from = ((y + row) * level.width + x + firstColumn) * 3;
-    let to = (row * DETECTOR_SIZE + firstColumn) * 3;
-    for (let i = 0; i < values; i++) input[to++] = NORMALISED[level.rgb[from++]];
-  }
+  const rows = Math.min(DETECTOR_SIZE, level.height - y) - firstRow;
+  const columns = Math.min(DETECTOR_SIZE, level.width - x) - firstColumn;
+  copyIntoInput(input, level.rgb, level.width, firstColumn, firstRow, rows, x + firstColumn, y + firstRow, columns);
   return input;
+}
+
+/**
+ * Copies RGB rows into a detector input at (x, y), scaled to [-1, 1].
+ * @param {Float32Array} input DETECTOR_SIZE^2 * 3 values
+ * @param {Uint8Array} rgb
+ * @param {number} width pixels per row of `rgb`
+ * @param {number} x first column in the input
+ * @param {number} y first row in the input
+ * @param {number} rows
+ * @param {number} [sourceX] first column to copy from `rgb`
+ * @param {number} [sourceY] first row to copy from `rgb`
+ * @param {number} [columns] pixels per row to copy
+ */
+function copyIntoInput(input, rgb, width, x, y, rows, sourceX = 0, sourceY = 0, columns = width) {
+  for (let row = 0; row < rows; row++) {
+    let from = ((sourceY + row) * width + sourceX) * 3;
+    let to = ((y + row) * DETECTOR_SIZE + x) * 3;
+    for (let i = 0; i < columns * 3; i++) input[to++] = NORMALISED[rgb[from++]];
+  }
 }
 
 /**
@@ -256,6 +278,66 @@ function pyramid(picture) {
 }
 
 /**
+ * A face's refining window (step 3): a square REFINE_SCALE times the box's longer side, centred on it, resized
+ * from the picture's own pixels (Pillow bilinear) to the detector's input; what lies outside the picture is mid
+ * grey. Null when the window holds less than one of its pixels of the picture.
+ * @param {import('./preprocess.js').PixelSource} picture
+ * @param {Box} box
+ * @returns {{input: Float32Array, left: number, top: number, scale: number} | null} the input, and where the
+ *   window lies in the picture (scale: picture pixels per window pixel)
+ */
+function refiningWindow(picture, box) {
+  const side = Math.max(box.width, box.height) * REFINE_SCALE;
+  const scale = side / DETECTOR_SIZE;
+  const left = box.left + box.width / 2 - side / 2;
+  const top = box.top + box.height / 2 - side / 2;
+  // The window's pixels that lie wholly inside the picture.
+  const x0 = Math.max(0, Math.ceil(-left / scale));
+  const y0 = Math.max(0, Math.ceil(-top / scale));
+  const x1 = Math.min(DETECTOR_SIZE, Math.floor((picture.width - left) / scale));
+  const y1 = Math.min(DETECTOR_SIZE, Math.floor((picture.height - top) / scale));
+  if (x1 <= x0 || y1 <= y0) return null;
+  const region = { left: left + x0 * scale, top: top + y0 * scale, right: left + x1 * scale, bottom: top + y1 * scale };
+  const input = new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3).fill(PADDING);
+  copyIntoInput(input, resizeRegion(picture, region, x1 - x0, y1 - y0), x1 - x0, x0, y0, y1 - y0);
+  return { input, left, top, scale };
+}
+
+/**
+ * A detection's box as the detector sees the face in its refining window: the most confident detection whose
+ * centre lies inside the first box (the same face); the first box when there is none.
+ * @param {import('./preprocess.js').PixelSource} picture
+ * @param {{box: Box, score: number}} detection
+ * @param {(input: Float32Array) => Promise<{scores: Float32Array, boxes: Float32Array}>} runDetector
+ * @returns {Promise<{box: Box, score: number}>}
+ */
+async function refine(picture, detection, runDetector) {
+  const window = refiningWindow(picture, detection.box);
+  if (!window) return detection;
+  const { scores, boxes } = await runDetector(window.input);
+  const halfWidth = detection.box.width / 2 / window.scale;
+  const halfHeight = detection.box.height / 2 / window.scale;
+  let best = null;
+  for (const candidate of decodeWindow(scores, boxes)) {
+    const offsetX = candidate.box.left + candidate.box.width / 2 - DETECTOR_SIZE / 2;
+    const offsetY = candidate.box.top + candidate.box.height / 2 - DETECTOR_SIZE / 2;
+    if (Math.abs(offsetX) > halfWidth || Math.abs(offsetY) > halfHeight) continue;
+    if (!best || candidate.score > best.score) best = candidate;
+  }
+  if (!best) return detection;
+  const { box } = best;
+  return {
+    score: detection.score,
+    box: {
+      left: window.left + box.left * window.scale,
+      top: window.top + box.top * window.scale,
+      width: box.width * window.scale,
+      height: box.height * window.scale,
+    },
+  };
+}
+
+/**
  * Every face in a picture, most confident first.
  * @param {import('./preprocess.js').PixelSource} picture
  * @param {(input: Float32Array) => Promise<{scores: Float32Array, boxes: Float32Array}>} runDetector
@@ -291,7 +373,9 @@ export async function findFaces(picture, runDetector, timing = {}) {
       }
     }
   }
-  return suppressOverlaps(detections).map(({ box, score }) => ({
+  const refined = [];
+  for (const detection of suppressOverlaps(detections)) refined.push(await refine(picture, detection, runDetector));
+  return suppressOverlaps(refined).map(({ box, score }) => ({
     box,
     score,
     crop: faceCrop(box, picture.width, picture.height),
