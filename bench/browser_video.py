@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from e2e_support import (  # noqa: E402  (the end-to-end tests' server and brows
     SHIPPED_MODEL,
     launched_chromium,
     log_in,
+    pattern_clip,
     running_server,
     wait_until_ready,
 )
@@ -49,37 +49,21 @@ TIMEOUT_MS = 600_000
 
 
 def make_clip(folder: Path, codec: str, face: Path) -> Path:
-    clip = folder / f"testsrc2-face-1080p-{codec}.webm"
     overlay = (
         f"[1:v]scale={FACE_SIDE}:{FACE_SIDE}[face];"
         f"[0:v][face]overlay=x='{FACE_LEFT}+t*{FACE_SPEED}':y={FACE_TOP}:shortest=1"
     )
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={SIZE}:rate=30",
-            "-loop",
-            "1",
-            "-i",
-            str(face),
-            "-filter_complex",
-            overlay,
-            "-t",
-            str(DURATION_S),
-            *CODECS[codec],
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
-        check=True,
+    return pattern_clip(
+        folder / f"testsrc2-face-1080p-{codec}.webm",
+        pattern="testsrc2",
+        size=SIZE,
+        rate=30,
+        seconds=DURATION_S,
+        encoder=CODECS[codec],
+        face=face,
+        face_input=["-loop", "1"],
+        overlay=overlay,
     )
-    return clip
 
 
 def default_face() -> Path | None:

@@ -25,7 +25,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from tests.faces_support import FAKE_FACES, REAL_FACES, scene  # noqa: E402
+from tests.faces_support import FAKE_FACES, REAL_FACES, paste, scene  # noqa: E402
 from unmask.training.evaluate import load_browser_twin, predict  # noqa: E402
 from unmask.training.faces import Face, face_detector  # noqa: E402
 from unmask.training.preprocessing import preprocess  # noqa: E402
@@ -45,8 +45,7 @@ TOLERANCE = 0.05
 
 def portrait(face_file: Path, seed: int) -> Image.Image:
     picture = scene(PORTRAIT_SIDE, PORTRAIT_SIDE, seed=100 + seed)
-    face = Image.open(face_file).convert("RGB").resize((FACE_SIDE, FACE_SIDE), Image.Resampling.LANCZOS)
-    picture.paste(face, (FACE_SIDE // 2, FACE_SIDE // 2))
+    paste(picture, face_file, FACE_SIDE // 2, FACE_SIDE // 2, FACE_SIDE)
     return picture
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +210,28 @@ def wait_until_ready(page) -> None:
 def wait_for_results(page, count: int) -> None:
     """Waits until `count` result cards are finished (saved, queued or failed)."""
     page.locator(".result-card[data-state]").nth(count - 1).wait_for(state="attached", timeout=RESULT_TIMEOUT_MS)
+
+
+def pattern_clip(
+    target: Path,
+    *,
+    size: str,
+    rate: int,
+    seconds: float,
+    encoder: Sequence[str],
+    pattern: str = "testsrc",
+    face: Path | None = None,
+    face_input: Sequence[str] = (),
+    overlay: str = "[0][1]overlay=80:40",
+) -> Path:
+    """A clip of one of ffmpeg's test patterns (`size` "WxH", `rate` frames a second), with the picture `face`
+    laid over it by the filter graph `overlay` (its input options in `face_input`), encoded with the `encoder`
+    options in yuv420p, which every browser decodes."""
+    with_face = [*face_input, "-i", str(face), "-filter_complex", overlay] if face else []
+    command = [shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+    command += ["-i", f"{pattern}=size={size}:rate={rate}", *with_face, "-t", str(seconds)]
+    subprocess.run([*command, *encoder, "-pix_fmt", "yuv420p", str(target)], check=True)
+    return target
 
 
 def smooth_image(width: int, height: int, seed: int) -> np.ndarray:

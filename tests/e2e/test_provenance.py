@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 
 import pytest
 from c2pa_fixtures import CLAIM_GENERATOR, SIGNER_NAME, read_manifest
-from e2e_support import RequestRecorder, wait_for_results
+from e2e_support import RequestRecorder, pattern_clip, wait_for_results
 from playwright.sync_api import expect
 from provenance_fixtures import AI_TOOL, CAMERA, EDITOR, LATITUDE_SHOWN, PHONE
 
@@ -168,27 +167,7 @@ def test_a_video_with_content_credentials_shows_them_and_logs_the_word(browser, 
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
     plain = tmp_path / "clip.mp4"  # VP9 in MP4: decoded by every Chromium build, signed by c2pa-python
     drawn_face(160).save(tmp_path / "face.png")  # a face, so that the clip gets a verdict beside its credentials
-    command = [
-        "ffmpeg",
-        "-loglevel",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=10",
-        "-i",
-        str(tmp_path / "face.png"),
-        "-filter_complex",
-        "[0][1]overlay=80:40",
-        "-t",
-        "2",
-        "-c:v",
-        "libvpx-vp9",
-        "-pix_fmt",
-        "yuv420p",
-        str(plain),
-    ]
-    subprocess.run(command, check=True)
+    pattern_clip(plain, size="320x240", rate=10, seconds=2, encoder=["-c:v", "libvpx-vp9"], face=tmp_path / "face.png")
     sign_file(plain, tmp_path / "signed.mp4", "video/mp4")
     # One byte of the movie header's creation time: the clip still plays, the signed hash no longer matches.
     creation_time = (tmp_path / "signed.mp4").read_bytes().find(b"mvhd") + 8

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from e2e_support import (
     SHIPPED_MODEL,
     RequestRecorder,
     log_in,
+    pattern_clip,
     running_server,
     smooth_image,
     wait_for_results,
@@ -112,24 +112,7 @@ def test_technical_details_fold_into_a_details_section(sized_page, images):
 def clip(tmp_path_factory) -> Path:
     """A one-second WebM clip (ffmpeg's test pattern)."""
     target = tmp_path_factory.mktemp("clip") / "clip.webm"
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=5",
-            "-t",
-            "1",
-            "-c:v",
-            "libvpx",
-            str(target),
-        ],
-        check=True,
-    )
-    return target
+    return pattern_clip(target, size="160x120", rate=5, seconds=1, encoder=["-c:v", "libvpx"])
 
 
 def video_page_failing_on(page, server, path: Path) -> None:
@@ -442,29 +425,13 @@ def test_the_history_shows_thumbnails_and_names_kept_on_this_device_only_until_l
 
 def test_a_clip_keeps_its_thumbnail_and_name_on_this_device(page, server, tmp_path):
     drawn_face(160).save(tmp_path / "face.png")
-    clip = tmp_path / "face-clip.webm"
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=5",
-            "-i",
-            str(tmp_path / "face.png"),
-            "-filter_complex",
-            "[0][1]overlay=80:40",
-            "-t",
-            "2",
-            "-c:v",
-            "libvpx",
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
-        check=True,
+    clip = pattern_clip(
+        tmp_path / "face-clip.webm",
+        size="320x240",
+        rate=5,
+        seconds=2,
+        encoder=["-c:v", "libvpx"],
+        face=tmp_path / "face.png",
     )
     page.goto(f"{server.url}/video?backend=wasm")
     wait_until_ready(page)

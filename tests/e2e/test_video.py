@@ -31,6 +31,7 @@ from e2e_support import (
     find_weight,
     free_port,
     log_in,
+    pattern_clip,
     running_server,
     smooth_image,
     spread_model,
@@ -258,28 +259,13 @@ def clips(segments, tmp_path_factory) -> dict[str, Path]:
     """Face-free clips: the test model's segments (VP8, VP9), a long test pattern, and random bytes named .mp4."""
     folder = tmp_path_factory.mktemp("clips")
     pattern = str(segments[0][0].parent / "seg%02d.png")
-    long_clip = folder / "long.webm"
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=5",
-            "-t",
-            "200",
-            "-c:v",
-            "libvpx",
-            "-b:v",
-            "200k",
-            "-pix_fmt",
-            "yuv420p",
-            str(long_clip),
-        ],
-        check=True,
+    long_clip = pattern_clip(
+        folder / "long.webm",
+        pattern="testsrc2",
+        size="160x120",
+        rate=5,
+        seconds=200,
+        encoder=["-c:v", "libvpx", "-b:v", "200k"],
     )
     junk = folder / "holiday.mp4"
     junk.write_bytes(np.random.default_rng(5).integers(0, 256, 300_000, dtype=np.uint8).tobytes())
