@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,6 @@ pytestmark = pytest.mark.slow
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 NOT_DETECTED_INK = "rgb(74, 82, 96)"  # --not-detected in app.css: neutral, not the reassuring green
 
 
