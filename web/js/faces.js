@@ -153,10 +153,11 @@ function windowInput(level, x, y) {
  * @param {number} [columns] pixels per row to copy
  */
 function copyIntoInput(input, rgb, width, x, y, rows, sourceX = 0, sourceY = 0, columns = width) {
+  const values = columns * 3;
   for (let row = 0; row < rows; row++) {
     let from = ((sourceY + row) * width + sourceX) * 3;
     let to = ((y + row) * DETECTOR_SIZE + x) * 3;
-    for (let i = 0; i < columns * 3; i++) input[to++] = NORMALISED[rgb[from++]];
+    for (let i = 0; i < values; i++) input[to++] = NORMALISED[rgb[from++]];
   }
 }
 
