@@ -46,7 +46,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "compare models (--leave-one-source-out, --compare)",
         description="Evaluate a run's calibrated model (the Keras twin of the browser model) on folders and "
         "on the run's recorded test split, per source, and as a whole as stored, re-encoded as "
-        "JPEG q75/q95 and PNG, and enlarged 4x as JPEG q90. With --leave-one-source-out, train one "
+        "JPEG q75/q95 and PNG, and enlarged 4x as JPEG q90; each source also re-framed (every face on "
+        "a square of 90-99% of its crop at a random place inside it). With --leave-one-source-out, train one "
         "model per source and class of the --data folders without it and score it on what it never "
         "saw; with --compare, train each named architecture on the same split and compare them.",
     )

@@ -197,7 +197,7 @@ def decode_images(
 ) -> DecodedImages:
     """Decode every sample. `crops` gives each file's face crop (training/faces.py; a file without one is
     judged whole). Training images become squares of at most SOURCE_SIZE (augmentation makes the model input
-    later); evaluation images become model inputs (224x224 float32) right away."""
+    later); evaluation images become model inputs (INPUT_SIZE squares, float32) right away."""
     samples = list(samples)
     crops = crops or {}
 

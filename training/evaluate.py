@@ -7,11 +7,15 @@ the shared preprocessing, with no history equalisation: files are judged as they
 Besides any folders given, the run's own test split is evaluated per source, and as a whole as stored and
 re-encoded (JPEG q75, q95, PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the
 model has learned the format, not the faces; the enlarged copy shows how much the score depends on the
-picture's resolution.
+picture's resolution. Each source is also judged re-framed: every face on a square a little smaller than its
+crop (never smaller than the input), at a random place inside it. A face in a user's photo is never framed as exactly as a generator's
+full-frame output: if the score falls when the crop moves by a few pixels, the model has learned where the
+generator's pixel grid lies, not the face.
 """
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,12 @@ from unmask.training.calibration import Calibration
 from unmask.training.data import DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
+from unmask.training.preprocessing import INPUT_SIZE, Box, centre_square_box, open_rgb
 from unmask.training.report import summary_line, write_report
 from unmask.training.run_folder import RunFolder
+
+# The re-framed probe: a square of this share of the crop's side, at a random place inside the crop.
+REFRAMED_SIDE = (0.9, 0.99)
 
 REENCODINGS: dict[str, Recode] = {
     "JPEG q75": reencoder("JPEG", 75),
@@ -107,4 +115,28 @@ def test_split_sets(test_samples: list[Sample], run: dict[str, Any], crops: dict
         sets[whole] = decode_images(test_samples, for_training=False, crops=crops)
     for label, recode in REENCODINGS.items():
         sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
+    moved = reframed(test_samples, crops)
+    for name, source in zip(list(sets)[: len(sources)], sources, strict=True):
+        sets[f"{name} (re-framed)"] = decode_images(
+            [s for s in test_samples if s.source == source], for_training=False, crops=moved
+        )
     return sets
+
+
+def reframed(samples: list[Sample], crops: dict[str, Box | None]) -> dict[str, Box]:
+    """Each picture's crop (its face's, or the centre square) shrunk to REFRAMED_SIDE of its side, never below the
+    input (the page judges no enlarged face), and moved to a random place inside it; the same for a file on
+    every run (seeded by its name)."""
+    moved = {}
+    for sample in samples:
+        key = str(sample.path)
+        try:
+            box = crops.get(key) or centre_square_box(*open_rgb(sample.path).size)
+        except ValueError:
+            continue  # undecodable: decode_images reports it
+        rng = np.random.default_rng(zlib.crc32(sample.path.name.encode()))
+        side = max((box[2] - box[0]) * rng.uniform(*REFRAMED_SIDE), min(box[2] - box[0], INPUT_SIZE))
+        left = box[0] + rng.uniform(0, box[2] - box[0] - side)
+        top = box[1] + rng.uniform(0, box[3] - box[1] - side)
+        moved[key] = (left, top, left + side, top + side)
+    return moved

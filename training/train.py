@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from unmask.training.data import (
 )
 from unmask.training.faces import face_crops
 from unmask.training.metrics import binary_metrics
-from unmask.training.models import build
-from unmask.training.preprocessing import INPUT_SIZE
+from unmask.training.models import build, phase_averaged
+from unmask.training.preprocessing import INPUT_SIZE, Box
 from unmask.training.run_folder import RunFolder, provenance
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,9 @@ def train(
     seconds = time.monotonic() - started
 
     folder.save_model(model)
-    calibration, calibration_record, after = calibrate(model, calibration_views(splits["val"]), config.target_fpr)
+    calibration, calibration_record, after = calibrate(
+        model, calibration_views(splits["val"], crops), config.target_fpr
+    )
     run = {
         "architecture": config.architecture,
         "input_shape": [INPUT_SIZE, INPUT_SIZE, 3],
@@ -232,13 +235,17 @@ CALIBRATION_VIEWS = ("JPEG q95", "4x larger, JPEG q90")
 AS_STORED = "as stored"
 
 
-def calibration_views(val_samples: list[Sample]) -> dict[str, DecodedImages]:
-    """The validation split as stored and in each of CALIBRATION_VIEWS, as model inputs."""
+def calibration_views(val_samples: list[Sample], crops: Mapping[str, Box | None]) -> dict[str, DecodedImages]:
+    """The validation split as stored and in each of CALIBRATION_VIEWS, as model inputs: each picture's face
+    crop, as the browser judges it."""
     from unmask.training.evaluate import REENCODINGS
 
-    views = {AS_STORED: decode_images(val_samples, for_training=False)}
+    views = {AS_STORED: decode_images(val_samples, for_training=False, crops=crops)}
     views.update(
-        {name: decode_images(val_samples, for_training=False, recode=REENCODINGS[name]) for name in CALIBRATION_VIEWS}
+        {
+            name: decode_images(val_samples, for_training=False, recode=REENCODINGS[name], crops=crops)
+            for name in CALIBRATION_VIEWS
+        }
     )
     return views
 
@@ -289,7 +296,9 @@ def recalibrate(run_dir: Path, target_fpr: float | None = None) -> dict[str, Any
     run = folder.read_run()
     target = target_fpr if target_fpr is not None else run["config"].get("target_fpr", TrainConfig.target_fpr)
     model = folder.load_model()
-    calibration, record, after = calibrate(model, calibration_views(folder.read_split("val")), target)
+    val_samples = folder.read_split("val")
+    crops, _ = face_crops(s.path for s in val_samples)
+    calibration, record, after = calibrate(model, calibration_views(val_samples, crops), target)
     run["config"]["target_fpr"] = target
     run["calibration"] = record
     run["metrics"]["validation"] = {k: after[k] for k in ("accuracy", "roc_auc", "ece", "count")}
@@ -303,8 +312,9 @@ def group_counts_of(decoded: DecodedImages) -> dict[str, int]:
 
 
 def _logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    logit_model = keras.Model(model.input, model.get_layer("logit").output)
-    return logit_model.predict(images, batch_size=64, verbose=0).reshape(-1).astype(np.float64)
+    """The logits the browser model calibrates: each image judged in both pixel phases (models.phase_averaged)."""
+    logits = phase_averaged(model).predict(images, batch_size=64, verbose=0)["logit"]
+    return np.asarray(logits).reshape(-1).astype(np.float64)
 
 
 def _splits(

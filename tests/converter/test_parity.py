@@ -138,12 +138,10 @@ def test_calibration_is_carried_into_the_browser_model(exported_model, synthetic
     import keras
 
     from unmask.converter.parity import browser_predictions
+    from unmask.training.models import phase_averaged
 
     model = keras.saving.load_model(exported_model.run_dir / "model.keras")
-    raw = keras.Model(
-        model.input, {"logit": model.get_layer("logit").output, "evidence": model.get_layer("evidence").output}
-    )
-    outputs = raw.predict(synthetic_images, batch_size=8, verbose=0)
+    outputs = phase_averaged(model).predict(synthetic_images, batch_size=8, verbose=0)
     logit = np.asarray(outputs["logit"], dtype=np.float64).reshape(-1)
     evidence = np.asarray(outputs["evidence"], dtype=np.float64).reshape(len(logit), -1)
     browser = browser_predictions(exported_model.model_dir, synthetic_images)

@@ -11,6 +11,7 @@ from e2e_support import RequestRecorder, smooth_image, wait_for_results
 from PIL import Image
 
 from tests.faces_support import with_face
+from unmask.contract import POLICY
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,9 @@ def test_a_picture_with_nothing_to_judge_gets_no_verdict_and_no_log(context, pag
         cards.nth(i).locator(".judge-whole").click()
         cards.nth(i).and_(page.locator("[data-state=failed]")).wait_for()
     messages = page.locator(".result-card .result-state").all_inner_texts()
-    assert messages[0] == "No verdict: this picture is 1×1 px; the model needs at least 64 px on the shorter side."
+    assert messages[0] == (
+        f"No verdict: this picture is 1×1 px; the model needs at least {POLICY.min_picture_side_px} px on the shorter side."
+    )
     assert messages[1] == "No verdict: the centre of this picture is one flat colour, with no face to judge."
     assert recorder.posts_to("/api/verdicts") == []
 

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 
 FACE_SIDE = 240  # 15% of a 1600 px wide scene
 PORTRAIT_SIDE = 2 * FACE_SIDE
-# The model reads the finest pixels, and the detector frames a face a pixel or two differently in every
-# picture: bench/framing_stability.py measures the worst change per face over 30 faces (median 0.043, p90
-# 0.079, max 0.107; 57% within the 0.05 the "Faces first" issue asks for). This is the bound that holds.
-PROBABILITY_TOLERANCE = 0.1
+# The "Faces first" issue's bound. The model judges each face in two framings a pixel apart (models.py,
+# phase_averaged), so the detector framing a face a pixel or two differently in another picture moves its score
+# little: bench/framing_stability.py, over 30 faces, median worst change 0.027, 80% of faces within 0.05.
+PROBABILITY_TOLERANCE = 0.05
 
 
 def face_picture(folder: Path, path: Path, index: int = 0) -> Image.Image:

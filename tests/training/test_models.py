@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from unmask.training.calibration import Calibration  # noqa: E402
-from unmask.training.models import build, calibrated  # noqa: E402
+from unmask.training.models import build, calibrated, phase_averaged  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_calibrated_model_applies_scale_and_offset_to_probability_and_evidence()
     kernel, bias = evidence_layer.get_weights()
     factor = 2.0 / raw.std()
     evidence_layer.set_weights([kernel * factor, (bias - raw.mean()) * factor])
-    raw = raw_model.predict(x, verbose=0).astype(np.float64)
+    raw = np.asarray(phase_averaged(model).predict(x, verbose=0)["evidence"], dtype=np.float64)
     assert 1.0 < raw.std() < 4.0
 
     scale, offset = 0.6, -0.45
@@ -109,6 +109,24 @@ def test_calibrated_model_applies_scale_and_offset_to_probability_and_evidence()
     expected = 1 / (1 + np.exp(-(scale * raw.mean(axis=(1, 2, 3)) + offset)))
     assert np.ptp(expected) > 0.05  # the three images really get different probabilities
     np.testing.assert_allclose(np.asarray(outputs["probability"]).reshape(-1), expected, rtol=1e-4, atol=1e-5)
+
+
+def moved_one_pixel_right_and_down(images: np.ndarray) -> np.ndarray:
+    """What PhaseViews makes of a batch: each image moved one pixel right and down, its edge pixels repeated."""
+    moved = np.concatenate([images[:, :1], images[:, :-1]], axis=1)
+    return np.concatenate([moved[:, :, :1], moved[:, :, :-1]], axis=2)
+
+
+def test_phase_averaged_logit_and_evidence_are_means_over_the_image_and_its_one_pixel_move(npr) -> None:
+    images = np.random.default_rng(3).random((3, 128, 128, 3), dtype=np.float32)
+    single = keras.Model(
+        npr.input, {"logit": npr.get_layer("logit").output, "evidence": npr.get_layer("evidence").output}
+    )
+    as_is, moved = single.predict(images, verbose=0), single.predict(moved_one_pixel_right_and_down(images), verbose=0)
+    averaged = phase_averaged(npr).predict(images, batch_size=2, verbose=0)  # batches split as Keras likes
+    for name in ("logit", "evidence"):
+        np.testing.assert_allclose(averaged[name], (as_is[name] + moved[name]) / 2, rtol=1e-4, atol=1e-5)
+    assert np.ptp(as_is["logit"] - moved["logit"]) > 0  # the move changes the raw logits: the mean is not trivial
 
 
 def test_calibrated_paper_model_has_only_a_probability(paper) -> None:

@@ -112,8 +112,8 @@ def test_train_writes_the_evaluation_report(trained_run) -> None:
     assert list(report_dir.glob("*.png"))
     folders = report["folders"]
     assert "toyfaces/test" in folders
-    for encoding in ("JPEG q75", "JPEG q95", "PNG", "4x larger, JPEG q90"):
-        assert f"toyfaces/test ({encoding})" in folders
+    for probe in ("JPEG q75", "JPEG q95", "PNG", "4x larger, JPEG q90", "re-framed"):
+        assert f"toyfaces/test ({probe})" in folders
     for folder in folders.values():
         for plot in folder["plots"].values():
             assert plot is None or (report_dir / plot).is_file()
