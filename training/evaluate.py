@@ -8,9 +8,8 @@ Besides any folders given, the run's own test split is evaluated per source, and
 re-encoded (JPEG q75, q95, PNG, and enlarged 4x as JPEG q90): if accuracy moves with the file format, the
 model has learned the format, not the faces; the enlarged copy shows how much the score depends on the
 picture's resolution. Each source is also judged re-framed: every face on a square a little smaller than its
-crop (never smaller than the input), at a random place inside it. A face in a user's photo is never framed as exactly as a generator's
-full-frame output: if the score falls when the crop moves by a few pixels, the model has learned where the
-generator's pixel grid lies, not the face.
+crop (never smaller than the input), at a random place inside it. A face in a user's photo is never framed
+exactly as in the source file: the re-framed rows show how much the rates depend on that framing.
 """
 
 from __future__ import annotations
@@ -103,23 +102,19 @@ def test_split_sets(test_samples: list[Sample], run: dict[str, Any], crops: dict
     split re-encoded (the bias probes). Each picture is judged on its face crop."""
     if not test_samples:
         return {}
-    sources = sorted({s.source for s in test_samples})
-    sets = {
-        f"{source or Path(run['data']['train_folder']).name}/test": decode_images(
-            [s for s in test_samples if s.source == source], for_training=False, crops=crops
-        )
-        for source in sources
+    by_source = {
+        f"{source or Path(run['data']['train_folder']).name}/test": [s for s in test_samples if s.source == source]
+        for source in sorted({s.source for s in test_samples})
     }
-    whole = next(iter(sets)) if len(sources) == 1 else "test split, all sources"
-    if len(sources) > 1:
+    sets = {name: decode_images(samples, for_training=False, crops=crops) for name, samples in by_source.items()}
+    whole = next(iter(sets)) if len(by_source) == 1 else "test split, all sources"
+    if len(by_source) > 1:
         sets[whole] = decode_images(test_samples, for_training=False, crops=crops)
     for label, recode in REENCODINGS.items():
         sets[f"{whole} ({label})"] = decode_images(test_samples, for_training=False, recode=recode, crops=crops)
     moved = reframed(test_samples, crops)
-    for name, source in zip(list(sets)[: len(sources)], sources, strict=True):
-        sets[f"{name} (re-framed)"] = decode_images(
-            [s for s in test_samples if s.source == source], for_training=False, crops=moved
-        )
+    for name, samples in by_source.items():
+        sets[f"{name} (re-framed)"] = decode_images(samples, for_training=False, crops=moved)
     return sets
 
 

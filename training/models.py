@@ -120,12 +120,12 @@ def _separable_block(
 # Judging an input: both pixel phases, then calibration
 #
 # npr's residual is taken on a fixed 2x2 grid, so the same face framed one pixel off is a different signal:
-# a face's crop one pixel off moved the shipped model's probability by up to 0.075, and the same face in a
-# scene and alone differed by more than 0.05 for half the faces (bench/framing_stability.py). A face is
-# therefore judged twice, as it is and moved one pixel right and down, and the two logits and evidence maps
-# are averaged: the share of faces within 0.05 went from 52% to 92% (moving along one axis only: 72%; all
-# four phases: 93% at twice the cost). Training sees single views; calibration, evaluation and the browser
-# all judge through `phase_averaged`.
+# judged once, a face's crop one pixel off moved the shipped model's probability by up to 0.075, and the same
+# face in a portrait and in three larger pictures stayed within 0.05 for only 57% of faces
+# (bench/framing_stability.py --faces 15). A face is therefore judged twice, as it is and moved one pixel right
+# and down (diagonally: both grid phases change at once), and the two logits and evidence maps are averaged:
+# 80% of those faces stay within 0.05, 87% with --faces 30. Training sees single views; calibration,
+# evaluation and the browser all judge through `phase_averaged`.
 
 
 @keras.saving.register_keras_serializable(package="unmask")

@@ -254,7 +254,8 @@ def calibrate(model: keras.Model, views: dict[str, DecodedImages], target_fpr: f
     """Put probability 0.5 at the operating point for real photos (see calibration.py), on every view of every
     real source's validation faces, and fit the scale around it on the split as stored; returns the
     calibration, its run.json record and the calibrated validation metrics (as stored)."""
-    logits = {name: _logits(model, np.stack(view.images)) for name, view in views.items()}
+    judge = phase_averaged(model)  # built once: every view is judged by the same graph
+    logits = {name: _logits(judge, np.stack(view.images)) for name, view in views.items()}
     real_logits, real_groups = [], []
     for name, view in views.items():
         real = view.labels == REAL
@@ -311,9 +312,9 @@ def group_counts_of(decoded: DecodedImages) -> dict[str, int]:
     return {group: decoded.groups.count(group) for group in sorted(set(decoded.groups))}
 
 
-def _logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """The logits the browser model calibrates: each image judged in both pixel phases (models.phase_averaged)."""
-    logits = phase_averaged(model).predict(images, batch_size=64, verbose=0)["logit"]
+def _logits(judge: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The logits the browser model calibrates, from `models.phase_averaged(model)`: both pixel phases."""
+    logits = judge.predict(images, batch_size=64, verbose=0)["logit"]
     return np.asarray(logits).reshape(-1).astype(np.float64)
 
 
