@@ -157,13 +157,13 @@ def _metadata(run: dict[str, Any], run_dir: Path, converted: Path, version: str 
             PROBABILITY_OUTPUT: {
                 **outputs[PROBABILITY_OUTPUT],
                 "meaning": "calibrated probability that the image is a deepfake; the model judges the input as "
-                "given and moved one pixel right and down, and averages the two logits (training/models.py)",
+                "given and moved one pixel right, down and both, and averages the four logits (training/models.py)",
             },
             EVIDENCE_OUTPUT: {
                 **outputs[EVIDENCE_OUTPUT],
                 "meaning": "per-region logit (class activation map): > 0 pushes towards "
                 "deepfake, < 0 towards real; the probability is "
-                "sigmoid(mean of this map); the mean of the two framings' maps",
+                "sigmoid(mean of this map); the mean of the four framings' maps",
             },
         },
         "preprocessing": PREPROCESSING_SPEC,

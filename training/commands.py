@@ -139,6 +139,11 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="do not give lossless files one JPEG q75 round (only to show the shortcut)",
     )
+    parser.add_argument(
+        "--aligned-fakes",
+        action=argparse.BooleanOptionalAction,
+        help="add one content-aligned pseudo-fake per real training face, made by learned upsamplers",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -167,6 +172,7 @@ def recipe(args: argparse.Namespace, architecture: str):  # -> training.train.Tr
         seed=args.seed,
         target_fpr=args.target_fpr,
         equalise_history=args.equalise_history,
+        aligned_fakes=args.aligned_fakes,
     )
 
 

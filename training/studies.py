@@ -117,7 +117,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 def _config(config: TrainConfig) -> dict[str, Any]:
     return {
         key: getattr(config, key)
-        for key in ("architecture", "epochs", "epoch_size", "batch_size", "seed", "target_fpr")
+        for key in ("architecture", "epochs", "epoch_size", "batch_size", "seed", "target_fpr", "aligned_fakes")
     }
 
 
@@ -133,7 +133,8 @@ def _loso_markdown(rows: list[dict[str, Any]], config: TrainConfig) -> str:
         "# Leave one source out",
         "",
         f"Each row: a model ({config.architecture}, {config.epochs} epochs of "
-        f"{config.epoch_size or 'all'} images) trained without that source and class, its operating point "
+        f"{config.epoch_size or 'all'} images{', plus content-aligned pseudo-fakes' if config.aligned_fakes else ''}) "
+        "trained without that source and class, its operating point "
         f"set at {config.target_fpr:.0%} false positives on the real sources it saw, scored on every file of "
         "the source it never saw. Flagged at 0.5: the detection rate for a generator, the false-positive "
         "rate for a real source. AUC: that source against the other class of the test split.",

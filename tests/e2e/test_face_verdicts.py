@@ -19,9 +19,10 @@ pytestmark = pytest.mark.slow
 
 FACE_SIDE = 240  # 15% of a 1600 px wide scene
 PORTRAIT_SIDE = 2 * FACE_SIDE
-# The "Faces first" issue's bound. The model judges each face in two framings a pixel apart (models.py,
+# The "Faces first" issue's bound. The model judges each face in the four framings a pixel apart (models.py,
 # phase_averaged), so the detector framing a face a pixel or two differently in another picture moves its score
-# little: bench/framing_stability.py, over 30 faces, median worst change 0.027, 80% of faces within 0.05.
+# little: bench/framing_stability.py, over 30 faces, median worst change 0.035, 70% of faces within 0.05 and 93%
+# keeping their verdict.
 PROBABILITY_TOLERANCE = 0.05
 
 
