@@ -239,8 +239,8 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
 # Validation faces are judged as browsers get them (files as stored, no history equalisation) and re-saved as
 # people re-publish them: the operating point must hold on every one of these versions of every real source.
 # The enlarged copies bind hardest (FFHQ's 128 px thumbnails, enlarged, carry upsampling traces), and that
-# margin is what holds on real photos no model saw: allowing 5% on them instead tripled the validation
-# StyleGAN2 faces caught, but flagged 9.4% of crossval-stylegan's real photos (1.0% as it is).
+# margin is what holds on real photos no model saw: allowing 5% on them instead caught 2.5 times as many
+# validation StyleGAN2 faces, but flagged 9.4% of crossval-stylegan's real photos (1.0% as it is).
 CALIBRATION_VIEWS = ("JPEG q95", "4x larger, JPEG q90")
 AS_STORED = "as stored"
 
