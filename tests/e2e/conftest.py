@@ -21,7 +21,7 @@ from e2e_support import (
 from PIL import Image
 
 from tests.faces_support import with_face
-from unmask.training.preprocessing import INPUT_SIZE
+from unmask.training.preprocessing import preprocess
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +32,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def spread_server(tmp_path_factory) -> Iterator[Server]:
-    """The real server with a model whose probabilities spread (for probability parity)."""
-    probe = np.stack([smooth_image(INPUT_SIZE, INPUT_SIZE, seed) / 255 for seed in range(4)]).astype(np.float32)
+def spread_server(tmp_path_factory, images: dict[str, Path]) -> Iterator[Server]:
+    """The real server with a model whose probabilities spread on the test pictures (for probability parity)."""
+    probe = np.stack([preprocess(path) for path in images.values()])
     model_dir = spread_model(tmp_path_factory.mktemp("spread") / "model", probe)
     with running_server(tmp_path_factory.mktemp("instance-spread"), model_dir) as running:
         yield running

@@ -39,7 +39,6 @@ PASSWORD = "password123456"
 SERVER_START_TIMEOUT_S = 60
 MODEL_READY_TIMEOUT_MS = 120_000
 RESULT_TIMEOUT_MS = 120_000
-# The evidence layer (1x1 convolution) that `spread_model` replaces, and the logit it aims at.
 # Every field a picture's verdict log carries when the user keeps no file name and writes no label: written out
 # here, not taken from the contract, so that a field added there must also be added here on purpose.
 IMAGE_LOG_FIELDS = frozenset(
@@ -60,7 +59,10 @@ IMAGE_LOG_FIELDS = frozenset(
         "provenance",
     }
 )
+# The evidence layer (1x1 convolution) whose kernel and bias `spread_model` replaces, and the spread of logits
+# it aims at.
 EVIDENCE_WEIGHT_SUFFIX = "evidence_1/convolution/ReadVariableOp"
+EVIDENCE_BIAS_SUFFIX = "evidence_1/Reshape"
 SPREAD_LOGIT = 2.5
 
 
@@ -172,18 +174,28 @@ def write_weight(model_dir: Path, suffix: str, values: np.ndarray) -> None:
 
 
 def spread_model(target: Path, probe: np.ndarray) -> Path:
-    """A copy of the shipped model with a seeded random evidence layer, scaled so that the mean logit on
-    `probe` images is about SPREAD_LOGIT: its probabilities sit far from 0.5, where a numerical mismatch
-    anywhere in the graph shows (every probability at 0.5, as with an untrained model, proves little)."""
+    """A copy of the shipped model with a seeded random evidence layer whose kernel moves the logit of `probe`
+    images by about SPREAD_LOGIT and whose bias centres them on 0: its probabilities spread on both sides of
+    0.5, where a numerical mismatch anywhere in the graph shows (every probability at 0.5, as with an
+    untrained model, or all of them near 0, proves little)."""
     from reference_model import ReferenceModel
 
     shutil.copytree(SHIPPED_MODEL, target)
-    weights = np.random.default_rng(7).normal(0.0, 1.0, find_weight(target, EVIDENCE_WEIGHT_SUFFIX)[2])
-    write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights)
-    evidence = ReferenceModel(target).predict(probe)[1]
-    write_weight(target, EVIDENCE_WEIGHT_SUFFIX, weights * SPREAD_LOGIT / np.abs(evidence.mean(axis=(1, 2, 3))).mean())
+    kernel = np.random.default_rng(7).normal(0.0, 1.0, find_weight(target, EVIDENCE_WEIGHT_SUFFIX)[2])
+
+    def logits(kernel_scale: float, bias: float) -> np.ndarray:
+        write_weight(target, EVIDENCE_WEIGHT_SUFFIX, kernel * kernel_scale)
+        write_weight(target, EVIDENCE_BIAS_SUFFIX, np.array([bias]))
+        return ReferenceModel(target).predict(probe)[1].mean(axis=(1, 2, 3))
+
+    # The calibrated logit is affine in the layer's kernel scale and bias: measure it, then solve for both.
+    offset = logits(0.0, 0.0)[0]
+    per_bias = logits(0.0, 1.0)[0] - offset
+    per_kernel = logits(1.0, 0.0) - offset
+    scale = SPREAD_LOGIT / np.abs(per_kernel).mean()
+    logits(scale, -(scale * per_kernel.mean() + offset) / per_bias)
     metadata = json.loads((target / "metadata.json").read_text())
-    metadata["version"] = "unmasknet-test-spread"
+    metadata["version"] = "npr-test-spread"
     (target / "metadata.json").write_text(json.dumps(metadata))
     return target
 
