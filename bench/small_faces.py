@@ -21,6 +21,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from unmask.contract import POLICY  # noqa: E402
 from unmask.training.data import find_samples  # noqa: E402
 from unmask.training.evaluate import load_browser_twin, predict  # noqa: E402
 from unmask.training.faces import face_crops  # noqa: E402
@@ -64,7 +65,7 @@ def main() -> None:
             ]
             probabilities = predict(model, [preprocess(face) for face in shrunk])
             auc = binary_metrics(labels, probabilities)["roc_auc"]
-            flagged = probabilities >= 0.5
+            flagged = probabilities >= POLICY.threshold
             cells.append(f"{auc:.3f} / {flagged[labels == 0].mean():.1%} / {flagged[labels == 1].mean():.1%}")
         print(f"{name} | {len(samples)} | " + " | ".join(cells), flush=True)
 

@@ -38,6 +38,7 @@ UPSAMPLER_FILTERS = 16
 PATCH_SIZE = 64  # the side of the training targets; the inputs are half of it
 TRAINING_STEPS = 300
 BATCH_SIZE = 16
+DECODE_BATCH_SIZE = 32  # faces enlarged per call
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def decode_through(model: keras.Model, faces: list[np.ndarray]) -> list[np.ndarr
         by_side[face.shape[0] // 2 * 2].append(index)
     out: list[np.ndarray] = [np.empty(0)] * len(faces)
     for side, indices in by_side.items():
-        for start in range(0, len(indices), 32):  # eager calls: one trace-free batch per size
-            chunk = indices[start : start + 32]
+        for start in range(0, len(indices), DECODE_BATCH_SIZE):  # eager calls: no retracing per size
+            chunk = indices[start : start + DECODE_BATCH_SIZE]
             batch = np.stack([faces[i][:side, :side] for i in chunk]).astype(np.float32) / 255
             decoded = np.asarray(model(halve(batch), training=False))
             for i, image in zip(chunk, decoded, strict=True):
@@ -110,7 +111,7 @@ def with_aligned_fakes(images: DecodedImages, seed: int) -> tuple[DecodedImages,
     made: list[np.ndarray] = [np.empty(0)] * len(faces)
     fits = []
     for k, kind in enumerate(UPSAMPLER_KINDS):
-        keras.utils.set_random_seed(seed + k)
+        keras.utils.set_random_seed(seed + k)  # each upsampler's initial weights follow the run's seed
         model, fit = train_upsampler(kind, faces, rng)
         fits.append(fit)
         members = np.flatnonzero(choice == k)

@@ -27,7 +27,7 @@ from unmask.training.calibration import Calibration
 from unmask.training.data import DecodedImages, Recode, Sample, decode_images, find_samples, reencoder
 from unmask.training.faces import face_crops
 from unmask.training.models import calibrated
-from unmask.training.preprocessing import INPUT_SIZE, Box, centre_square_box, open_rgb
+from unmask.training.preprocessing import INPUT_SIZE, Box, ImageDecodeError, centre_square_box, open_rgb
 from unmask.training.report import summary_line, write_report
 from unmask.training.run_folder import RunFolder
 
@@ -127,7 +127,7 @@ def reframed(samples: list[Sample], crops: dict[str, Box | None]) -> dict[str, B
         key = str(sample.path)
         try:
             box = crops.get(key) or centre_square_box(*open_rgb(sample.path).size)
-        except ValueError:
+        except ImageDecodeError:
             continue  # undecodable: decode_images reports it
         rng = np.random.default_rng(zlib.crc32(sample.path.name.encode()))
         side = max((box[2] - box[0]) * rng.uniform(*REFRAMED_SIDE), min(box[2] - box[0], INPUT_SIZE))

@@ -87,9 +87,8 @@ class VerdictPolicy:
     # verdict in three would still be wrong.
     uncertain_band: tuple[float, float] = (0.35, 0.65)
     # A face whose square crop is smaller than the input is not judged: enlarged to it, it has lost the finest
-    # pixel relationships the model reads. Shrunk to 96 px and enlarged again, the test faces were ranked at
-    # chance (AUC 0.54 and 0.54 on StyleGAN2 and FaceSwap against 0.75 and 0.70) and none was flagged
-    # (bench/small_faces.py).
+    # pixel relationships the model reads. Shrunk to 80 px and enlarged again, the StyleGAN2 test faces were
+    # ranked at chance (AUC 0.51 against 0.92 at 128 px; FaceSwap 0.68 against 0.88; bench/small_faces.py).
     min_face_crop_px: int = INPUT.size
     # A picture judged whole needs at least this many pixels on its shorter side, for the same reason.
     min_picture_side_px: int = INPUT.size
